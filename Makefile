@@ -1,0 +1,31 @@
+MAKEFLAGS += --no-print-directory
+
+.PHONY: up down status install test check-protos protos lint
+
+# Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
+up: install
+	bash stack/stack.sh up
+
+down:
+	bash stack/stack.sh down
+
+status:
+	bash stack/stack.sh status
+
+install:
+	bash stack/install.sh
+
+# The full stack (not only infra): some tests call the running servers on 50051-50053.
+test: up
+	$(MAKE) check-protos
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest -q tests/
+
+check-protos:
+	.venv/bin/python scripts/check_protos.py
+
+protos:
+	.venv/bin/python scripts/gen_protos.py
+
+lint:
+	.venv/bin/ruff check .

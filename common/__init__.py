@@ -1,0 +1,1 @@
+"""Shared runtime of the stepboard services: config, logging, gRPC bootstrap, clients."""

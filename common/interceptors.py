@@ -1,0 +1,152 @@
+"""Server interceptors: request metrics, bearer-token authentication, domain-error mapping.
+
+Each interceptor decorates the handler's behaviour function, so the same decorators serve
+unary and streaming methods alike (:func:`decorate_handler`).
+"""
+
+import hmac
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import grpc
+
+from common.errors import status_for
+from common.metrics import GRPC_LATENCY, GRPC_REQUESTS
+
+log = logging.getLogger(__name__)
+
+Behavior = Callable[[Any, grpc.ServicerContext], Any]
+Decorator = Callable[[Behavior, bool], Behavior]
+
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+
+def decorate_handler(handler: grpc.RpcMethodHandler | None, decorate: Decorator):
+    """Returns ``handler`` with its behaviour wrapped by ``decorate(behavior, streaming)``."""
+    if handler is None:
+        return None
+    kinds = (
+        (handler.unary_unary, grpc.unary_unary_rpc_method_handler, False),
+        (handler.unary_stream, grpc.unary_stream_rpc_method_handler, True),
+        (handler.stream_unary, grpc.stream_unary_rpc_method_handler, False),
+        (handler.stream_stream, grpc.stream_stream_rpc_method_handler, True),
+    )
+    for behavior, make, streaming in kinds:
+        if behavior is not None:
+            return make(
+                decorate(behavior, streaming),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+    return handler
+
+
+def _guarded(behavior: Behavior, streaming: bool, on_error: Callable, after: Callable):
+    """Runs ``behavior`` (draining it when streaming) with error and completion hooks."""
+    if streaming:
+        def run_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            try:
+                yield from behavior(request, context)
+            except Exception as error:  # every failure must map to a status
+                on_error(error, context)
+            finally:
+                after(context)
+        return run_stream
+
+    def run_unary(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return behavior(request, context)
+        except Exception as error:  # every failure must map to a status
+            return on_error(error, context)
+        finally:
+            after(context)
+    return run_unary
+
+
+class ErrorMappingInterceptor(grpc.ServerInterceptor):
+    """Turns exceptions raised by servicers into status codes via :func:`status_for`."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        """Wraps the method's handler so domain errors abort with their code."""
+        method = handler_call_details.method
+
+        def on_error(error: Exception, context: grpc.ServicerContext) -> None:
+            code = context.code()
+            if code is not None and code != grpc.StatusCode.OK:
+                raise error  # the servicer aborted by itself already
+            status, message = status_for(error)
+            if status == grpc.StatusCode.INTERNAL:
+                log.exception("unhandled error", extra={"method": method})
+            context.abort(status, message)
+
+        return decorate_handler(
+            continuation(handler_call_details),
+            lambda behavior, streaming: _guarded(behavior, streaming, on_error, _nothing),
+        )
+
+
+def _nothing(_context: grpc.ServicerContext) -> None:
+    return None
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Counts requests by method and final status code and observes their latency."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        """Wraps the handler to record the outcome when the call completes."""
+        method = handler_call_details.method
+
+        def decorate(behavior: Behavior, streaming: bool) -> Behavior:
+            def timed(request: Any, context: grpc.ServicerContext) -> Any:
+                start = time.perf_counter()
+
+                def after(ctx: grpc.ServicerContext) -> None:
+                    code = ctx.code() or grpc.StatusCode.OK
+                    GRPC_REQUESTS.labels(method, code.name).inc()
+                    GRPC_LATENCY.labels(method).observe(time.perf_counter() - start)
+
+                def reraise(error: Exception, _ctx: grpc.ServicerContext) -> None:
+                    raise error
+
+                return _guarded(behavior, streaming, reraise, after)(request, context)
+            return timed
+
+        return decorate_handler(continuation(handler_call_details), decorate)
+
+
+class BearerAuthInterceptor(grpc.ServerInterceptor):
+    """Rejects calls without a known ``authorization: Bearer <token>`` (health is exempt).
+
+    ``tokens`` maps each token to the caller it identifies; comparison is constant-time.
+    """
+
+    def __init__(self, tokens: Mapping[str, str]) -> None:
+        self._tokens = tuple(tokens.items())
+
+    def _caller(self, metadata: tuple) -> str | None:
+        header = dict(metadata or ()).get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            return None
+        found = None
+        for token, caller in self._tokens:
+            if hmac.compare_digest(token.encode(), presented.strip().encode()):
+                found = caller
+        return found
+
+    def intercept_service(self, continuation, handler_call_details):
+        """Passes authenticated and health calls through; aborts the rest UNAUTHENTICATED."""
+        handler = continuation(handler_call_details)
+        if handler_call_details.method.startswith(HEALTH_PREFIX):
+            return handler
+        if self._caller(handler_call_details.invocation_metadata) is not None:
+            return handler
+
+        def deny(_behavior: Behavior, _streaming: bool) -> Behavior:
+            def abort(_request: Any, context: grpc.ServicerContext) -> None:
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+            return abort
+
+        return decorate_handler(handler, deny)

@@ -1,0 +1,80 @@
+"""Kafka settings and the producer/consumer configurations every process uses."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from common.config import env_choice, env_float, env_str
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the broker is, which topics to use and how to authenticate."""
+
+    bootstrap: str
+    topic: str = "step-reports"
+    dlq_topic: str = "step-reports.dlq"
+    security_protocol: str = "plaintext"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_ca_file: str = ""
+    delivery_timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "KafkaSettings":
+        """Reads ``STEPBOARD_KAFKA_*``; the bootstrap address is required."""
+        return cls(
+            bootstrap=env_str(env, "KAFKA_BOOTSTRAP"),
+            topic=env_str(env, "KAFKA_TOPIC", "step-reports"),
+            dlq_topic=env_str(env, "KAFKA_DLQ_TOPIC", "step-reports.dlq"),
+            security_protocol=env_choice(
+                env, "KAFKA_SECURITY_PROTOCOL",
+                ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl"), "plaintext",
+            ),
+            sasl_mechanism=env_str(env, "KAFKA_SASL_MECHANISM", ""),
+            sasl_username=env_str(env, "KAFKA_SASL_USERNAME", ""),
+            sasl_password=env_str(env, "KAFKA_SASL_PASSWORD", ""),
+            ssl_ca_file=env_str(env, "KAFKA_SSL_CA_FILE", ""),
+            delivery_timeout_s=env_float(env, "KAFKA_DELIVERY_TIMEOUT_S", 10.0),
+        )
+
+
+def _common_config(settings: KafkaSettings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap,
+        "security.protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism:
+        config |= {
+            "sasl.mechanism": settings.sasl_mechanism,
+            "sasl.username": settings.sasl_username,
+            "sasl.password": settings.sasl_password,
+        }
+    if settings.ssl_ca_file:
+        config["ssl.ca.location"] = settings.ssl_ca_file
+    return config
+
+
+def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
+    """An idempotent, ``acks=all`` producer that gives up on a record after the timeout."""
+    return _common_config(settings) | {
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 2,
+        "compression.type": "lz4",
+        "message.timeout.ms": int(settings.delivery_timeout_s * 1000),
+        "queue.buffering.max.messages": 200_000,
+    } | overrides
+
+
+def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """A group consumer that commits only offsets the application stored after processing."""
+    return _common_config(settings) | {
+        "group.id": group_id,
+        "enable.auto.commit": True,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 10_000,
+        "heartbeat.interval.ms": 2_000,
+    } | overrides

@@ -1,0 +1,139 @@
+"""MySQL shard map and one DBUtils connection pool per physical shard.
+
+Users map to a fixed number of logical shards (:func:`common.sharding.shard_of`); logical
+shards map to physical databases by configuration, so adding a server moves whole logical
+shards, never rows one by one.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import pymysql
+from dbutils.pooled_db import PooledDB
+
+from common.config import ConfigError, env_float, env_int, env_list, env_str
+from common.sharding import shard_of
+
+
+@dataclass(frozen=True)
+class ShardDsn:
+    """One physical shard's connection parameters, parsed from ``mysql://u:p@h:port/db``."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @classmethod
+    def parse(cls, dsn: str) -> "ShardDsn":
+        """Parses a DSN, naming the variable in the error if it is malformed."""
+        parts = urlsplit(dsn)
+        if parts.scheme != "mysql" or not parts.hostname or len(parts.path) < 2:
+            raise ConfigError(
+                "STEPBOARD_MYSQL_SHARD_DSNS: expected mysql://user:password@host:port/database"
+            )
+        return cls(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            database=parts.path.lstrip("/"),
+        )
+
+
+def _parse_shard_map(text: str, logical: int, physical: int) -> tuple[int, ...]:
+    """``"0-31:0,32-63:1"`` → physical index per logical shard; every shard must be mapped."""
+    mapping: dict[int, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            span, target = item.split(":")
+            first, _, last = span.partition("-")
+            start, end, index = int(first), int(last or first), int(target)
+        except ValueError:
+            raise ConfigError(f"STEPBOARD_MYSQL_SHARD_MAP: bad item {item!r}") from None
+        if not 0 <= index < physical or not 0 <= start <= end < logical:
+            raise ConfigError(f"STEPBOARD_MYSQL_SHARD_MAP: {item!r} is out of range")
+        mapping.update(dict.fromkeys(range(start, end + 1), index))
+    if len(mapping) != logical:
+        raise ConfigError(f"STEPBOARD_MYSQL_SHARD_MAP: must map all {logical} logical shards")
+    return tuple(mapping[i] for i in range(logical))
+
+
+@dataclass(frozen=True)
+class MySQLSettings:
+    """Physical shard DSNs, the logical → physical map, pool size and timeouts."""
+
+    shard_dsns: tuple[ShardDsn, ...]
+    logical_shards: int = 64
+    shard_map: tuple[int, ...] = ()
+    pool_size: int = 8
+    connect_timeout_s: float = 2.0
+    read_timeout_s: float = 5.0
+    write_timeout_s: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "MySQLSettings":
+        """Reads ``STEPBOARD_MYSQL_*``; at least one shard DSN is required."""
+        dsns = tuple(ShardDsn.parse(d) for d in env_list(env, "MYSQL_SHARD_DSNS"))
+        if not dsns:
+            raise ConfigError("STEPBOARD_MYSQL_SHARD_DSNS is required but empty")
+        logical = env_int(env, "MYSQL_LOGICAL_SHARDS", 64, len(dsns), 65536)
+        text = env_str(env, "MYSQL_SHARD_MAP", "")
+        shard_map = (
+            _parse_shard_map(text, logical, len(dsns)) if text
+            else tuple(i * len(dsns) // logical for i in range(logical))
+        )
+        return cls(
+            shard_dsns=dsns,
+            logical_shards=logical,
+            shard_map=shard_map,
+            pool_size=env_int(env, "MYSQL_POOL_SIZE", 8, 1, 512),
+            connect_timeout_s=env_float(env, "MYSQL_CONNECT_TIMEOUT_S", 2.0),
+            read_timeout_s=env_float(env, "MYSQL_READ_TIMEOUT_S", 5.0),
+            write_timeout_s=env_float(env, "MYSQL_WRITE_TIMEOUT_S", 5.0),
+        )
+
+
+class ShardPools:
+    """One pool per physical shard; finds the pool that owns a user."""
+
+    def __init__(self, settings: MySQLSettings) -> None:
+        self.settings = settings
+        self.pools = [self._pool(dsn) for dsn in settings.shard_dsns]
+
+    def _pool(self, dsn: ShardDsn) -> PooledDB:
+        return PooledDB(
+            creator=pymysql,
+            maxconnections=self.settings.pool_size,
+            blocking=True,
+            ping=1,
+            host=dsn.host,
+            port=dsn.port,
+            user=dsn.user,
+            password=dsn.password,
+            database=dsn.database,
+            charset="utf8mb4",
+            autocommit=False,
+            connect_timeout=max(1, round(self.settings.connect_timeout_s)),
+            read_timeout=max(1, round(self.settings.read_timeout_s)),
+            write_timeout=max(1, round(self.settings.write_timeout_s)),
+        )
+
+    def logical_shard(self, user_id: int) -> int:
+        """The logical shard that owns ``user_id``."""
+        return shard_of(user_id, self.settings.logical_shards)
+
+    def physical_index(self, user_id: int) -> int:
+        """Index of the physical shard that owns ``user_id``."""
+        return self.settings.shard_map[self.logical_shard(user_id)]
+
+    def for_user(self, user_id: int) -> PooledDB:
+        """The pool of the physical shard that owns ``user_id``."""
+        return self.pools[self.physical_index(user_id)]
+
+    def close(self) -> None:
+        """Closes every pooled connection."""
+        for pool in self.pools:
+            pool.close()

@@ -1,0 +1,124 @@
+"""Validation of step reports: the rules of DESIGN.md, shared by ingest and the consumer.
+
+A report's ``day`` is a local date; the instants that belong to it in some time zone span
+from 00:00 at UTC+14 (:func:`day_start`) to 24:00 at UTC-12, 50 hours later.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from common.config import env_int
+from common.errors import InvalidArgument
+from stepboard.v1 import ingest_pb2
+
+DAY_SPAN = timedelta(hours=50)
+_EARLIEST_OFFSET = timedelta(hours=14)
+_LATEST_OFFSET = timedelta(hours=12)
+_DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The board score packs steps above 18 bits of time; it must stay exact in a double.
+MAX_STEPS_LIMIT = 2**35 - 1
+MAX_REPORT_ID_CHARS = 128
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Limits applied to every report."""
+
+    max_steps_per_day: int = 100_000
+    late_days: int = 1
+    clock_skew_s: int = 120
+    max_batch: int = 1000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ValidationSettings":
+        """Reads ``STEPBOARD_MAX_STEPS_PER_DAY``, ``_LATE_DAYS``, ``_CLOCK_SKEW_S``, ``_MAX_BATCH``.
+        """
+        return cls(
+            max_steps_per_day=env_int(env, "MAX_STEPS_PER_DAY", 100_000, 1, MAX_STEPS_LIMIT),
+            late_days=env_int(env, "LATE_DAYS", 1, 0, 30),
+            clock_skew_s=env_int(env, "CLOCK_SKEW_S", 120, 0, 3600),
+            max_batch=env_int(env, "MAX_BATCH", 1000, 1, 100_000),
+        )
+
+
+@dataclass(frozen=True)
+class ValidReport:
+    """A report that passed validation, in the units the boards use."""
+
+    user_id: int
+    day: date
+    steps: int
+    measured_at_s: int  # Unix seconds, truncated to the second
+
+
+def day_start(day: date) -> datetime:
+    """The earliest instant of ``day`` in any time zone: 00:00 at UTC+14."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) - _EARLIEST_OFFSET
+
+
+def parse_day(text: str, field: str = "day") -> date:
+    """A ``YYYY-MM-DD`` string as a date, or ``InvalidArgument`` naming ``field``."""
+    if not _DAY_PATTERN.fullmatch(text):
+        raise InvalidArgument(field, f"must be a date as YYYY-MM-DD, got {text[:32]!r}")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(field, f"{text!r} is not a real date") from None
+
+
+def accepted_days(now: datetime, late_days: int) -> tuple[date, date]:
+    """The oldest and newest day a report may carry at ``now``.
+
+    The newest is today at UTC+14; the oldest is today at UTC-12 minus the late window.
+    """
+    newest = (now + _EARLIEST_OFFSET).date()
+    oldest = (now - _LATEST_OFFSET).date() - timedelta(days=late_days)
+    return oldest, newest
+
+
+def validate_report(
+    report: ingest_pb2.StepReport,
+    now: datetime,
+    settings: ValidationSettings,
+    prefix: str = "",
+) -> ValidReport:
+    """Checks one report against every rule; the error names the first bad field.
+
+    ``now`` is the time the report arrived (the consumer passes the record's timestamp, so
+    a replay judges a report as ingest did). ``prefix`` is prepended to field names, such as
+    ``"reports[3]."`` in a batch.
+    """
+    if report.user_id <= 0:
+        raise InvalidArgument(prefix + "user_id", f"must be > 0, got {report.user_id}")
+    day = parse_day(report.day, prefix + "day")
+    oldest, newest = accepted_days(now, settings.late_days)
+    if day > newest:
+        raise InvalidArgument(prefix + "day", f"{day} is in the future (latest accepted {newest})")
+    if day < oldest:
+        raise InvalidArgument(
+            prefix + "day", f"{day} is older than the late window (oldest accepted {oldest})"
+        )
+    if not 0 <= report.steps <= settings.max_steps_per_day:
+        raise InvalidArgument(
+            prefix + "steps",
+            f"must be between 0 and {settings.max_steps_per_day}, got {report.steps}",
+        )
+    if not report.HasField("measured_at"):
+        raise InvalidArgument(prefix + "measured_at", "is required")
+    measured = report.measured_at
+    if not 0 <= measured.nanos < 1_000_000_000:
+        raise InvalidArgument(prefix + "measured_at", f"nanos out of range: {measured.nanos}")
+    start = int(day_start(day).timestamp())
+    if not start <= measured.seconds < start + int(DAY_SPAN.total_seconds()):
+        raise InvalidArgument(
+            prefix + "measured_at", f"is outside {day} in every time zone (UTC-12 to UTC+14)"
+        )
+    if measured.seconds > now.timestamp() + settings.clock_skew_s:
+        raise InvalidArgument(prefix + "measured_at", "is in the future")
+    if len(report.report_id) > MAX_REPORT_ID_CHARS:
+        raise InvalidArgument(
+            prefix + "report_id", f"must be at most {MAX_REPORT_ID_CHARS} characters"
+        )
+    return ValidReport(report.user_id, day, report.steps, measured.seconds)

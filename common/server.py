@@ -1,0 +1,208 @@
+"""gRPC server bootstrap shared by every service.
+
+Every server gets the same interceptors (metrics, optional bearer auth, error mapping), the
+standard health service, server reflection, optional TLS/mTLS, bounded message sizes, and a
+graceful shutdown: health NOT_SERVING, in-flight RPCs finish, then the process's clients
+are closed.
+"""
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import NamedTuple
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from common.config import ConfigError, env_float, env_int, env_list, env_str
+from common.interceptors import BearerAuthInterceptor, ErrorMappingInterceptor, MetricsInterceptor
+from common.lifecycle import stop_on_signals
+from common.metrics import serve_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Certificate files for TLS; a client CA turns on mTLS (client certificates required)."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the server listens with TLS."""
+        return bool(self.cert_file)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "TlsSettings":
+        """Reads ``STEPBOARD_TLS_CERT_FILE``, ``_KEY_FILE`` and ``_CLIENT_CA_FILE``."""
+        settings = cls(
+            cert_file=env_str(env, "TLS_CERT_FILE", ""),
+            key_file=env_str(env, "TLS_KEY_FILE", ""),
+            client_ca_file=env_str(env, "TLS_CLIENT_CA_FILE", ""),
+        )
+        if bool(settings.cert_file) != bool(settings.key_file):
+            raise ConfigError("STEPBOARD_TLS_CERT_FILE and STEPBOARD_TLS_KEY_FILE go together")
+        return settings
+
+
+def _read_tokens(env: Mapping[str, str]) -> dict[str, str]:
+    """Token → caller, from ``STEPBOARD_AUTH_TOKENS`` and ``STEPBOARD_AUTH_TOKENS_FILE``.
+
+    Both hold ``caller:token`` items (comma-separated, or one per line in the file).
+    """
+    items = list(env_list(env, "AUTH_TOKENS", ()))
+    path = env_str(env, "AUTH_TOKENS_FILE", "")
+    if path:
+        try:
+            items += [line.strip() for line in Path(path).read_text().splitlines()]
+        except OSError as error:
+            raise ConfigError(f"STEPBOARD_AUTH_TOKENS_FILE: cannot read {path}: {error}") from None
+    tokens = {}
+    for item in filter(None, items):
+        caller, sep, token = item.partition(":")
+        if not sep or not caller or not token:
+            raise ConfigError("STEPBOARD_AUTH_TOKENS: expected caller:token items")
+        tokens[token] = caller
+    return tokens
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Listening, limits, shutdown and security settings of one gRPC server process."""
+
+    grpc_port: int
+    metrics_port: int | None
+    max_workers: int = 32
+    grace_seconds: float = 10.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    auth_tokens: Mapping[str, str] | None = None
+    tls: TlsSettings = TlsSettings()
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], default_port: int, default_metrics_port: int
+    ) -> "ServerSettings":
+        """Reads ``STEPBOARD_GRPC_PORT``, ``_METRICS_PORT`` (0 disables) and the rest."""
+        metrics_port = env_int(env, "METRICS_PORT", default_metrics_port, 0, 65535)
+        return cls(
+            grpc_port=env_int(env, "GRPC_PORT", default_port, 0, 65535),
+            metrics_port=metrics_port or None,
+            max_workers=env_int(env, "MAX_WORKERS", 32, 1, 1024),
+            grace_seconds=env_float(env, "GRACE_SECONDS", 10.0),
+            max_message_bytes=env_int(env, "MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024),
+            auth_tokens=_read_tokens(env) or None,
+            tls=TlsSettings.from_env(env),
+        )
+
+
+class Registration(NamedTuple):
+    """One servicer to serve: its full service name and the generated ``add_*`` call."""
+
+    service_name: str
+    add: Callable[[grpc.Server], None]
+
+
+def register(
+    pb2: ModuleType, pb2_grpc: ModuleType, service: str, servicer: object
+) -> Registration:
+    """A registration of ``servicer`` for ``service`` from its generated modules."""
+    name = pb2.DESCRIPTOR.services_by_name[service].full_name
+    add = getattr(pb2_grpc, f"add_{service}Servicer_to_server")
+    return Registration(name, lambda server: add(servicer, server))
+
+
+class BuiltServer(NamedTuple):
+    """A configured, not yet started server, its bound port and its health servicer."""
+
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+
+
+def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    chain = (Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())
+    if tls.client_ca_file:
+        return grpc.ssl_server_credentials(
+            [chain],
+            root_certificates=Path(tls.client_ca_file).read_bytes(),
+            require_client_auth=True,
+        )
+    return grpc.ssl_server_credentials([chain])
+
+
+def build_grpc_server(
+    settings: ServerSettings, registrations: Sequence[Registration]
+) -> BuiltServer:
+    """Creates a server with interceptors, the servicers, health and reflection, bound."""
+    interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor()]
+    if settings.auth_tokens:
+        interceptors.append(BearerAuthInterceptor(settings.auth_tokens))
+    interceptors.append(ErrorMappingInterceptor())
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.max_workers),
+        interceptors=interceptors,
+        options=options,
+        maximum_concurrent_rpcs=settings.max_workers * 8,
+    )
+    health_servicer = health.HealthServicer(
+        experimental_non_blocking=True,
+        experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2),
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for registration in registrations:
+        registration.add(server)
+    names = [r.service_name for r in registrations]
+    reflection.enable_server_reflection(
+        (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    for name in ("", *names):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    address = f"[::]:{settings.grpc_port}"
+    if settings.tls.enabled:
+        port = server.add_secure_port(address, _server_credentials(settings.tls))
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"cannot bind gRPC port {settings.grpc_port}")
+    return BuiltServer(server, port, health_servicer)
+
+
+def run_until_signal(
+    built: BuiltServer,
+    settings: ServerSettings,
+    closers: Sequence[Callable[[], None]] = (),
+) -> None:
+    """Serves until SIGTERM/SIGINT, then drains gracefully and runs ``closers`` in order."""
+    stop = stop_on_signals()
+    serve_metrics(settings.metrics_port)
+    built.server.start()
+    log.info("serving", extra={"port": built.port, "tls": settings.tls.enabled})
+    stop.wait()
+    drain(built, settings, closers)
+
+
+def drain(
+    built: BuiltServer, settings: ServerSettings, closers: Sequence[Callable[[], None]] = ()
+) -> None:
+    """Health NOT_SERVING, let in-flight RPCs finish (up to the grace), then close clients."""
+    log.info("shutting down: health NOT_SERVING, draining in-flight RPCs")
+    built.health.enter_graceful_shutdown()
+    built.server.stop(settings.grace_seconds).wait()
+    for close in closers:
+        try:
+            close()
+        except Exception:  # one failing closer must not skip the others
+            log.exception("error while closing a client")
+    log.info("stopped")

@@ -1,0 +1,1 @@
+"""StepIngest: validates step reports and appends them to Kafka."""

@@ -1,0 +1,97 @@
+"""The Kafka side of ingest: produce records and wait for the broker's acknowledgement.
+
+One idempotent ``acks=all`` producer per process; a background thread serves delivery
+callbacks (``poll``). :meth:`ReportProducer.send` answers per record either where the
+broker stored it or the domain error to report, never waiting past the caller's budget.
+"""
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, Producer
+
+from common.errors import DomainError, ResourceExhausted, Unavailable
+from common.kafka_clients import KafkaSettings, producer_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Where the broker stored an acknowledged record."""
+
+    partition: int
+    offset: int
+
+
+Outcome = Stored | DomainError
+
+
+class _Pending:
+    """Outcomes of one send, filled in by delivery callbacks; set when all arrived."""
+
+    def __init__(self, count: int) -> None:
+        self.outcomes: list[Outcome | None] = [None] * count
+        self._left = count
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        if count == 0:
+            self.done.set()
+
+    def settle(self, index: int, outcome: Outcome) -> None:
+        with self._lock:
+            if self.outcomes[index] is None:
+                self.outcomes[index] = outcome
+                self._left -= 1
+                if self._left == 0:
+                    self.done.set()
+
+
+class ReportProducer:
+    """Produces report records keyed by user id and waits for their acknowledgement."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.topic = settings.topic
+        self._producer = Producer(producer_config(settings, error_cb=self._on_error))
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
+        self._poller.start()
+
+    def _poll_loop(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.1)
+
+    @staticmethod
+    def _on_error(error: KafkaError) -> None:
+        log.warning("kafka client error", extra={"error": str(error)})
+
+    def send(self, records: Sequence[tuple[bytes, bytes]], budget_s: float) -> list[Outcome]:
+        """Produces ``(key, value)`` records; waits at most ``budget_s`` for all acks.
+
+        A full local queue gives ``ResourceExhausted`` for the records that did not fit; a
+        record not acknowledged in time (broker down or slow) gives ``Unavailable``.
+        """
+        pending = _Pending(len(records))
+        for index, (key, value) in enumerate(records):
+            def on_delivery(error, message, index=index):
+                if error is not None:
+                    pending.settle(index, Unavailable(f"broker rejected the record: {error}"))
+                else:
+                    pending.settle(index, Stored(message.partition(), message.offset()))
+            try:
+                self._producer.produce(self.topic, key=key, value=value, on_delivery=on_delivery)
+            except BufferError:
+                pending.settle(index, ResourceExhausted("ingest queue is full, retry later"))
+        pending.done.wait(max(budget_s, 0.0))
+        timeout = Unavailable("broker did not acknowledge the report in time")
+        return [timeout if outcome is None else outcome for outcome in pending.outcomes]
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Delivers what is queued (bounded by ``timeout_s``), then stops the poll thread."""
+        left = self._producer.flush(timeout_s)
+        if left:
+            log.error("records not delivered at shutdown", extra={"count": left})
+        self._closed.set()
+        self._poller.join(timeout_s)

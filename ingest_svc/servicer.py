@@ -1,0 +1,95 @@
+"""StepIngest: validate reports, append them to Kafka, answer once the broker has them."""
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import grpc
+
+from common.errors import DomainError, InvalidArgument, status_for
+from common.reports import ValidationSettings, validate_report
+from ingest_svc.producer import ReportProducer, Stored
+from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
+
+# Part of the caller's deadline kept back so the answer reaches them before it expires.
+_DEADLINE_MARGIN_S = 0.1
+
+
+def utc_now() -> datetime:
+    """The current time, as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
+    """Validates each report exactly as DESIGN.md says and produces the valid ones."""
+
+    def __init__(
+        self,
+        producer: ReportProducer,
+        validation: ValidationSettings,
+        max_wait_s: float,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._producer = producer
+        self._validation = validation
+        self._max_wait_s = max_wait_s
+        self._clock = clock
+
+    def _budget(self, context: grpc.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        if remaining is None:
+            return self._max_wait_s
+        return min(self._max_wait_s, remaining - min(_DEADLINE_MARGIN_S, remaining * 0.2))
+
+    @staticmethod
+    def _record(report: ingest_pb2.StepReport) -> tuple[bytes, bytes]:
+        if not report.report_id:
+            report.report_id = uuid.uuid4().hex
+        return str(report.user_id).encode(), report.SerializeToString(deterministic=True)
+
+    def ReportSteps(self, request, context):
+        """One report: OK with its position in the log, or the specific error."""
+        if not request.HasField("report"):
+            raise InvalidArgument("report", "is required")
+        report = request.report
+        validate_report(report, self._clock(), self._validation, prefix="report.")
+        (outcome,) = self._producer.send([self._record(report)], self._budget(context))
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return ingest_pb2.ReportStepsResponse(
+            report_id=report.report_id, partition=outcome.partition, offset=outcome.offset
+        )
+
+    def ReportStepsBatch(self, request, context):
+        """Many reports; each gets its own result so one bad report sinks no other."""
+        count = len(request.reports)
+        if count == 0:
+            raise InvalidArgument("reports", "must not be empty")
+        if count > self._validation.max_batch:
+            raise InvalidArgument(
+                "reports", f"at most {self._validation.max_batch} per batch, got {count}"
+            )
+        now = self._clock()
+        results = [ingest_pb2.ReportResult(index=i) for i in range(count)]
+        accepted_index = []
+        for index, report in enumerate(request.reports):
+            results[index].report_id = report.report_id
+            try:
+                validate_report(report, now, self._validation, prefix=f"reports[{index}].")
+            except InvalidArgument as error:
+                results[index].code = error.code.value[0]
+                results[index].message = str(error)
+            else:
+                accepted_index.append(index)
+        records = [self._record(request.reports[i]) for i in accepted_index]
+        outcomes = self._producer.send(records, self._budget(context)) if records else []
+        for index, outcome in zip(accepted_index, outcomes, strict=True):
+            results[index].report_id = request.reports[index].report_id
+            if not isinstance(outcome, Stored):
+                code, message = status_for(outcome)
+                results[index].code = code.value[0]
+                results[index].message = message
+        accepted = sum(1 for r in results if r.code == 0)
+        return ingest_pb2.ReportStepsBatchResponse(
+            results=results, accepted=accepted, rejected=count - accepted
+        )

@@ -1,0 +1,1 @@
+"""Ranking: friend and global rankings from the Redis boards; the board writer; precompute."""

@@ -1,0 +1,294 @@
+"""The Redis daily boards: key schema, score encoding, the batch writer and the readers.
+
+This module is the only one that knows how boards are stored. One board per day is split
+into ``shards`` sorted sets by :func:`common.sharding.shard_of`; members are decimal user
+ids, scores pack steps and the time the count was reached so that a higher score is a
+better rank and ``ZADD GT`` is the max-merge of DESIGN.md::
+
+    score = steps * 2**18 + (2**18 - 1 - s),  s = measured_at - day_start(day) in seconds
+
+Equal scores are ordered by user id ascending here, in Python: Redis orders ties
+lexicographically, which is not numeric order.
+
+Each shard also holds an *applied watermark* hash (Kafka partition → last applied offset).
+The writer updates boards and watermarks of a shard in one Lua script, so a Redis that
+lost data (flush, restart without persistence, failover) also lost the matching
+watermarks, and the next write notices it (:meth:`BoardStore.apply`).
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from common.config import env_int, env_str
+from common.redis_clients import RedisClient
+from common.reports import DAY_SPAN, day_start
+from common.sharding import shard_of
+
+TIME_BITS = 18
+TIME_SLOTS = 1 << TIME_BITS
+
+# KEYS[1]: the shard's watermark hash; KEYS[2..]: board keys of this shard.
+# ARGV: n_partitions, then (partition, expected, new) per partition, then per board key:
+# expire_at, n_pairs, score1, member1, ... Returns the partitions whose watermark was
+# missing or behind `expected` (and then writes nothing), else an empty list.
+_APPLY_LUA = """
+local n = tonumber(ARGV[1])
+local lost = {}
+for i = 0, n - 1 do
+  local p, expected = ARGV[2 + 3 * i], tonumber(ARGV[3 + 3 * i])
+  if expected >= 0 then
+    local w = redis.call('HGET', KEYS[1], p)
+    if (not w) or tonumber(w) < expected then lost[#lost + 1] = p end
+  end
+end
+if #lost > 0 then return lost end
+local a = 2 + 3 * n
+for k = 2, #KEYS do
+  local expire_at, npairs = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  -- at most 1000 pairs per ZADD: Lua's unpack() has a small stack limit
+  for first = 0, npairs - 1, 1000 do
+    local last = math.min(first + 1000, npairs) - 1
+    redis.call('ZADD', KEYS[k], 'GT', unpack(ARGV, a + 2 * first, a + 2 * last + 1))
+  end
+  a = a + 2 * npairs
+  redis.call('EXPIREAT', KEYS[k], expire_at)
+end
+for i = 0, n - 1 do
+  local p, new = ARGV[2 + 3 * i], tonumber(ARGV[4 + 3 * i])
+  local w = redis.call('HGET', KEYS[1], p)
+  if (not w) or tonumber(w) < new then redis.call('HSET', KEYS[1], p, new) end
+end
+return lost
+"""
+
+
+@dataclass(frozen=True)
+class BoardSettings:
+    """How boards are split and how long they live."""
+
+    shards: int = 16
+    retention_days: int = 3
+    namespace: str = "sb"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "BoardSettings":
+        """Reads ``STEPBOARD_BOARD_SHARDS``, ``_BOARD_RETENTION_DAYS``, ``_BOARD_NAMESPACE``."""
+        return cls(
+            shards=env_int(env, "BOARD_SHARDS", 16, 1, 4096),
+            retention_days=env_int(env, "BOARD_RETENTION_DAYS", 3, 1, 60),
+            namespace=env_str(env, "BOARD_NAMESPACE", "sb"),
+        )
+
+
+def encode_score(day: date, steps: int, measured_at_s: int) -> int:
+    """The board score of ``steps`` reached at Unix second ``measured_at_s`` on ``day``."""
+    elapsed = measured_at_s - int(day_start(day).timestamp())
+    return steps * TIME_SLOTS + (TIME_SLOTS - 1 - elapsed)
+
+
+def decode_score(day: date, score: float) -> tuple[int, int]:
+    """``(steps, reached_at_s)`` from a board score."""
+    steps, rest = divmod(int(score), TIME_SLOTS)
+    return steps, int(day_start(day).timestamp()) + TIME_SLOTS - 1 - rest
+
+
+def expire_at(day: date, retention_days: int) -> int:
+    """Unix time when ``day``'s board may go: its end in the last time zone plus retention."""
+    return int((day_start(day) + DAY_SPAN + timedelta(days=retention_days)).timestamp())
+
+
+def board_is_expired(day: date, retention_days: int, now: datetime) -> bool:
+    """Whether ``day``'s board is past retention (replayed reports for it are dropped)."""
+    return expire_at(day, retention_days) <= now.astimezone(UTC).timestamp()
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A user's place on a board."""
+
+    user_id: int
+    score: int
+
+
+def sort_key(item: Ranked) -> tuple[int, int]:
+    """DESIGN order: higher score first, then lower user id."""
+    return (-item.score, item.user_id)
+
+
+class BoardStore:
+    """Reads and writes the sharded daily boards through one Redis client."""
+
+    def __init__(
+        self, client: RedisClient, settings: BoardSettings, topic: str = "", staging: bool = False
+    ) -> None:
+        """``staging`` stores use separate board keys, for building a day off to the side."""
+        self.client = client
+        self.settings = settings
+        self.topic = topic
+        self._suffix = ":staging" if staging else ""
+        self._apply = client.register_script(_APPLY_LUA)
+
+    # -- keys ---------------------------------------------------------------------------
+    def board_key(self, day: date, shard: int) -> str:
+        """The sorted set of ``day`` for ``shard``; the hash tag keeps a shard on one node."""
+        prefix = self.settings.namespace
+        return f"{prefix}:board:{{{shard}}}:{day.isoformat()}{self._suffix}"
+
+    def watermark_key(self, shard: int) -> str:
+        """The applied-offset hash of ``shard`` for the configured topic."""
+        return f"{self.settings.namespace}:applied:{{{shard}}}:{self.topic}"
+
+    def shard(self, user_id: int) -> int:
+        """The board shard of ``user_id``."""
+        return shard_of(user_id, self.settings.shards)
+
+    # -- writer -------------------------------------------------------------------------
+    def apply(
+        self,
+        scores: Mapping[tuple[date, int], int],
+        watermarks: Mapping[int, tuple[int, int]],
+    ) -> set[int]:
+        """Max-merges ``(day, user) → score`` and advances the watermarks of every shard.
+
+        ``watermarks`` maps each Kafka partition of the batch to ``(expected, new)``:
+        ``expected`` is the last offset this writer knows it applied (-1: unknown), ``new``
+        the last offset of the batch. A shard whose watermark is missing or behind
+        ``expected`` lost data: nothing is written there and the partition is returned, so
+        the caller replays it. All shards go in one pipeline (one round trip standalone).
+        """
+        by_shard: dict[int, dict[date, list]] = defaultdict(lambda: defaultdict(list))
+        for (day, user_id), score in scores.items():
+            by_shard[self.shard(user_id)][day].extend((score, user_id))
+        head = [len(watermarks)]
+        for partition, (expected, new) in sorted(watermarks.items()):
+            head += [partition, expected, new]
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.settings.shards):
+            days = by_shard.get(shard, {})
+            keys = [self.watermark_key(shard)]
+            args = list(head)
+            for day, pairs in sorted(days.items()):
+                keys.append(self.board_key(day, shard))
+                args += [expire_at(day, self.settings.retention_days), len(pairs) // 2, *pairs]
+            self._apply(keys=keys, args=args, client=pipe)
+        lost: set[int] = set()
+        for result in pipe.execute():
+            lost.update(int(p) for p in result)
+        return lost
+
+    def watermarks(self, partitions: Iterable[int]) -> dict[int, int | None]:
+        """Per partition, the lowest applied offset over all shards (None: missing somewhere)."""
+        partitions = list(partitions)
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.settings.shards):
+            pipe.hmget(self.watermark_key(shard), partitions)
+        lowest: dict[int, int | None] = dict.fromkeys(partitions, None)
+        seen_all = dict.fromkeys(partitions, True)
+        for values in pipe.execute():
+            for partition, value in zip(partitions, values, strict=True):
+                if value is None:
+                    seen_all[partition] = False
+                    continue
+                current = lowest[partition]
+                lowest[partition] = int(value) if current is None else min(current, int(value))
+        return {p: lowest[p] if seen_all[p] else None for p in partitions}
+
+    def drop_day(self, day: date) -> None:
+        """Deletes every shard of ``day``'s board."""
+        self.client.delete(*(self.board_key(day, s) for s in range(self.settings.shards)))
+
+    def move_day(self, day: date, target: "BoardStore") -> None:
+        """Replaces ``target``'s board of ``day`` with this store's, shard by shard.
+
+        Both keys of a shard share a hash tag, so each ``RENAME`` is atomic even in Cluster.
+        """
+        for shard in range(self.settings.shards):
+            source, destination = self.board_key(day, shard), target.board_key(day, shard)
+            if self.client.exists(source):
+                self.client.rename(source, destination)
+            else:
+                self.client.delete(destination)
+
+    # -- readers ------------------------------------------------------------------------
+    def scores(self, day: date, user_ids: Iterable[int]) -> dict[int, int | None]:
+        """Each user's score on ``day`` (None: no report), one ``ZMSCORE`` per shard."""
+        by_shard: dict[int, list[int]] = defaultdict(list)
+        for user_id in user_ids:
+            by_shard[self.shard(user_id)].append(user_id)
+        pipe = self.client.pipeline(transaction=False)
+        order = sorted(by_shard)
+        for shard in order:
+            pipe.zmscore(self.board_key(day, shard), by_shard[shard])
+        found: dict[int, int | None] = {}
+        for shard, values in zip(order, pipe.execute(), strict=True):
+            for user_id, value in zip(by_shard[shard], values, strict=True):
+                found[user_id] = None if value is None else int(value)
+        return found
+
+    def participants(self, day: date) -> int:
+        """How many users reported on ``day``."""
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.settings.shards):
+            pipe.zcard(self.board_key(day, shard))
+        return sum(pipe.execute())
+
+    def top(self, day: date, limit: int) -> tuple[list[Ranked], int]:
+        """The best ``limit`` users of ``day`` in DESIGN order, and the participant count.
+
+        Each shard gives its ``limit + 1`` best by score; where the cut falls inside a run
+        of equal scores, that whole run is fetched so the user-id tie-break stays exact.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.settings.shards):
+            pipe.zrevrange(self.board_key(day, shard), 0, limit, withscores=True)
+            pipe.zcard(self.board_key(day, shard))
+        replies = pipe.execute()
+        candidates: list[Ranked] = []
+        ties = self.client.pipeline(transaction=False)
+        tied_shards = []
+        for shard in range(self.settings.shards):
+            rows = [Ranked(int(m), int(s)) for m, s in replies[2 * shard]]
+            if len(rows) > limit and rows[limit].score == rows[limit - 1].score:
+                cut = rows[limit - 1].score
+                candidates += [r for r in rows if r.score > cut]
+                ties.zrangebyscore(self.board_key(day, shard), cut, cut, withscores=True)
+                tied_shards.append(shard)
+            else:
+                candidates += rows[:limit]
+        if tied_shards:
+            for rows in ties.execute():
+                candidates += [Ranked(int(m), int(s)) for m, s in rows]
+        candidates.sort(key=sort_key)
+        return candidates[:limit], sum(replies[1::2])
+
+    def rank(self, day: date, user_id: int) -> tuple[int, int, int] | None:
+        """``(rank, score, participants)`` of ``user_id`` on ``day``; None if no report.
+
+        Rank is 1 + the users with a higher score + the users with the same score and a
+        lower id, summed over shards.
+        """
+        own = self.client.zscore(self.board_key(day, self.shard(user_id)), user_id)
+        if own is None:
+            return None
+        score = int(own)
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.settings.shards):
+            key = self.board_key(day, shard)
+            pipe.zcount(key, f"({score}", "+inf")
+            pipe.zcount(key, score, score)
+            pipe.zcard(key)
+        replies = pipe.execute()
+        better = sum(replies[0::3])
+        ties = self.client.pipeline(transaction=False)
+        tied = 0
+        for shard in range(self.settings.shards):
+            if replies[3 * shard + 1] > (1 if shard == self.shard(user_id) else 0):
+                ties.zrangebyscore(self.board_key(day, shard), score, score)
+                tied += 1
+        if tied:
+            for members in ties.execute():
+                better += sum(1 for m in members if int(m) < user_id)
+        return better + 1, score, sum(replies[2::3])

@@ -1,0 +1,75 @@
+"""Configuration of the ranking server, the board consumer and the precompute job."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from common.config import env_int, env_str
+from common.kafka_clients import KafkaSettings
+from common.redis_clients import RedisSettings
+from common.reports import ValidationSettings
+from common.server import ServerSettings
+from rank_svc.board import BoardSettings
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    """Everything ``python -m rank_svc`` reads from the environment."""
+
+    server: ServerSettings
+    redis: RedisSettings
+    board: BoardSettings
+    social_addr: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "RankConfig":
+        """Reads the server (default port 50053), Redis, board and social_svc settings."""
+        return cls(
+            server=ServerSettings.from_env(env, default_port=50053, default_metrics_port=9103),
+            redis=RedisSettings.from_env(env),
+            board=BoardSettings.from_env(env),
+            social_addr=env_str(env, "SOCIAL_ADDR"),
+        )
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    """Everything ``python -m rank_svc.consumer`` reads from the environment."""
+
+    kafka: KafkaSettings
+    redis: RedisSettings
+    board: BoardSettings
+    validation: ValidationSettings
+    group_id: str
+    batch_size: int
+    metrics_port: int | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ConsumerConfig":
+        """Reads Kafka, Redis, board, validation, group, batch size and metrics port."""
+        return cls(
+            kafka=KafkaSettings.from_env(env),
+            redis=RedisSettings.from_env(env),
+            board=BoardSettings.from_env(env),
+            validation=ValidationSettings.from_env(env),
+            group_id=env_str(env, "CONSUMER_GROUP", "stepboard-board-writer"),
+            batch_size=env_int(env, "CONSUMER_BATCH", 5000, 1, 100_000),
+            metrics_port=env_int(env, "METRICS_PORT", 9104, 0, 65535) or None,
+        )
+
+
+@dataclass(frozen=True)
+class PrecomputeConfig:
+    """Everything ``python -m rank_svc.precompute`` reads from the environment."""
+
+    redis: RedisSettings
+    social_addr: str
+    metrics_port: int | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "PrecomputeConfig":
+        """Reads Redis, the social_svc address and the metrics port (0 disables)."""
+        return cls(
+            redis=RedisSettings.from_env(env),
+            social_addr=env_str(env, "SOCIAL_ADDR"),
+            metrics_port=env_int(env, "METRICS_PORT", 9105, 0, 65535) or None,
+        )

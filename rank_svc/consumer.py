@@ -1,0 +1,244 @@
+"""``python -m rank_svc.consumer``: the Kafka → Redis board writer.
+
+A consumer-group member that reads report records in batches, re-validates them
+(:mod:`rank_svc.records`), sends unusable ones to the dead-letter topic, max-merges the
+rest into the boards (:meth:`rank_svc.board.BoardStore.apply`) and only then stores the
+batch's offsets (at-least-once; max-merge makes redelivery harmless). Redis errors are
+retried with backoff without advancing offsets.
+
+Self-healing: each board write checks the shard's applied watermark against what this
+writer knows it applied. If Redis lost data (flush, restart without persistence, failover)
+the watermarks are gone or behind, the write is refused, and the writer rewinds its
+partitions to the lowest surviving watermark (or the start of the log) and replays.
+
+``python -m rank_svc.consumer rebuild --day YYYY-MM-DD`` rebuilds one day's board from the
+log on demand (:mod:`rank_svc.rebuild`).
+"""
+
+import argparse
+import contextlib
+import json
+import logging
+import threading
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from common.kafka_clients import consumer_config, producer_config
+from common.lifecycle import stop_on_signals
+from common.metrics import serve_metrics
+from common.redis_clients import create_redis
+from common.reports import parse_day
+from common.runtime import load
+from rank_svc.board import BoardStore
+from rank_svc.config import ConsumerConfig
+from rank_svc.rebuild import rebuild_day
+from rank_svc.records import collapse, retry_until
+
+log = logging.getLogger("rank_svc.consumer")
+
+RECORDS = Counter("stepboard_consumer_records_total", "Records consumed, by outcome.", ["outcome"])
+REPLAYS = Counter("stepboard_consumer_replays_total", "Rewinds after Redis lost board data.")
+LAG = Gauge("stepboard_consumer_lag", "Records behind the log end, by partition.", ["partition"])
+
+UNKNOWN = -1  # no applied offset known yet: the next write has nothing to check against
+IDLE_CHECK_S = 2.0
+
+
+class DeadLetters:
+    """Sends records the writer cannot use to the dead-letter topic, reason in a header."""
+
+    def __init__(self, producer: Producer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    def send(self, dead: list, stop: threading.Event) -> bool:
+        """Produces and waits until the broker has every dead letter; False if stopped."""
+        for message, reason in dead:
+            self._producer.produce(
+                self._topic,
+                key=message.key(),
+                value=message.value(),
+                headers=[
+                    ("error", reason.encode()),
+                    ("source", f"{message.topic()}/{message.partition()}/{message.offset()}"
+                     .encode()),
+                ],
+            )
+            log.warning("dead letter", extra={"offset": message.offset(), "reason": reason})
+        while self._producer.flush(5.0) > 0:
+            log.warning("dead-letter topic not acknowledging yet")
+            if stop.is_set():
+                return False
+        return True
+
+
+class BoardConsumer:
+    """The consume → collapse → apply → store-offsets loop, with rebalance handling."""
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        store: BoardStore,
+        dead_letters: DeadLetters,
+        stop: threading.Event,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.dead_letters = dead_letters
+        self.stop = stop
+        self.applied: dict[int, int] = {}
+        self.consumer = Consumer(
+            consumer_config(
+                config.kafka, config.group_id,
+                **{"statistics.interval.ms": 5000, "stats_cb": self._on_stats},
+            )
+        )
+
+    # -- rebalance ----------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Checks Redis still holds what the group committed; rewinds partitions if not."""
+        committed = consumer.committed(partitions, timeout=30)
+        ids = [tp.partition for tp in committed]
+        marks = retry_until(lambda: self.store.watermarks(ids), self.stop, "assign") or {}
+        for tp in committed:
+            mark = marks.get(tp.partition)
+            if tp.offset < 0:
+                self.applied[tp.partition] = UNKNOWN  # never committed: starts at the beginning
+            elif mark is None or mark < tp.offset - 1:
+                REPLAYS.inc()
+                log.warning("redis is missing committed data, replaying",
+                            extra={"partition": tp.partition, "watermark": mark})
+                tp.offset = OFFSET_BEGINNING if mark is None else mark + 1
+                self.applied[tp.partition] = UNKNOWN
+            else:
+                self.applied[tp.partition] = tp.offset - 1
+        consumer.assign(committed)
+        log.info("assigned", extra={"partitions": ids})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Commits what was applied before the partitions move to another member."""
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as error:
+            log.info("nothing to commit on revoke", extra={"error": str(error)})
+        for tp in partitions:
+            self.applied.pop(tp.partition, None)
+            with contextlib.suppress(KeyError):
+                LAG.remove(str(tp.partition))
+        log.info("revoked", extra={"partitions": [tp.partition for tp in partitions]})
+
+    def _on_stats(self, stats_json: str) -> None:
+        topic = json.loads(stats_json).get("topics", {}).get(self.config.kafka.topic, {})
+        for partition, stats in topic.get("partitions", {}).items():
+            if int(partition) in self.applied and stats.get("consumer_lag", -1) >= 0:
+                LAG.labels(partition).set(stats["consumer_lag"])
+
+    # -- writing ------------------------------------------------------------------------
+    def _rewind(self) -> None:
+        """Redis lost data: seek every owned partition back to what Redis still has."""
+        REPLAYS.inc()
+        owned = list(self.applied)
+        marks = retry_until(lambda: self.store.watermarks(owned), self.stop, "rewind") or {}
+        for partition in owned:
+            mark = marks.get(partition)
+            offset = OFFSET_BEGINNING if mark is None else mark + 1
+            self.consumer.seek(TopicPartition(self.config.kafka.topic, partition, offset))
+            self.applied[partition] = UNKNOWN
+        log.warning("redis lost board data, replaying", extra={"from": marks})
+
+    def _apply(self, scores: dict, last_offsets: dict[int, int]) -> bool:
+        """Writes a batch; False (nothing stored) if Redis lost data or we are stopping."""
+        marks = {p: (self.applied.get(p, UNKNOWN), last) for p, last in last_offsets.items()}
+        lost = retry_until(lambda: self.store.apply(scores, marks), self.stop, "apply")
+        if lost is None:
+            return False
+        if lost:
+            self._rewind()
+            return False
+        self.applied.update(last_offsets)
+        return True
+
+    def _process(self, messages: list) -> None:
+        usable = []
+        for message in messages:
+            if message.error() is None:
+                usable.append(message)
+            else:
+                log.warning("consume error", extra={"error": str(message.error())})
+        if not usable:
+            return
+        batch = collapse(
+            usable, self.config.validation, self.config.board.retention_days
+        )
+        if batch.dead and not self.dead_letters.send(batch.dead, self.stop):
+            return
+        if not self._apply(batch.scores, batch.last_offsets):
+            return
+        self.consumer.store_offsets(offsets=[
+            TopicPartition(self.config.kafka.topic, p, offset + 1)
+            for p, offset in batch.last_offsets.items()
+        ])
+        RECORDS.labels("dead_letter").inc(len(batch.dead))
+        RECORDS.labels("expired").inc(batch.expired)
+        RECORDS.labels("applied").inc(len(usable) - len(batch.dead) - batch.expired)
+
+    def _check_idle(self) -> None:
+        """With no traffic, still notice a Redis that lost data (empty write, same marks)."""
+        known = {p: a for p, a in self.applied.items() if a != UNKNOWN}
+        if known:
+            self._apply({}, known)
+
+    def run(self) -> None:
+        """Consumes until stopped, then commits what was applied and leaves the group."""
+        self.consumer.subscribe(
+            [self.config.kafka.topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        last_check = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                messages = self.consumer.consume(self.config.batch_size, timeout=0.5)
+                if messages:
+                    self._process(messages)
+                    last_check = time.monotonic()
+                elif time.monotonic() - last_check >= IDLE_CHECK_S:
+                    self._check_idle()
+                    last_check = time.monotonic()
+        finally:
+            self.consumer.close()  # commits the stored offsets
+            log.info("consumer closed")
+
+
+def serve(config: ConsumerConfig) -> None:
+    """Runs the board writer until SIGTERM/SIGINT."""
+    stop = stop_on_signals()
+    serve_metrics(config.metrics_port)
+    client = create_redis(config.redis)
+    store = BoardStore(client, config.board, config.kafka.topic)
+    dlq_producer = Producer(producer_config(config.kafka))
+    consumer = BoardConsumer(config, store, DeadLetters(dlq_producer, config.kafka.dlq_topic), stop)
+    try:
+        consumer.run()
+    finally:
+        dlq_producer.flush(10)
+        client.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``serve`` (default) or ``rebuild --day YYYY-MM-DD``."""
+    parser = argparse.ArgumentParser(prog="python -m rank_svc.consumer")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the board writer (default)")
+    rebuild = commands.add_parser("rebuild", help="rebuild one day's board from the log")
+    rebuild.add_argument("--day", required=True, help="YYYY-MM-DD")
+    args = parser.parse_args(argv)
+    config = load("rank_svc.consumer", ConsumerConfig.from_env)
+    if args.command == "rebuild":
+        rebuild_day(config, parse_day(args.day, "--day"))
+    else:
+        serve(config)
+
+
+if __name__ == "__main__":
+    main()

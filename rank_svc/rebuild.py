@@ -1,0 +1,100 @@
+"""Rebuild one day's board from the Kafka log (``python -m rank_svc.consumer rebuild``).
+
+The day is replayed into staging keys up to the log end seen at the start, the staging
+board then replaces the live one shard by shard, and records that arrived meanwhile are
+replayed into the live board (max-merge makes the overlap harmless). Watermarks are left
+alone: the running consumers keep their own bookkeeping.
+"""
+
+import logging
+import threading
+import uuid
+from datetime import date, timedelta
+
+from confluent_kafka import Consumer, TopicPartition
+
+from common.kafka_clients import KafkaSettings, consumer_config
+from common.redis_clients import create_redis
+from common.reports import day_start
+from rank_svc.board import BoardStore
+from rank_svc.config import ConsumerConfig
+from rank_svc.records import collapse, retry_until
+
+log = logging.getLogger(__name__)
+
+# Reports for a day can only be produced once the day began somewhere; an hour of slack
+# covers broker clock differences.
+_SLACK = timedelta(hours=1)
+
+
+def _log_range(consumer: Consumer, topic: str, day: date) -> dict[int, tuple[int, int]]:
+    """Per partition, the offsets from the first record that may carry ``day`` to the end."""
+    metadata = consumer.list_topics(topic, timeout=30).topics[topic]
+    since_ms = int((day_start(day) - _SLACK).timestamp() * 1000)
+    starts = consumer.offsets_for_times(
+        [TopicPartition(topic, p, since_ms) for p in metadata.partitions], timeout=30
+    )
+    ranges = {}
+    for tp in starts:
+        _, high = consumer.get_watermark_offsets(tp, timeout=30)
+        ranges[tp.partition] = (high if tp.offset < 0 else tp.offset, high)
+    return ranges
+
+
+def _replay(
+    consumer: Consumer,
+    config: ConsumerConfig,
+    ranges: dict[int, tuple[int, int]],
+    day: date,
+    store: BoardStore,
+    stop: threading.Event,
+) -> int:
+    """Applies ``day``'s reports in ``ranges`` to ``store``; returns records read."""
+    topic = config.kafka.topic
+    todo = {p: end for p, (start, end) in ranges.items() if start < end}
+    if not todo:
+        return 0
+    consumer.assign([TopicPartition(topic, p, ranges[p][0]) for p in todo])
+    read = 0
+    while todo and not stop.is_set():
+        messages = [
+            m for m in consumer.consume(config.batch_size, timeout=1.0)
+            if m.error() is None and m.partition() in todo and m.offset() < todo[m.partition()]
+        ]
+        for message in messages:
+            if message.offset() + 1 >= todo[message.partition()]:
+                del todo[message.partition()]
+        batch = collapse(messages, config.validation, config.board.retention_days, only_day=day)
+        retry_until(lambda b=batch: store.apply(b.scores, {}), stop, "rebuild")
+        read += len(messages)
+    consumer.unassign()
+    return read
+
+
+def rebuild_day(config: ConsumerConfig, day: date, stop: threading.Event | None = None) -> int:
+    """Rebuilds ``day``'s board from the log; returns how many records were read."""
+    stop = stop or threading.Event()
+    client = create_redis(config.redis)
+    live = BoardStore(client, config.board, config.kafka.topic)
+    staging = BoardStore(client, config.board, config.kafka.topic, staging=True)
+    consumer = Consumer(_rebuild_consumer_config(config.kafka))
+    try:
+        first = _log_range(consumer, config.kafka.topic, day)
+        staging.drop_day(day)
+        read = _replay(consumer, config, first, day, staging, stop)
+        staging.move_day(day, live)
+        latest = _log_range(consumer, config.kafka.topic, day)
+        tail = {p: (first.get(p, (0, 0))[1], high) for p, (_, high) in latest.items()}
+        read += _replay(consumer, config, tail, day, live, stop)
+        log.info("day rebuilt", extra={"day": day.isoformat(), "records": read})
+        return read
+    finally:
+        consumer.close()
+        client.close()
+
+
+def _rebuild_consumer_config(settings: KafkaSettings) -> dict:
+    """A throwaway group member that commits nothing."""
+    return consumer_config(
+        settings, f"stepboard-rebuild-{uuid.uuid4().hex}", **{"enable.auto.commit": False}
+    )

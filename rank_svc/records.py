@@ -1,0 +1,98 @@
+"""Turning consumed Kafka records into board writes: decode, re-validate, collapse, retry.
+
+Shared by the board consumer and the rebuild command, so both judge records identically.
+"""
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TypeVar
+
+import redis
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+from google.protobuf.message import DecodeError
+from prometheus_client import Counter
+
+from common.errors import InvalidArgument
+from common.reports import ValidationSettings, validate_report
+from rank_svc.board import board_is_expired, encode_score
+from stepboard.v1 import ingest_pb2
+
+log = logging.getLogger(__name__)
+REDIS_RETRIES = Counter("stepboard_consumer_redis_retries_total", "Failed Redis writes retried.")
+T = TypeVar("T")
+
+
+@dataclass
+class Collapsed:
+    """One batch reduced to the best score per (day, user), plus what could not be used."""
+
+    scores: dict[tuple[date, int], int] = field(default_factory=dict)
+    last_offsets: dict[int, int] = field(default_factory=dict)
+    dead: list[tuple[Message, str]] = field(default_factory=list)
+    expired: int = 0
+
+
+def received_at(message: Message) -> datetime:
+    """When the broker got the record (its timestamp), which is when ingest validated it."""
+    kind, millis = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def collapse(
+    messages: Iterable[Message],
+    validation: ValidationSettings,
+    retention_days: int,
+    only_day: date | None = None,
+) -> Collapsed:
+    """Decodes and re-validates each record and keeps the max score per (day, user).
+
+    Undecodable or invalid records are returned in ``dead`` with the reason; reports for
+    boards already past retention are dropped (counted in ``expired``); ``only_day``
+    restricts the result to one day (for a rebuild).
+    """
+    batch = Collapsed()
+    now = datetime.now(UTC)
+    for message in messages:
+        batch.last_offsets[message.partition()] = message.offset()
+        try:
+            report = ingest_pb2.StepReport.FromString(message.value() or b"")
+        except DecodeError as error:
+            batch.dead.append((message, f"undecodable StepReport: {error}"))
+            continue
+        try:
+            valid = validate_report(report, received_at(message), validation)
+        except InvalidArgument as error:
+            batch.dead.append((message, f"invalid report: {error}"))
+            continue
+        if message.key() != str(valid.user_id).encode():
+            batch.dead.append((message, "record key does not match user_id"))
+            continue
+        if board_is_expired(valid.day, retention_days, now):
+            batch.expired += 1
+            continue
+        if only_day is not None and valid.day != only_day:
+            continue
+        key = (valid.day, valid.user_id)
+        score = encode_score(valid.day, valid.steps, valid.measured_at_s)
+        if score > batch.scores.get(key, -1):
+            batch.scores[key] = score
+    return batch
+
+
+def retry_until(action: Callable[[], T], stop: threading.Event, what: str) -> T | None:
+    """Runs ``action`` until it succeeds, backing off on Redis errors; None if stopped."""
+    delay = 0.05
+    while not stop.is_set():
+        try:
+            return action()
+        except redis.exceptions.RedisError as error:
+            REDIS_RETRIES.inc()
+            log.warning("redis error, retrying", extra={"during": what, "error": repr(error)})
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+    return None

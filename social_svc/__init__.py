@@ -1,0 +1,1 @@
+"""FriendGraph: the symmetric friend graph and profiles on sharded MySQL."""

@@ -1,0 +1,30 @@
+"""``python -m social_svc`` serves FriendGraph; ``python -m social_svc migrate`` migrates."""
+
+import sys
+
+from common.mysql_pools import ShardPools
+from common.runtime import load
+from common.server import run_until_signal
+from social_svc.config import SocialConfig
+from social_svc.schema import migrate
+from social_svc.server import build_server
+
+
+def main(argv: list[str]) -> None:
+    """Runs the server, or the schema migration when the first argument is ``migrate``."""
+    if argv and argv[0] not in ("migrate", "serve"):
+        raise SystemExit(f"usage: python -m social_svc [serve|migrate], got {argv[0]!r}")
+    config = load("social_svc", SocialConfig.from_env)
+    if argv and argv[0] == "migrate":
+        pools = ShardPools(config.mysql)
+        try:
+            migrate(pools)
+        finally:
+            pools.close()
+        return
+    built = build_server(config)
+    run_until_signal(built, config.server)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,60 @@
+"""The shard schema and its idempotent migration (``python -m social_svc migrate``).
+
+Every physical shard holds the same tables; migrations are numbered, applied in order and
+recorded in ``schema_migrations`` so re-running is a no-op.
+"""
+
+import logging
+
+from common.mysql_pools import ShardPools
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, """
+        CREATE TABLE IF NOT EXISTS friendships (
+            user_id   BIGINT NOT NULL,
+            friend_id BIGINT NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            PRIMARY KEY (user_id, friend_id)
+        ) ENGINE=InnoDB
+    """),
+    (2, """
+        CREATE TABLE IF NOT EXISTS profiles (
+            user_id    BIGINT NOT NULL PRIMARY KEY,
+            nickname   VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            avatar_url VARCHAR(512) CHARACTER SET ascii NOT NULL,
+            updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
+        ) ENGINE=InnoDB
+    """),
+)
+
+
+def migrate(pools: ShardPools) -> dict[int, list[int]]:
+    """Applies pending migrations to every physical shard; returns what each one applied."""
+    applied: dict[int, list[int]] = {}
+    for index, pool in enumerate(pools.pools):
+        conn = pool.connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INT NOT NULL PRIMARY KEY,"
+                    " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB"
+                )
+                cur.execute("SELECT version FROM schema_migrations")
+                done = {row[0] for row in cur.fetchall()}
+                applied[index] = []
+                for version, statement in MIGRATIONS:
+                    if version in done:
+                        continue
+                    cur.execute(statement)
+                    cur.execute(
+                        "INSERT IGNORE INTO schema_migrations (version) VALUES (%s)", (version,)
+                    )
+                    applied[index].append(version)
+            conn.commit()
+        finally:
+            conn.close()
+        log.info("shard migrated", extra={"shard": index, "applied": applied[index]})
+    return applied

@@ -1,0 +1,62 @@
+"""Create the stack's Kafka topics if missing (names from stack/local.env).
+
+Waits until the broker answers metadata, so it doubles as the Kafka readiness check.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def load_env(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = value
+    return env
+
+
+def main() -> int:
+    env = load_env(Path(__file__).with_name("local.env"))
+    env.update({k: v for k, v in os.environ.items() if k.startswith("STEPBOARD_")})
+    topics = {
+        env["STEPBOARD_KAFKA_TOPIC"]: 6,
+        env["STEPBOARD_KAFKA_DLQ_TOPIC"]: 1,
+    }
+    admin = AdminClient({"bootstrap.servers": env["STEPBOARD_KAFKA_BOOTSTRAP"]})
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            existing = admin.list_topics(timeout=5).topics
+            break
+        except KafkaException as e:
+            if time.monotonic() > deadline:
+                print(f"kafka metadata not available: {e}", file=sys.stderr)
+                return 1
+            time.sleep(1)
+
+    new = [NewTopic(t, num_partitions=n, replication_factor=1)
+           for t, n in topics.items() if t not in existing]
+    for topic, future in (admin.create_topics(new, operation_timeout=30).items() if new else []):
+        try:
+            future.result()
+            print(f"created topic {topic}")
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    for t, n in topics.items():
+        if t in existing and len(existing[t].partitions) != n:
+            print(f"WARNING: topic {t} has {len(existing[t].partitions)} partitions, "
+                  f"expected {n}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs what the local stack needs; each step is skipped when its result exists.
+# Independent steps run in parallel; each logs to .stack/logs/install-<step>.log.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+LOGS=$ROOT/.stack/logs
+mkdir -p "$LOGS"
+
+APT_PACKAGES=(redis-server redis-tools mariadb-server mariadb-client)
+GRPCURL_VERSION=v1.9.4
+KAFKA_LIBS=$ROOT/.stack/kafka/libs
+KAFKA_POM=$ROOT/stack/kafka/pom.xml
+
+install_apt() {
+    local missing=() p
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "apt: installing ${missing[*]}"
+    # Keep apt from starting the system mariadb/redis services; we run our own.
+    local added_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        added_policy=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}" || { [ $added_policy = 1 ] && rm -f /usr/sbin/policy-rc.d; return 1; }
+    [ $added_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+    # On a systemd machine the units still get enabled for the next boot.
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now mariadb redis-server || true
+    fi
+}
+
+install_venv() {
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    [ -f pyproject.toml ] || { echo "pyproject.toml missing"; return 1; }
+    if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+        .venv/bin/pip install -q --upgrade pip
+        .venv/bin/pip install -q -e '.[dev]'
+        touch .venv/.installed
+    fi
+}
+
+install_kafka() {
+    if [ -f "$KAFKA_LIBS/.stamp" ] && [ ! "$KAFKA_POM" -nt "$KAFKA_LIBS/.stamp" ]; then
+        return 0
+    fi
+    # Copy into a temp dir first so an interrupted run never looks complete.
+    rm -rf "$KAFKA_LIBS.tmp"
+    mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIBS.tmp"
+    rm -rf "$KAFKA_LIBS"
+    mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+    touch "$KAFKA_LIBS/.stamp"
+}
+
+install_grpcurl() {
+    # Convenience only (the stack's health checks use Python), so a missing Go is a warning.
+    if ! command -v go >/dev/null; then
+        echo "WARNING: go not found; grpcurl not installed"
+        return 0
+    fi
+    local bin
+    bin=$(go env GOPATH)/bin/grpcurl
+    if [ -x "$bin" ] && go version -m "$bin" | grep -q "github.com/fullstorydev/grpcurl[[:space:]]*$GRPCURL_VERSION"; then
+        return 0
+    fi
+    GOBIN=$(go env GOPATH)/bin go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+}
+
+steps=(apt venv kafka grpcurl)
+declare -A pids
+for s in "${steps[@]}"; do
+    "install_$s" > "$LOGS/install-$s.log" 2>&1 &
+    pids[$s]=$!
+done
+failed=0
+for s in "${steps[@]}"; do
+    if wait "${pids[$s]}"; then
+        echo "install: $s ok"
+    else
+        echo "install: $s FAILED (log: .stack/logs/install-$s.log):" >&2
+        tail -n 20 "$LOGS/install-$s.log" >&2
+        failed=1
+    fi
+done
+exit $failed

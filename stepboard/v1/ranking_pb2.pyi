@@ -1,0 +1,88 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RankEntry(_message.Message):
+    __slots__ = ("rank", "user_id", "steps", "nickname", "avatar_url", "reached_at")
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    NICKNAME_FIELD_NUMBER: _ClassVar[int]
+    AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
+    REACHED_AT_FIELD_NUMBER: _ClassVar[int]
+    rank: int
+    user_id: int
+    steps: int
+    nickname: str
+    avatar_url: str
+    reached_at: _timestamp_pb2.Timestamp
+    def __init__(self, rank: _Optional[int] = ..., user_id: _Optional[int] = ..., steps: _Optional[int] = ..., nickname: _Optional[str] = ..., avatar_url: _Optional[str] = ..., reached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetFriendRankingRequest(_message.Message):
+    __slots__ = ("user_id", "day", "page_size", "page_token", "around_me")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AROUND_ME_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    day: str
+    page_size: int
+    page_token: str
+    around_me: bool
+    def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., around_me: _Optional[bool] = ...) -> None: ...
+
+class GetFriendRankingResponse(_message.Message):
+    __slots__ = ("entries", "me", "total", "next_page_token", "computed_at", "stale_friends")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    ME_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    COMPUTED_AT_FIELD_NUMBER: _ClassVar[int]
+    STALE_FRIENDS_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[RankEntry]
+    me: RankEntry
+    total: int
+    next_page_token: str
+    computed_at: _timestamp_pb2.Timestamp
+    stale_friends: bool
+    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., me: _Optional[_Union[RankEntry, _Mapping]] = ..., total: _Optional[int] = ..., next_page_token: _Optional[str] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stale_friends: _Optional[bool] = ...) -> None: ...
+
+class GetGlobalTopRequest(_message.Message):
+    __slots__ = ("day", "limit")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    limit: int
+    def __init__(self, day: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetGlobalTopResponse(_message.Message):
+    __slots__ = ("entries", "total_participants")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[RankEntry]
+    total_participants: int
+    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., total_participants: _Optional[int] = ...) -> None: ...
+
+class GetGlobalRankRequest(_message.Message):
+    __slots__ = ("user_id", "day")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    day: str
+    def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ...) -> None: ...
+
+class GetGlobalRankResponse(_message.Message):
+    __slots__ = ("entry", "total_participants")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    entry: RankEntry
+    total_participants: int
+    def __init__(self, entry: _Optional[_Union[RankEntry, _Mapping]] = ..., total_participants: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,87 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AddFriendshipRequest(_message.Message):
+    __slots__ = ("user_id", "friend_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FRIEND_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    friend_id: int
+    def __init__(self, user_id: _Optional[int] = ..., friend_id: _Optional[int] = ...) -> None: ...
+
+class AddFriendshipResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RemoveFriendshipRequest(_message.Message):
+    __slots__ = ("user_id", "friend_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FRIEND_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    friend_id: int
+    def __init__(self, user_id: _Optional[int] = ..., friend_id: _Optional[int] = ...) -> None: ...
+
+class RemoveFriendshipResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListFriendsRequest(_message.Message):
+    __slots__ = ("user_id", "page_size", "page_token")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    page_size: int
+    page_token: str
+    def __init__(self, user_id: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListFriendsResponse(_message.Message):
+    __slots__ = ("friend_ids", "next_page_token", "total_count")
+    FRIEND_IDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    friend_ids: _containers.RepeatedScalarFieldContainer[int]
+    next_page_token: str
+    total_count: int
+    def __init__(self, friend_ids: _Optional[_Iterable[int]] = ..., next_page_token: _Optional[str] = ..., total_count: _Optional[int] = ...) -> None: ...
+
+class StreamFriendsRequest(_message.Message):
+    __slots__ = ("user_id", "chunk_size")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    chunk_size: int
+    def __init__(self, user_id: _Optional[int] = ..., chunk_size: _Optional[int] = ...) -> None: ...
+
+class FriendChunk(_message.Message):
+    __slots__ = ("friend_ids",)
+    FRIEND_IDS_FIELD_NUMBER: _ClassVar[int]
+    friend_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, friend_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Profile(_message.Message):
+    __slots__ = ("user_id", "nickname", "avatar_url")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    NICKNAME_FIELD_NUMBER: _ClassVar[int]
+    AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    nickname: str
+    avatar_url: str
+    def __init__(self, user_id: _Optional[int] = ..., nickname: _Optional[str] = ..., avatar_url: _Optional[str] = ...) -> None: ...
+
+class GetProfilesRequest(_message.Message):
+    __slots__ = ("user_ids",)
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, user_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GetProfilesResponse(_message.Message):
+    __slots__ = ("profiles",)
+    PROFILES_FIELD_NUMBER: _ClassVar[int]
+    profiles: _containers.RepeatedCompositeFieldContainer[Profile]
+    def __init__(self, profiles: _Optional[_Iterable[_Union[Profile, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,95 @@
+"""Helpers for tests that run real processes against the real local stack."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common.reports import day_start
+from stepboard.v1 import ingest_pb2
+from tests.stack import ROOT, local_env
+
+T = TypeVar("T")
+LOG_DIR = ROOT / ".stack" / "logs" / "tests"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], T], timeout_s: float, interval_s: float = 0.2) -> T:
+    """Polls ``check`` until it returns something truthy; fails with its last value."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            assert value, f"condition not met within {timeout_s} s (last value {value!r})"
+            return value
+        time.sleep(interval_s)
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    """Environment for a service process: the stack's settings, metrics off, overrides."""
+    env = dict(os.environ) | local_env() | {"STEPBOARD_METRICS_PORT": "0"}
+    return env | overrides
+
+
+def start_process(module: str, env: dict[str, str], *args: str) -> subprocess.Popen:
+    """Starts ``python -m module`` with its output in ``.stack/logs/tests/``."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(LOG_DIR / f"{unique(module)}.log", "wb")  # noqa: SIM115 - lives with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> int:
+    """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout_s)
+    return process.returncode
+
+
+def today() -> date:
+    """The current UTC date (always inside the accepted window)."""
+    return datetime.now(UTC).date()
+
+
+def report(
+    user_id: int, day: date, steps: int, second: int, report_id: str = ""
+) -> ingest_pb2.StepReport:
+    """A report measured ``second`` seconds after ``day`` began at UTC+14."""
+    measured = day_start(day) + timedelta(seconds=second)
+    return ingest_pb2.StepReport(
+        user_id=user_id,
+        day=day.isoformat(),
+        steps=steps,
+        measured_at=Timestamp(seconds=int(measured.timestamp())),
+        report_id=report_id,
+    )
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The end of a log file, for assertion messages."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

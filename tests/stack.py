@@ -1,0 +1,24 @@
+"""The local stack's configuration as the tests see it (``stack/local.env``)."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_ENV_FILE = ROOT / "stack" / "local.env"
+
+
+def local_env() -> dict[str, str]:
+    """The ``STEPBOARD_*`` settings of the local stack, as a fresh dict."""
+    env = {}
+    for line in LOCAL_ENV_FILE.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            env[key.strip()] = value.strip()
+    return env
+
+
+# The servers the local stack supervises, by service name: (gRPC port, full service name).
+SERVERS = {
+    "ingest": (50051, "stepboard.v1.StepIngest"),
+    "social": (50052, "stepboard.v1.FriendGraph"),
+    "rank": (50053, "stepboard.v1.Ranking"),
+}

@@ -1,0 +1,83 @@
+"""Each validation rule of DESIGN.md, as pure logic (the RPC tests repeat them end to end)."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common.errors import InvalidArgument
+from common.reports import ValidationSettings, accepted_days, day_start, validate_report
+from stepboard.v1 import ingest_pb2
+
+NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+TODAY = date(2026, 11, 29)
+SETTINGS = ValidationSettings()
+
+
+def good(**changes) -> ingest_pb2.StepReport:
+    report = ingest_pb2.StepReport(
+        user_id=7, day="2026-11-29", steps=5000,
+        measured_at=Timestamp(seconds=int(NOW.timestamp()) - 60),
+    )
+    for name, value in changes.items():
+        if name == "measured_at" and value is None:
+            report.ClearField("measured_at")
+        elif name == "measured_at":
+            report.measured_at.CopyFrom(value)
+        else:
+            setattr(report, name, value)
+    return report
+
+
+def at(moment: datetime, nanos: int = 0) -> Timestamp:
+    return Timestamp(seconds=int(moment.timestamp()), nanos=nanos)
+
+
+def test_a_good_report_passes():
+    valid = validate_report(good(), NOW, SETTINGS)
+    assert (valid.user_id, valid.day, valid.steps) == (7, TODAY, 5000)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"user_id": 0}, "user_id", "> 0"),
+        ({"user_id": -5}, "user_id", "> 0"),
+        ({"day": ""}, "day", "YYYY-MM-DD"),
+        ({"day": "2026-11-9"}, "day", "YYYY-MM-DD"),
+        ({"day": "29/11/2026"}, "day", "YYYY-MM-DD"),
+        ({"day": "2026-02-30"}, "day", "not a real date"),
+        ({"day": "2026-11-31"}, "day", "not a real date"),
+        ({"day": "2026-12-01"}, "day", "future"),
+        ({"day": "2026-11-26"}, "day", "late window"),
+        ({"steps": -1}, "steps", "between 0 and 100000"),
+        ({"steps": 100_001}, "steps", "between 0 and 100000"),
+        ({"measured_at": None}, "measured_at", "required"),
+        ({"measured_at": at(day_start(TODAY) - timedelta(seconds=1))}, "measured_at", "outside"),
+        ({"measured_at": at(day_start(TODAY) + timedelta(hours=50))}, "measured_at", "outside"),
+        ({"measured_at": at(NOW + timedelta(minutes=5))}, "measured_at", "future"),
+        ({"measured_at": at(NOW, nanos=-1)}, "measured_at", "nanos"),
+        ({"report_id": "x" * 129}, "report_id", "128"),
+    ],
+)
+def test_each_rule_names_its_field(changes, field, words):
+    with pytest.raises(InvalidArgument) as raised:
+        validate_report(good(**changes), NOW, SETTINGS, prefix="report.")
+    assert raised.value.field == f"report.{field}"
+    assert str(raised.value).startswith(f"report.{field}: ")
+    assert words in str(raised.value)
+
+
+def test_window_edges():
+    # At 10:00 UTC the 30th has begun at UTC+14 while UTC-12 is still on the 28th, so with a
+    # 1-day late window the 27th is the oldest day accepted.
+    assert accepted_days(NOW, 1) == (date(2026, 11, 27), date(2026, 11, 30))
+    assert accepted_days(NOW, 0) == (date(2026, 11, 28), date(2026, 11, 30))
+    start = day_start(TODAY)
+    assert validate_report(good(measured_at=at(start)), NOW, SETTINGS).measured_at_s == int(
+        start.timestamp()
+    )
+    tomorrow = good(day="2026-11-30", measured_at=at(NOW))
+    assert validate_report(tomorrow, NOW, SETTINGS).day == date(2026, 11, 30)
+    configured = ValidationSettings(max_steps_per_day=200_000)
+    assert validate_report(good(steps=150_000), NOW, configured).steps == 150_000

@@ -1,0 +1,248 @@
+"""The write path end to end: StepIngest → Kafka → consumer process → Redis → Ranking."""
+
+import random
+import signal
+import threading
+import time
+
+import grpc
+import pytest
+from confluent_kafka import Producer
+
+from common.kafka_clients import producer_config
+from common.reports import day_start
+from stepboard.v1 import ingest_pb2, ranking_pb2
+from tests.harness import report, today, wait_until
+from tests.model import BoardModel
+
+
+def send_batches(path, reports, size=200):
+    """Sends reports with ReportStepsBatch; every one must be accepted."""
+    for first in range(0, len(reports), size):
+        chunk = reports[first:first + size]
+        reply = path.ingest.ReportStepsBatch(
+            ingest_pb2.ReportStepsBatchRequest(reports=chunk), timeout=30
+        )
+        assert reply.accepted == len(chunk), [r.message for r in reply.results if r.code]
+
+
+def random_reports(rng, day, users, count):
+    """Reports with repeated users, tied steps and tied seconds, in random order."""
+    rows = [
+        (day, rng.randint(1, users), rng.choice([0, 100, 250, 250, 5000, rng.randint(0, 99_999)]),
+         rng.choice([30, 30, 31, rng.randint(0, 40_000)]))
+        for _ in range(count)
+    ]
+    rows += rng.sample(rows, len(rows) // 5)  # duplicates: redelivered reports
+    rng.shuffle(rows)
+    return rows
+
+
+def test_report_steps_then_global_rank(write_path):
+    day = today()
+    write_path.start_consumer()
+    reply = write_path.ingest.ReportSteps(
+        ingest_pb2.ReportStepsRequest(report=report(42, day, 8000, 3600, "r-1")), timeout=10
+    )
+    assert reply.report_id == "r-1"
+    request = ranking_pb2.GetGlobalRankRequest(user_id=42, day=day.isoformat())
+
+    def rank():
+        try:
+            return write_path.ranking.GetGlobalRank(request, timeout=5)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.NOT_FOUND
+            return None
+
+    found = wait_until(rank, 30)
+    assert (found.entry.rank, found.entry.steps, found.total_participants) == (1, 8000, 1)
+    assert found.entry.reached_at.seconds == int(day_start(day).timestamp()) + 3600
+
+
+def test_model_equality_with_duplicates_reordering_and_ties(write_path):
+    rng = random.Random(7)
+    day = today()
+    rows = random_reports(rng, day, users=150, count=1500)
+    model = BoardModel()
+    model.add_all(rows)
+    send_batches(write_path, [report(u, d, s, t) for d, u, s, t in rows])
+    write_path.start_consumer()
+    start_s = int(day_start(day).timestamp())
+    wait_until(lambda: write_path.matches(model, day, start_s), 60)
+    for user_id in rng.sample(sorted({u for _, u, _, _ in rows}), 30):
+        reply = write_path.ranking.GetGlobalRank(
+            ranking_pb2.GetGlobalRankRequest(user_id=user_id, day=day.isoformat()), timeout=5
+        )
+        assert reply.entry.rank == model.rank_of(day, user_id)
+        assert reply.total_participants == len(model.ranking(day))
+    top = write_path.ranking.GetGlobalTop(
+        ranking_pb2.GetGlobalTopRequest(day=day.isoformat(), limit=10), timeout=5
+    )
+    assert [e.user_id for e in top.entries] == [u for u, _, _ in model.ranking(day)[:10]]
+    assert [e.rank for e in top.entries] == list(range(1, 11))
+
+
+def test_consumer_killed_mid_backlog_then_restarted(write_path):
+    rng = random.Random(11)
+    day = today()
+    rows = random_reports(rng, day, users=3000, count=20_000)
+    model = BoardModel()
+    model.add_all(rows)
+    send_batches(write_path, [report(u, d, s, t) for d, u, s, t in rows], size=1000)
+    first = write_path.start_consumer()
+    wait_until(lambda: write_path.store.participants(day) > 0, 60, 0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert not write_path.matches(model, day, int(day_start(day).timestamp()))
+    write_path.start_consumer()
+    wait_until(lambda: write_path.matches(model, day, int(day_start(day).timestamp())), 90)
+
+
+def test_survivor_takes_over_when_one_of_two_consumers_dies(write_path):
+    rng = random.Random(13)
+    day = today()
+    start_s = int(day_start(day).timestamp())
+    survivor = write_path.start_consumer()
+    victim = write_path.start_consumer()
+    rows = random_reports(rng, day, users=2000, count=6000)
+    model = BoardModel()
+    model.add_all(rows)
+    half = len(rows) // 2
+    send_batches(write_path, [report(u, d, s, t) for d, u, s, t in rows[:half]])
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    send_batches(write_path, [report(u, d, s, t) for d, u, s, t in rows[half:]])
+    wait_until(lambda: write_path.matches(model, day, start_s), 90)
+    assert survivor.poll() is None
+
+
+def test_flushall_during_steady_ingest_heals_within_60_s(write_path):
+    rng = random.Random(17)
+    day = today()
+    start_s = int(day_start(day).timestamp())
+    write_path.start_consumer()
+    model = BoardModel()
+    stop = threading.Event()
+
+    def steady_ingest():
+        while not stop.is_set():
+            rows = random_reports(rng, day, users=500, count=100)
+            send_batches(write_path, [report(u, d, s, t) for d, u, s, t in rows])
+            model.add_all(rows)
+            time.sleep(0.05)
+
+    sender = threading.Thread(target=steady_ingest)
+    sender.start()
+    try:
+        wait_until(lambda: write_path.store.participants(day) > 100, 30)
+        for node in getattr(write_path.redis, "get_primaries", lambda: [None])():
+            kwargs = {"target_nodes": node} if node is not None else {}
+            write_path.redis.flushall(**kwargs)
+        time.sleep(3)
+    finally:
+        stop.set()
+        sender.join(30)
+    healed = time.monotonic()
+    wait_until(lambda: write_path.matches(model, day, start_s), 60)
+    assert time.monotonic() - healed < 60
+
+
+def test_poison_records_go_to_the_dead_letter_topic(write_path):
+    day = today()
+    producer = Producer(producer_config(write_path.kafka))
+    bad_report = report(5, day, 10, 10)
+    bad_report.steps = -3
+    for key, value in [
+        (b"1", b"\xff\x00 not a protobuf"),
+        (b"5", bad_report.SerializeToString()),
+        (b"6", report(7, day, 10, 10).SerializeToString()),  # key does not match user_id
+    ]:
+        producer.produce(write_path.topic, key=key, value=value, partition=0)
+    assert producer.flush(30) == 0
+    write_path.start_consumer()
+    good = ingest_pb2.ReportStepsRequest(report=report(9, day, 777, 100))
+    write_path.ingest.ReportSteps(good, timeout=10)
+    dead = write_path.read_topic(write_path.dlq_topic, 3)
+    reasons = sorted(dict(m.headers())["error"].decode() for m in dead)
+    assert len(reasons) == 3
+    assert reasons[0].startswith("invalid report: steps: must be between 0 and")
+    assert reasons[1] == "record key does not match user_id"
+    assert reasons[2].startswith("undecodable StepReport")
+    wait_until(lambda: write_path.board(day) == [(9, 777, int(day_start(day).timestamp()) + 100)],
+               30)
+
+
+@pytest.mark.parametrize(
+    ("field", "change"),
+    [
+        ("user_id", {"user_id": 0}),
+        ("day", {"day": "2026-13-01"}),
+        ("day", {"day": "1999-01-01"}),
+        ("steps", {"steps": 100_001}),
+        ("steps", {"steps": -1}),
+        ("measured_at", {"measured_at": None}),
+        ("report_id", {"report_id": "r" * 200}),
+    ],
+)
+def test_invalid_reports_are_rejected_naming_the_field_and_write_nothing(
+    write_path, field, change
+):
+    bad = report(3, today(), 100, 100)
+    for name, value in change.items():
+        if value is None:
+            bad.ClearField(name)
+        else:
+            setattr(bad, name, value)
+    with pytest.raises(grpc.RpcError) as raised:
+        write_path.ingest.ReportSteps(ingest_pb2.ReportStepsRequest(report=bad), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details().startswith(f"report.{field}: ")
+
+    good = report(4, today(), 100, 100)
+    reply = write_path.ingest.ReportStepsBatch(
+        ingest_pb2.ReportStepsBatchRequest(reports=[good, bad]), timeout=10
+    )
+    assert (reply.accepted, reply.rejected) == (1, 1)
+    assert reply.results[0].code == 0
+    assert reply.results[1].code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert reply.results[1].message.startswith(f"reports[1].{field}: ")
+    assert write_path.log_end(write_path.topic) == 1
+
+
+def test_missing_report_and_batch_bounds(write_path):
+    with pytest.raises(grpc.RpcError) as raised:
+        write_path.ingest.ReportSteps(ingest_pb2.ReportStepsRequest(), timeout=10)
+    assert (raised.value.code(), raised.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "report: is required"
+    )
+    for reports, words in [([], "must not be empty"),
+                           ([report(1, today(), 1, 1)] * 1001, "at most 1000")]:
+        with pytest.raises(grpc.RpcError) as raised:
+            write_path.ingest.ReportStepsBatch(
+                ingest_pb2.ReportStepsBatchRequest(reports=reports), timeout=10
+            )
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert raised.value.details().startswith("reports: ")
+        assert words in raised.value.details()
+    assert write_path.log_end(write_path.topic) == 0
+
+
+def test_global_reads_validate_their_arguments(write_path):
+    day = today().isoformat()
+    cases = [
+        (write_path.ranking.GetGlobalTop, ranking_pb2.GetGlobalTopRequest(day=day, limit=1001),
+         grpc.StatusCode.INVALID_ARGUMENT, "limit: "),
+        (write_path.ranking.GetGlobalTop, ranking_pb2.GetGlobalTopRequest(day="tomorrow"),
+         grpc.StatusCode.INVALID_ARGUMENT, "day: "),
+        (write_path.ranking.GetGlobalRank, ranking_pb2.GetGlobalRankRequest(day=day),
+         grpc.StatusCode.INVALID_ARGUMENT, "user_id: "),
+        (write_path.ranking.GetGlobalRank, ranking_pb2.GetGlobalRankRequest(user_id=5, day=day),
+         grpc.StatusCode.NOT_FOUND, "user 5 has no report"),
+    ]
+    for call, request, code, prefix in cases:
+        with pytest.raises(grpc.RpcError) as raised:
+            call(request, timeout=5)
+        assert raised.value.code() == code
+        assert raised.value.details().startswith(prefix)
+    empty = write_path.ranking.GetGlobalTop(ranking_pb2.GetGlobalTopRequest(day=day), timeout=5)
+    assert (list(empty.entries), empty.total_participants) == ([], 0)

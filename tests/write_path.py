@@ -1,0 +1,157 @@
+"""A private write path for one test: its own topics, consumer group and board namespace.
+
+Ingest and ranking servers run in-process on free ports; consumers are real
+``python -m rank_svc.consumer`` processes so they can be killed like in production.
+"""
+
+import subprocess
+import time
+from collections.abc import Iterable
+from datetime import date
+
+import grpc
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from common.kafka_clients import KafkaSettings, consumer_config
+from common.redis_clients import RedisSettings, create_redis
+from ingest_svc.config import IngestConfig
+from ingest_svc.producer import ReportProducer
+from ingest_svc.server import build_server as build_ingest
+from rank_svc.board import BoardSettings, BoardStore, decode_score
+from rank_svc.config import RankConfig
+from rank_svc.server import build_server as build_rank
+from stepboard.v1 import ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc
+from tests.harness import service_env, start_process, stop_process, unique
+from tests.model import BoardModel
+
+PARTITIONS = 3
+
+
+class WritePath:
+    """Topics, servers, consumers and checks of one isolated write path."""
+
+    def __init__(self, redis_overrides: dict[str, str]) -> None:
+        self.topic = unique("reports")
+        self.dlq_topic = self.topic + ".dlq"
+        self.env = service_env(
+            STEPBOARD_KAFKA_TOPIC=self.topic,
+            STEPBOARD_KAFKA_DLQ_TOPIC=self.dlq_topic,
+            STEPBOARD_CONSUMER_GROUP=unique("group"),
+            STEPBOARD_BOARD_NAMESPACE=unique("ns"),
+            STEPBOARD_BOARD_SHARDS="4",
+            STEPBOARD_GRPC_PORT="0",
+            STEPBOARD_CONSUMER_BATCH="500",
+            **redis_overrides,
+        )
+        self.kafka = KafkaSettings.from_env(self.env)
+        self._admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap})
+        created = self._admin.create_topics([
+            NewTopic(self.topic, num_partitions=PARTITIONS, replication_factor=1),
+            NewTopic(self.dlq_topic, num_partitions=1, replication_factor=1),
+        ])
+        for future in created.values():
+            future.result(30)
+        self.redis = create_redis(RedisSettings.from_env(self.env))
+        self.store = BoardStore(self.redis, BoardSettings.from_env(self.env), self.topic)
+        self.consumers: list[subprocess.Popen] = []
+        self._servers: list[grpc.Server] = []
+        self._closers = []
+        self.ingest = self._start_ingest()
+        self.ranking = self._start_rank()
+
+    def _start_ingest(self) -> ingest_pb2_grpc.StepIngestStub:
+        config = IngestConfig.from_env(self.env)
+        producer = ReportProducer(config.kafka)
+        built = build_ingest(config, producer)
+        built.server.start()
+        self._servers.append(built.server)
+        self._closers.append(producer.close)
+        return ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel(f"127.0.0.1:{built.port}"))
+
+    def _start_rank(self) -> ranking_pb2_grpc.RankingStub:
+        built = build_rank(RankConfig.from_env(self.env), self.store)
+        built.server.start()
+        self._servers.append(built.server)
+        return ranking_pb2_grpc.RankingStub(grpc.insecure_channel(f"127.0.0.1:{built.port}"))
+
+    def start_consumer(self) -> subprocess.Popen:
+        """A new member of this path's consumer group, as a real process."""
+        process = start_process("rank_svc.consumer", self.env)
+        self.consumers.append(process)
+        return process
+
+    def board(self, day: date) -> list[tuple[int, int, int]]:
+        """``(user_id, steps, reached_at second)`` of the top 1000 via GetGlobalTop."""
+        reply = self.ranking.GetGlobalTop(
+            ranking_pb2.GetGlobalTopRequest(day=day.isoformat(), limit=1000), timeout=10
+        )
+        return [(e.user_id, e.steps, e.reached_at.seconds) for e in reply.entries]
+
+    def matches(self, model: BoardModel, day: date, day_start_s: int) -> bool:
+        """Whether the board equals the model for ``day``.
+
+        The served top 1000 must equal the model's, and every user's stored entry (read
+        back with ``ZMSCORE`` and decoded) must equal the model's, with nobody extra.
+        """
+        expected = [(u, s, day_start_s + t) for u, s, t in model.ranking(day)]
+        if self.board(day) != expected[:1000]:
+            return False
+        if self.store.participants(day) != len(expected):
+            return False
+        stored = self.store.scores(day, [u for u, _, _ in expected])
+        return all(
+            stored[u] is not None and decode_score(day, stored[u]) == (s, t)
+            for u, s, t in expected
+        )
+
+    def log_end(self, topic: str) -> int:
+        """How many records ``topic`` holds (sum of partition end offsets)."""
+        consumer = Consumer(consumer_config(self.kafka, unique("probe")))
+        try:
+            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+            return sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in metadata.partitions
+            )
+        finally:
+            consumer.close()
+
+    def read_topic(self, topic: str, count: int, timeout_s: float = 30) -> list:
+        """The first ``count`` records of ``topic``."""
+        consumer = Consumer(consumer_config(self.kafka, unique("reader")))
+        consumer.subscribe([topic])
+        found = []
+        deadline = time.monotonic() + timeout_s
+        try:
+            while len(found) < count and time.monotonic() < deadline:
+                message = consumer.poll(0.5)
+                if message is not None and message.error() is None:
+                    found.append(message)
+        finally:
+            consumer.close()
+        return found
+
+    def close(self) -> None:
+        """Stops consumers and servers, drops the topics and the boards."""
+        for process in self.consumers:
+            stop_process(process)
+        for server in self._servers:
+            server.stop(None)
+        for close in self._closers:
+            close()
+        for future in self._admin.delete_topics([self.topic, self.dlq_topic]).values():
+            future.result(30)
+        self._drop_keys()
+        self.redis.close()
+
+    def _drop_keys(self) -> None:
+        pattern = f"{self.store.settings.namespace}:*"
+        nodes: Iterable = (
+            self.redis.get_primaries() if hasattr(self.redis, "get_primaries") else [None]
+        )
+        for node in nodes:
+            kwargs = {"target_nodes": node} if node is not None else {}
+            keys = list(self.redis.scan_iter(match=pattern, count=1000, **kwargs))
+            for key in keys:
+                self.redis.delete(key)

@@ -42,9 +42,12 @@ def main() -> int:
                 return 1
             time.sleep(1)
 
-    new = [NewTopic(t, num_partitions=n, replication_factor=1)
-           for t, n in topics.items() if t not in existing]
-    for topic, future in (admin.create_topics(new, operation_timeout=30).items() if new else []):
+    new = [
+        NewTopic(t, num_partitions=n, replication_factor=1)
+        for t, n in topics.items()
+        if t not in existing
+    ]
+    for topic, future in admin.create_topics(new, operation_timeout=30).items() if new else []:
         try:
             future.result()
             print(f"created topic {topic}")
@@ -53,8 +56,10 @@ def main() -> int:
                 raise
     for t, n in topics.items():
         if t in existing and len(existing[t].partitions) != n:
-            print(f"WARNING: topic {t} has {len(existing[t].partitions)} partitions, "
-                  f"expected {n}", file=sys.stderr)
+            print(
+                f"WARNING: topic {t} has {len(existing[t].partitions)} partitions, expected {n}",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -20,6 +20,10 @@ KAFKA_CONTROLLER_PORT=19093
 REDIS_PORT=16379
 MARIADB_PORT=13306
 MARIADB_SOCK=$RUN/mariadb.sock
+# A unix socket path must fit in 108 bytes; a deep clone gets one under /tmp instead.
+if [ ${#MARIADB_SOCK} -gt 100 ]; then
+    MARIADB_SOCK=/tmp/stepboard-mariadb-$(echo "$ROOT" | md5sum | cut -c1-12).sock
+fi
 
 # local.env is plain KEY=VALUE with no quoting, so it can be sourced.
 set -a
@@ -36,10 +40,13 @@ pid_of() {
     local f=$RUN/$1.pid pid
     [ -s "$f" ] || return 1
     pid=$(cat "$f")
-    [ -r "/proc/$pid/cmdline" ] || return 1
+    alive "$pid" || return 1
     tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$2" || return 1
     echo "$pid"
 }
+
+# alive PID: the process exists and is not a zombie (a zombie has no command line).
+alive() { [ -n "$(tr -d '\0' < "/proc/$1/cmdline" 2>/dev/null)" ]; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -48,6 +55,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 spawn() {
     local name=$1; shift
     rm -f "$RUN/$name.pid"
+    echo "==== $(date '+%F %T') stack.sh starting $name" >> "$LOGS/$name.log"
     setsid bash -c 'echo $$ > "$0"; exec "$@"' "$RUN/$name.pid" "$@" \
         >> "$LOGS/$name.log" 2>&1 < /dev/null &
     local i
@@ -76,13 +84,13 @@ stop() {
         log "stopping $name (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
         for i in $(seq $((secs * 5))); do
-            [ -d "/proc/$pid" ] || break
+            alive "$pid" || break
             sleep 0.2
         done
-        if [ -d "/proc/$pid" ]; then
+        if alive "$pid"; then
             log "$name did not stop in ${secs}s, sending SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
-            while [ -d "/proc/$pid" ]; do sleep 0.1; done
+            while alive "$pid"; do sleep 0.1; done
         fi
     fi
     rm -f "$RUN/$name.pid"
@@ -199,11 +207,13 @@ wait_mariadb() {
 # Services are normally stopped by their supervisor; this catches the children of a
 # supervisor that was killed (they would hold the ports of a new supervisor's children).
 stop_orphans() {
-    local m
+    local m pids=()
     for m in $(awk '!/^#/ && NF {print $1}' "$ROOT/stack/services.tsv"); do
         stop "$m" "-m $m" 20 &
+        pids+=($!)
     done
-    wait
+    # Only these: a bare "wait" would also wait for the servers spawned by this shell.
+    wait "${pids[@]}"
 }
 
 start_services() {

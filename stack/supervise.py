@@ -53,7 +53,10 @@ class Child:
         with open(self.logfile, "ab") as out:
             self.proc = subprocess.Popen(
                 [str(PYTHON), "-m", self.module],
-                cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
                 stderr=subprocess.STDOUT,
             )
         self.started = time.monotonic()
@@ -69,9 +72,11 @@ class Child:
                 return
             ran = now - self.started
             self.failures = 0 if ran >= STABLE_AFTER else self.failures + 1
-            delay = min(BACKOFF_MAX, 0.5 * 2 ** self.failures)
-            log(f"{self.module} exited with {code} after {ran:.1f}s; restarting in {delay:.1f}s"
-                f" (log: {self.logfile.relative_to(ROOT)})")
+            delay = min(BACKOFF_MAX, 0.5 * 2**self.failures)
+            log(
+                f"{self.module} exited with {code} after {ran:.1f}s; restarting in {delay:.1f}s"
+                f" (log: {self.logfile.relative_to(ROOT)})"
+            )
             self.proc = None
             self.pidfile.unlink(missing_ok=True)
             self.restart_at = now + delay

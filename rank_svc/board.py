@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from redis.cluster import RedisCluster
+
 from common.config import env_int, env_str
 from common.redis_clients import RedisClient
 from common.reports import DAY_SPAN, day_start
@@ -165,7 +167,7 @@ class BoardStore:
         head = [len(watermarks)]
         for partition, (expected, new) in sorted(watermarks.items()):
             head += [partition, expected, new]
-        pipe = self.client.pipeline(transaction=False)
+        calls = []
         for shard in range(self.settings.shards):
             days = by_shard.get(shard, {})
             keys = [self.watermark_key(shard)]
@@ -173,11 +175,21 @@ class BoardStore:
             for day, pairs in sorted(days.items()):
                 keys.append(self.board_key(day, shard))
                 args += [expire_at(day, self.settings.retention_days), len(pairs) // 2, *pairs]
-            self._apply(keys=keys, args=args, client=pipe)
+            calls.append((keys, args))
         lost: set[int] = set()
-        for result in pipe.execute():
+        for result in self._run_apply(calls):
             lost.update(int(p) for p in result)
         return lost
+
+    def _run_apply(self, calls: list[tuple[list, list]]) -> list:
+        """Runs the apply script per shard: pipelined on a single server; one call per shard
+        on a Cluster, whose client refuses scripts in pipelines."""
+        if isinstance(self.client, RedisCluster):
+            return [self._apply(keys=keys, args=args) for keys, args in calls]
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            self._apply(keys=keys, args=args, client=pipe)
+        return pipe.execute()
 
     def watermarks(self, partitions: Iterable[int]) -> dict[int, int | None]:
         """Per partition, the lowest applied offset over all shards (None: missing somewhere)."""

@@ -27,6 +27,20 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP
         ) ENGINE=InnoDB
     """),
+    # Per-user friend count: O(1) total_count, and the hot-user scan by count.
+    (3, """
+        CREATE TABLE IF NOT EXISTS friend_counts (
+            user_id      BIGINT NOT NULL PRIMARY KEY,
+            friend_count BIGINT NOT NULL,
+            KEY by_count (friend_count, user_id)
+        ) ENGINE=InnoDB
+    """),
+    # Shards that already held friendships before friend_counts existed.
+    (4, """
+        INSERT INTO friend_counts (user_id, friend_count)
+        SELECT user_id, COUNT(*) FROM friendships GROUP BY user_id
+        ON DUPLICATE KEY UPDATE friend_count = VALUES(friend_count)
+    """),
 )
 
 

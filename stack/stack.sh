@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Local stack: Kafka (KRaft), Redis, MariaDB and the stepboard services.
+# Local stack: Kafka (KRaft), Redis, a 3-master Redis Cluster, MariaDB and the stepboard services.
 #   stack/stack.sh up [--infra]   start what is not running (--infra: no services)
 #   stack/stack.sh down           stop everything this clone started
 #   stack/stack.sh status         one line per component
-# Configuration: stack/local.env (shared with the services and tests), stack/services.tsv.
+# Configuration: stack/local.env (shared with the services and tests), stack/services.tsv;
+# stack/cluster.env overlays local.env to point the app at the Redis Cluster.
 # Everything lives under .stack/: data/<name>, logs/<name>.log, run/<name>.pid.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ PY=$ROOT/.venv/bin/python
 KAFKA_PORT=19092
 KAFKA_CONTROLLER_PORT=19093
 REDIS_PORT=16379
+REDIS_CLUSTER_PORTS="17001 17002 17003"
 MARIADB_PORT=13306
 MARIADB_SOCK=$RUN/mariadb.sock
 # A unix socket path must fit in 108 bytes; a deep clone gets one under /tmp instead.
@@ -165,6 +167,98 @@ wait_redis() {
     wait_for redis redis-server 30 sh -c "redis-cli -p $REDIS_PORT ping | grep -q PONG"
 }
 
+# ---------------------------------------------------------------- Redis Cluster
+# Three masters, no replicas, no persistence. Each node keeps its cluster layout in
+# data/redis-cluster/<port>/nodes.conf, so restarted nodes rejoin with their slots
+# (their data is gone; the app rebuilds it from Kafka).
+RC_DATA=$DATA/redis-cluster
+
+rc_pattern() { echo "redis-server 127.0.0.1:$1"; }
+
+# The node configs describe one formed cluster: every port has a nodes.conf naming the
+# same three nodes, each with slots, and each file's "myself" is a different node.
+rc_conf_ok() {
+    local port f ids ref="" selves=""
+    for port in $REDIS_CLUSTER_PORTS; do
+        f=$RC_DATA/$port/nodes.conf
+        [ -s "$f" ] || return 1
+        ids=$(awk '$1 != "vars" {print $1 (NF >= 9 ? "" : "-noslots")}' "$f" | sort | tr '\n' ' ')
+        [ "$(wc -w <<< "$ids")" -eq 3 ] && [[ "$ids" != *-noslots* ]] || return 1
+        [ -z "$ref" ] || [ "$ids" = "$ref" ] || return 1
+        ref=$ids
+        selves+="$(awk '$3 ~ /myself/ {print $1}' "$f")"$'\n'
+    done
+    [ "$(sort -u <<< "$selves" | grep -c .)" -eq 3 ]
+}
+
+start_redis_cluster() {
+    local port
+    if ! rc_conf_ok; then
+        # No formed cluster on disk (first start, or configs lost/out of step): start afresh.
+        for port in $REDIS_CLUSTER_PORTS; do stop "redis-$port" "$(rc_pattern $port)" 10; done
+        if [ -d "$RC_DATA" ]; then log "redis cluster configs missing or inconsistent: wiping $RC_DATA"; fi
+        rm -rf "$RC_DATA"
+    fi
+    for port in $REDIS_CLUSTER_PORTS; do
+        if pid_of "redis-$port" "$(rc_pattern $port)" >/dev/null; then
+            log "redis cluster node $port already running"; continue
+        fi
+        mkdir -p "$RC_DATA/$port"
+        log "starting redis cluster node on 127.0.0.1:$port"
+        rm -f "$RUN/redis-$port.pid"
+        redis-server --bind 127.0.0.1 --port "$port" --protected-mode no \
+            --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+            --dir "$RC_DATA/$port" --save '' --appendonly no \
+            --daemonize yes --pidfile "$RUN/redis-$port.pid" --logfile "$LOGS/redis-$port.log"
+    done
+    local i
+    for port in $REDIS_CLUSTER_PORTS; do
+        for i in $(seq 50); do [ -s "$RUN/redis-$port.pid" ] && continue 2; sleep 0.1; done
+        die "redis cluster node $port did not start (log: .stack/logs/redis-$port.log)"
+    done
+}
+
+rc_info() { redis-cli -p "$1" cluster info 2>/dev/null | tr -d '\r'; }
+
+rc_all_ok() {
+    local port
+    for port in $REDIS_CLUSTER_PORTS; do
+        rc_info "$port" | grep -qx 'cluster_state:ok' || return 1
+    done
+}
+
+wait_redis_cluster() {
+    local port
+    for port in $REDIS_CLUSTER_PORTS; do
+        wait_for "redis-$port" "$(rc_pattern $port)" 30 sh -c "redis-cli -p $port ping | grep -q PONG"
+    done
+    local first=${REDIS_CLUSTER_PORTS%% *}
+    if rc_info "$first" | grep -qx 'cluster_slots_assigned:0'; then
+        log "creating redis cluster (${REDIS_CLUSTER_PORTS// /, })"
+        local nodes=() out
+        for port in $REDIS_CLUSTER_PORTS; do nodes+=("127.0.0.1:$port"); done
+        out=$(redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes 2>&1) || {
+            echo "$out" | tail -n 20 >&2
+            die "redis-cli --cluster create failed"
+        }
+    fi
+    local deadline=$((SECONDS + 30))
+    until rc_all_ok; do
+        for port in $REDIS_CLUSTER_PORTS; do
+            pid_of "redis-$port" "$(rc_pattern $port)" >/dev/null ||
+                die "redis cluster node $port exited (log: .stack/logs/redis-$port.log)"
+        done
+        [ $SECONDS -lt $deadline ] || {
+            for port in $REDIS_CLUSTER_PORTS; do
+                echo "== $port: $(rc_info "$port" | grep -E '^cluster_(state|slots_assigned|known_nodes)' | tr '\n' ' ')" >&2
+            done
+            die "redis cluster not ok after 30s (logs: .stack/logs/redis-<port>.log)"
+        }
+        sleep 0.3
+    done
+    log "redis cluster ok"
+}
+
 # ---------------------------------------------------------------- MariaDB
 maria_root() { mariadb --no-defaults --protocol=socket --socket="$MARIADB_SOCK" -uroot "$@"; }
 
@@ -248,6 +342,7 @@ stepboard is up: ingest 127.0.0.1:50051, social 127.0.0.1:50052, rank 127.0.0.1:
   $grpcurl -plaintext localhost:50053 grpc.health.v1.Health/Check
   $grpcurl -plaintext localhost:50051 describe stepboard.v1.StepIngest
 Infra: Kafka $STEPBOARD_KAFKA_BOOTSTRAP, Redis 127.0.0.1:$REDIS_PORT, MariaDB 127.0.0.1:$MARIADB_PORT (stepboard/stepboard)
+Redis Cluster: 127.0.0.1:${REDIS_CLUSTER_PORTS// /, 127.0.0.1:} (3 masters; overlay stack/cluster.env on local.env to use it)
 Config: stack/local.env   Logs: .stack/logs/<name>.log   Status: make status   Stop: make down
 EOF
 }
@@ -261,8 +356,10 @@ cmd_up() {
     # Start all three first so their startups overlap, then wait for each.
     start_kafka
     start_redis
+    start_redis_cluster
     start_mariadb
     wait_redis
+    wait_redis_cluster
     wait_mariadb
     wait_kafka
     log "infra ready"
@@ -282,7 +379,12 @@ cmd_down() {
     local r=$!
     stop mariadb mariadbd 60 &
     local m=$!
-    wait $k $r $m
+    local port c=()
+    for port in $REDIS_CLUSTER_PORTS; do
+        stop "redis-$port" "$(rc_pattern $port)" 10 &
+        c+=($!)
+    done
+    wait $k $r $m "${c[@]}"
     log "stopped"
 }
 
@@ -300,6 +402,10 @@ status_line() { # NAME PATTERN PORT
 cmd_status() {
     status_line kafka kafka.Kafka $KAFKA_PORT
     status_line redis redis-server $REDIS_PORT
+    local port
+    for port in $REDIS_CLUSTER_PORTS; do
+        status_line "redis-$port" "$(rc_pattern $port)" "$port"
+    done
     status_line mariadb mariadbd $MARIADB_PORT
     status_line supervisor supervise.py -
     local m grpc metrics

@@ -9,7 +9,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from common.kafka_clients import KafkaSettings
 from common.mysql_pools import MySQLSettings, ShardPools
 from common.redis_clients import RedisSettings, create_redis
-from tests.stack import local_env
+from tests.stack import CLUSTER_ENV_FILE, local_env, read_env_file
 from tests.write_path import WritePath
 
 
@@ -52,7 +52,7 @@ def shard_pools(env: dict[str, str]) -> Iterator[ShardPools]:
 
 
 # Redis deployments the write path is tested against: settings overriding stack/local.env.
-REDIS_DEPLOYMENTS = {"standalone": {}}
+REDIS_DEPLOYMENTS = {"standalone": {}, "cluster": read_env_file(CLUSTER_ENV_FILE)}
 
 
 @pytest.fixture(params=sorted(REDIS_DEPLOYMENTS))

@@ -4,16 +4,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV_FILE = ROOT / "stack" / "local.env"
+CLUSTER_ENV_FILE = ROOT / "stack" / "cluster.env"
 
 
-def local_env() -> dict[str, str]:
-    """The ``STEPBOARD_*`` settings of the local stack, as a fresh dict."""
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a stack env file, as a fresh dict."""
     env = {}
-    for line in LOCAL_ENV_FILE.read_text().splitlines():
+    for line in path.read_text().splitlines():
         key, sep, value = line.partition("=")
         if sep and not line.lstrip().startswith("#"):
             env[key.strip()] = value.strip()
     return env
+
+
+def local_env() -> dict[str, str]:
+    """The ``STEPBOARD_*`` settings of the local stack."""
+    return read_env_file(LOCAL_ENV_FILE)
 
 
 # The servers the local stack supervises, by service name: (gRPC port, full service name).

@@ -85,3 +85,29 @@ class GetProfilesResponse(_message.Message):
     PROFILES_FIELD_NUMBER: _ClassVar[int]
     profiles: _containers.RepeatedCompositeFieldContainer[Profile]
     def __init__(self, profiles: _Optional[_Iterable[_Union[Profile, _Mapping]]] = ...) -> None: ...
+
+class ListHotUsersRequest(_message.Message):
+    __slots__ = ("min_friends", "page_size", "page_token")
+    MIN_FRIENDS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    min_friends: int
+    page_size: int
+    page_token: str
+    def __init__(self, min_friends: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class HotUser(_message.Message):
+    __slots__ = ("user_id", "friend_count")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FRIEND_COUNT_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    friend_count: int
+    def __init__(self, user_id: _Optional[int] = ..., friend_count: _Optional[int] = ...) -> None: ...
+
+class ListHotUsersResponse(_message.Message):
+    __slots__ = ("users", "next_page_token")
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[HotUser]
+    next_page_token: str
+    def __init__(self, users: _Optional[_Iterable[_Union[HotUser, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -65,6 +65,11 @@ class FriendGraphStub:
                 request_serializer=stepboard_dot_v1_dot_social__pb2.GetProfilesRequest.SerializeToString,
                 response_deserializer=stepboard_dot_v1_dot_social__pb2.GetProfilesResponse.FromString,
                 _registered_method=True)
+        self.ListHotUsers = channel.unary_unary(
+                '/stepboard.v1.FriendGraph/ListHotUsers',
+                request_serializer=stepboard_dot_v1_dot_social__pb2.ListHotUsersRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_social__pb2.ListHotUsersResponse.FromString,
+                _registered_method=True)
 
 
 class FriendGraphServicer:
@@ -113,6 +118,14 @@ class FriendGraphServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListHotUsers(self, request, context):
+        """Users with at least min_friends friends, by ascending user id across all shards; the
+        hot-user precompute job refreshes their rankings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FriendGraphServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +158,11 @@ def add_FriendGraphServicer_to_server(servicer, server):
                     servicer.GetProfiles,
                     request_deserializer=stepboard_dot_v1_dot_social__pb2.GetProfilesRequest.FromString,
                     response_serializer=stepboard_dot_v1_dot_social__pb2.GetProfilesResponse.SerializeToString,
+            ),
+            'ListHotUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHotUsers,
+                    request_deserializer=stepboard_dot_v1_dot_social__pb2.ListHotUsersRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_social__pb2.ListHotUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +328,33 @@ class FriendGraph:
             '/stepboard.v1.FriendGraph/GetProfiles',
             stepboard_dot_v1_dot_social__pb2.GetProfilesRequest.SerializeToString,
             stepboard_dot_v1_dot_social__pb2.GetProfilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHotUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepboard.v1.FriendGraph/ListHotUsers',
+            stepboard_dot_v1_dot_social__pb2.ListHotUsersRequest.SerializeToString,
+            stepboard_dot_v1_dot_social__pb2.ListHotUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,101 @@
+"""Precomputed rankings of hot users (huge friend lists), stored in Redis.
+
+Per (user, day): a list of ``"user_id:score"`` rows in ranking order (score empty for a
+friend without a report) and a meta hash (``computed_at``, ``total``, ``me`` = the user's
+index). Both keys share a hash tag so a refresh swaps them atomically and a page is read in
+one script call, even on Redis Cluster.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+from common.redis_clients import RedisClient
+from rank_svc.board import expire_at
+from rank_svc.friend_ranking import Row
+
+_CHUNK = 10_000
+
+# KEYS: staging list, live list, meta. ARGV: computed_at, total, me, expire_at.
+_PUBLISH_LUA = """
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], 'computed_at', ARGV[1], 'total', ARGV[2], 'me', ARGV[3])
+redis.call('EXPIREAT', KEYS[2], ARGV[4])
+redis.call('EXPIREAT', KEYS[3], ARGV[4])
+return 1
+"""
+
+# KEYS: live list, meta. ARGV: start (-1: the caller's own page), size.
+# Returns nil when nothing is precomputed, else {computed_at, total, me, start, me_row, rows}.
+_PAGE_LUA = """
+local meta = redis.call('HMGET', KEYS[2], 'computed_at', 'total', 'me')
+if not meta[1] then return nil end
+local size, start, me = tonumber(ARGV[2]), tonumber(ARGV[1]), tonumber(meta[3])
+if start < 0 then start = me - me % size end
+local rows = redis.call('LRANGE', KEYS[1], start, start + size - 1)
+return {meta[1], meta[2], meta[3], start, redis.call('LINDEX', KEYS[1], me), rows}
+"""
+
+
+@dataclass(frozen=True)
+class HotPage:
+    """One page of a precomputed ranking."""
+
+    computed_at_s: int
+    total: int
+    my_index: int
+    start: int
+    me: Row
+    rows: list[Row]
+
+
+def _pack(row: Row) -> str:
+    return f"{row.user_id}:{'' if row.score is None else row.score}"
+
+
+def _unpack(text: bytes | str) -> Row:
+    user, _, score = (text.decode() if isinstance(text, bytes) else text).partition(":")
+    return Row(int(user), int(score) if score else None)
+
+
+class HotRankings:
+    """Reads and writes precomputed rankings."""
+
+    def __init__(self, client: RedisClient, namespace: str, retention_days: int) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.retention_days = retention_days
+        self._publish = client.register_script(_PUBLISH_LUA)
+        self._page = client.register_script(_PAGE_LUA)
+
+    def _keys(self, user_id: int, day: date) -> tuple[str, str, str]:
+        tag = f"{self.namespace}:hot:{{u{user_id}}}:{day.isoformat()}"
+        return f"{tag}:new", f"{tag}:rows", f"{tag}:meta"
+
+    def save(self, user_id: int, day: date, rows: list[Row], computed_at_s: int) -> None:
+        """Replaces the user's ranking of ``day`` with ``rows`` (which include the user)."""
+        staging, live, meta = self._keys(user_id, day)
+        me = next(i for i, row in enumerate(rows) if row.user_id == user_id)
+        self.client.delete(staging)
+        for first in range(0, len(rows), _CHUNK):
+            self.client.rpush(staging, *(_pack(r) for r in rows[first:first + _CHUNK]))
+        self._publish(
+            keys=[staging, live, meta],
+            args=[computed_at_s, len(rows), me, expire_at(day, self.retention_days)],
+        )
+
+    def page(self, user_id: int, day: date, start: int | None, size: int) -> HotPage | None:
+        """A page from ``start`` (None: the caller's own page), or None if not precomputed."""
+        _, live, meta = self._keys(user_id, day)
+        found = self._page(keys=[live, meta], args=[-1 if start is None else start, size])
+        if found is None:
+            return None
+        computed_at, total, me, first, me_row, rows = found
+        return HotPage(
+            computed_at_s=int(computed_at),
+            total=int(total),
+            my_index=int(me),
+            start=int(first),
+            me=_unpack(me_row),
+            rows=[_unpack(r) for r in rows],
+        )

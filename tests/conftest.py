@@ -1,14 +1,13 @@
 """Shared fixtures: clients of the real local stack (Kafka, Redis, MariaDB)."""
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.kafka_clients import KafkaSettings
 from common.mysql_pools import MySQLSettings, ShardPools
 from common.redis_clients import RedisSettings, create_redis
+from tests.harness import create_topics, delete_topics, unique
 from tests.stack import CLUSTER_ENV_FILE, local_env, read_env_file
 from tests.write_path import WritePath
 
@@ -28,11 +27,10 @@ def kafka_settings(env: dict[str, str]) -> KafkaSettings:
 @pytest.fixture
 def fresh_topic(kafka_settings: KafkaSettings) -> Iterator[str]:
     """A new single-partition topic on the real broker, deleted afterwards."""
-    admin = AdminClient({"bootstrap.servers": kafka_settings.bootstrap})
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(30)
+    name = unique("test")
+    create_topics(kafka_settings.bootstrap, {name: 1})
     yield name
-    admin.delete_topics([name])[name].result(30)
+    delete_topics(kafka_settings.bootstrap, [name])
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from confluent_kafka.admin import AdminClient, NewTopic
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.reports import day_start
@@ -93,3 +94,31 @@ def report(
 def log_tail(path: Path, lines: int = 40) -> str:
     """The end of a log file, for assertion messages."""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def create_topics(bootstrap: str, partitions: dict[str, int]) -> None:
+    """Creates topics and waits until every partition has a leader (usable right away)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    created = admin.create_topics(
+        [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in partitions.items()]
+    )
+    for future in created.values():
+        future.result(30)
+
+    def led() -> bool:
+        topics = admin.list_topics(timeout=10).topics
+        return all(
+            name in topics
+            and len(topics[name].partitions) == count
+            and all(p.leader >= 0 for p in topics[name].partitions.values())
+            for name, count in partitions.items()
+        )
+
+    wait_until(led, 30, 0.1)
+
+
+def delete_topics(bootstrap: str, names: list[str]) -> None:
+    """Deletes topics and waits for the broker to confirm."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_topics(names).values():
+        future.result(30)

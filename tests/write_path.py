@@ -11,7 +11,6 @@ from datetime import date
 
 import grpc
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.kafka_clients import KafkaSettings, consumer_config
 from common.redis_clients import RedisSettings, create_redis
@@ -22,7 +21,14 @@ from rank_svc.board import BoardSettings, BoardStore, decode_score
 from rank_svc.config import RankConfig
 from rank_svc.server import build_server as build_rank
 from stepboard.v1 import ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc
-from tests.harness import service_env, start_process, stop_process, unique
+from tests.harness import (
+    create_topics,
+    delete_topics,
+    service_env,
+    start_process,
+    stop_process,
+    unique,
+)
 from tests.model import BoardModel
 
 PARTITIONS = 3
@@ -45,13 +51,7 @@ class WritePath:
             **redis_overrides,
         )
         self.kafka = KafkaSettings.from_env(self.env)
-        self._admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap})
-        created = self._admin.create_topics([
-            NewTopic(self.topic, num_partitions=PARTITIONS, replication_factor=1),
-            NewTopic(self.dlq_topic, num_partitions=1, replication_factor=1),
-        ])
-        for future in created.values():
-            future.result(30)
+        create_topics(self.kafka.bootstrap, {self.topic: PARTITIONS, self.dlq_topic: 1})
         self.redis = create_redis(RedisSettings.from_env(self.env))
         self.store = BoardStore(self.redis, BoardSettings.from_env(self.env), self.topic)
         self.consumers: list[subprocess.Popen] = []
@@ -140,8 +140,7 @@ class WritePath:
             server.stop(None)
         for close in self._closers:
             close()
-        for future in self._admin.delete_topics([self.topic, self.dlq_topic]).values():
-            future.result(30)
+        delete_topics(self.kafka.bootstrap, [self.topic, self.dlq_topic])
         self._drop_keys()
         self.redis.close()
 

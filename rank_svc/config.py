@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from common.config import env_int, env_str
+from common.config import env_float, env_int, env_str
 from common.kafka_clients import KafkaSettings
 from common.redis_clients import RedisSettings
 from common.reports import ValidationSettings
@@ -19,6 +19,9 @@ class RankConfig:
     redis: RedisSettings
     board: BoardSettings
     social_addr: str
+    friends_fresh_s: float = 1.0
+    friends_stale_s: float = 600.0
+    friends_cached_users: int = 100_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RankConfig":
@@ -28,6 +31,9 @@ class RankConfig:
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
             social_addr=env_str(env, "SOCIAL_ADDR"),
+            friends_fresh_s=env_float(env, "FRIENDS_FRESH_S", 1.0),
+            friends_stale_s=env_float(env, "FRIENDS_STALE_S", 600.0),
+            friends_cached_users=env_int(env, "FRIENDS_CACHED_USERS", 100_000, 0),
         )
 
 
@@ -62,14 +68,20 @@ class PrecomputeConfig:
     """Everything ``python -m rank_svc.precompute`` reads from the environment."""
 
     redis: RedisSettings
+    board: BoardSettings
     social_addr: str
+    hot_threshold: int
+    interval_s: float
     metrics_port: int | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "PrecomputeConfig":
-        """Reads Redis, the social_svc address and the metrics port (0 disables)."""
+        """Reads Redis, boards, social_svc, the hot-user threshold and refresh interval."""
         return cls(
             redis=RedisSettings.from_env(env),
+            board=BoardSettings.from_env(env),
             social_addr=env_str(env, "SOCIAL_ADDR"),
+            hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", 5000, 1),
+            interval_s=env_float(env, "PRECOMPUTE_INTERVAL_S", 60.0, minimum=0.1),
             metrics_port=env_int(env, "METRICS_PORT", 9105, 0, 65535) or None,
         )

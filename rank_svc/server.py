@@ -1,15 +1,36 @@
 """Builds the Ranking gRPC server."""
 
+import grpc
+
+from common.redis_clients import RedisClient
 from common.server import BuiltServer, build_grpc_server, register
 from rank_svc.board import BoardStore
 from rank_svc.config import RankConfig
+from rank_svc.hot_rankings import HotRankings
 from rank_svc.servicer import RankingServicer
-from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
+from rank_svc.social_client import FriendSource, ProfileSource
+from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
+
+# Friend lists longer than this are not kept for degradation: such users are hot and
+# served from precomputed rankings.
+MAX_CACHED_LIST = 20_000
 
 
-def build_server(config: RankConfig, store: BoardStore) -> BuiltServer:
+def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) -> BuiltServer:
     """The ranking server with health and reflection, bound but not started."""
-    servicer = RankingServicer(store)
+    stub = social_pb2_grpc.FriendGraphStub(social)
+    servicer = RankingServicer(
+        BoardStore(client, config.board),
+        HotRankings(client, config.board.namespace, config.board.retention_days),
+        FriendSource(
+            stub,
+            fresh_s=config.friends_fresh_s,
+            stale_s=config.friends_stale_s,
+            max_users=config.friends_cached_users,
+            max_cached_list=MAX_CACHED_LIST,
+        ),
+        ProfileSource(stub),
+    )
     return build_grpc_server(
         config.server, [register(ranking_pb2, ranking_pb2_grpc, "Ranking", servicer)]
     )

@@ -1,25 +1,46 @@
 """Ranking: global and friend rankings read from the daily boards."""
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.errors import InvalidArgument, NotFound
+from common.page_tokens import decode_offset
 from common.reports import parse_day
 from rank_svc.board import BoardStore, decode_score
-from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
+from rank_svc.friend_ranking import (
+    Row,
+    first_index,
+    next_token,
+    order_rows,
+    page_size_of,
+    token_scope,
+)
+from rank_svc.hot_rankings import HotRankings
+from rank_svc.social_client import FriendSource, ProfileSource
+from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000
+# Cap on each call to social_svc when the caller set no deadline.
+SOCIAL_TIMEOUT_S = 2.0
 
 
-def rank_entry(day: date, rank: int, user_id: int, score: int | None) -> ranking_pb2.RankEntry:
+def rank_entry(
+    day: date, rank: int, row: Row, profiles: Mapping[int, social_pb2.Profile]
+) -> ranking_pb2.RankEntry:
     """A ranking row; a user without a report has 0 steps and no ``reached_at``."""
-    entry = ranking_pb2.RankEntry(rank=rank, user_id=user_id)
-    if score is not None:
-        steps, reached_at = decode_score(day, score)
+    entry = ranking_pb2.RankEntry(rank=rank, user_id=row.user_id)
+    if row.score is not None:
+        steps, reached_at = decode_score(day, row.score)
         entry.steps = steps
         entry.reached_at.CopyFrom(Timestamp(seconds=reached_at))
+    profile = profiles.get(row.user_id)
+    if profile is not None:
+        entry.nickname = profile.nickname
+        entry.avatar_url = profile.avatar_url
     return entry
 
 
@@ -28,11 +49,36 @@ def _check_user(user_id: int) -> None:
         raise InvalidArgument("user_id", f"must be > 0, got {user_id}")
 
 
+def _social_timeout(context: grpc.ServicerContext) -> float:
+    """Half of what is left of the caller's deadline, so Redis and the answer fit too."""
+    remaining = context.time_remaining()
+    return SOCIAL_TIMEOUT_S if remaining is None else min(SOCIAL_TIMEOUT_S, remaining / 2)
+
+
 class RankingServicer(ranking_pb2_grpc.RankingServicer):
     """Answers ranking questions from the boards in the order DESIGN.md defines."""
 
-    def __init__(self, store: BoardStore) -> None:
+    def __init__(
+        self,
+        store: BoardStore,
+        hot: HotRankings,
+        friends: FriendSource,
+        profiles: ProfileSource,
+    ) -> None:
         self._store = store
+        self._hot = hot
+        self._friends = friends
+        self._profiles = profiles
+
+    def _entries(
+        self, day: date, first_rank: int, rows: Sequence[Row], extra: Sequence[int],
+        context: grpc.ServicerContext,
+    ) -> tuple[list[ranking_pb2.RankEntry], Mapping[int, social_pb2.Profile]]:
+        """Entries ranked from ``first_rank``, with profiles of them and of ``extra`` users."""
+        ids = [row.user_id for row in rows] + list(extra)
+        profiles = self._profiles.profiles(ids, _social_timeout(context))
+        entries = [rank_entry(day, first_rank + i, row, profiles) for i, row in enumerate(rows)]
+        return entries, profiles
 
     def GetGlobalTop(self, request, context):
         """The best ``limit`` (default 100, at most 1000) users of the day."""
@@ -40,11 +86,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         limit = request.limit or DEFAULT_TOP
         if not 1 <= limit <= MAX_TOP:
             raise InvalidArgument("limit", f"must be between 1 and {MAX_TOP}, got {limit}")
-        rows, total = self._store.top(day, limit)
-        return ranking_pb2.GetGlobalTopResponse(
-            entries=[rank_entry(day, i, r.user_id, r.score) for i, r in enumerate(rows, 1)],
-            total_participants=total,
-        )
+        ranked, total = self._store.top(day, limit)
+        rows = [Row(r.user_id, r.score) for r in ranked]
+        entries, _ = self._entries(day, 1, rows, (), context)
+        return ranking_pb2.GetGlobalTopResponse(entries=entries, total_participants=total)
 
     def GetGlobalRank(self, request, context):
         """One user's place among everyone who reported that day."""
@@ -54,6 +99,35 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         if found is None:
             raise NotFound(f"user {request.user_id} has no report for {day}")
         rank, score, total = found
-        return ranking_pb2.GetGlobalRankResponse(
-            entry=rank_entry(day, rank, request.user_id, score), total_participants=total
-        )
+        (entry,), _ = self._entries(day, rank, [Row(request.user_id, score)], (), context)
+        return ranking_pb2.GetGlobalRankResponse(entry=entry, total_participants=total)
+
+    def GetFriendRanking(self, request, context):
+        """The caller and their friends, one page, served from a precomputed ranking when
+        the caller is a hot user, else computed from the friend list and the board."""
+        user_id = request.user_id
+        _check_user(user_id)
+        day = parse_day(request.day)
+        size = page_size_of(request.page_size)
+        token_offset = decode_offset(request.page_token, token_scope(user_id, day))
+        reply = ranking_pb2.GetFriendRankingResponse()
+
+        hot = self._hot.page(user_id, day, None if request.around_me else token_offset, size)
+        if hot is not None:
+            start, rows, total, my_index, me = hot.start, hot.rows, hot.total, hot.my_index, hot.me
+            reply.computed_at.CopyFrom(Timestamp(seconds=hot.computed_at_s))
+        else:
+            friends, reply.stale_friends = self._friends.friends(
+                user_id, _social_timeout(context)
+            )
+            ordered = order_rows(self._store.scores(day, {*friends, user_id}))
+            my_index = next(i for i, row in enumerate(ordered) if row.user_id == user_id)
+            start = first_index(size, token_offset, request.around_me, my_index)
+            rows, total, me = ordered[start:start + size], len(ordered), ordered[my_index]
+
+        entries, profiles = self._entries(day, start + 1, rows, (user_id,), context)
+        reply.entries.extend(entries)
+        reply.me.CopyFrom(rank_entry(day, my_index + 1, me, profiles))
+        reply.total = total
+        reply.next_page_token = next_token(user_id, day, start, size, total)
+        return reply

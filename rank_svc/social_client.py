@@ -26,10 +26,22 @@ STALE_FRIEND_LISTS = Counter(
 )
 PROFILES_MISSING = Counter(
     "stepboard_rank_profiles_unavailable_total",
-    "Rankings served without nicknames because social_svc did not answer GetProfiles.",
+    "Rankings served without nicknames because GetProfiles failed, by status code.",
+    ["code"],
 )
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 STREAM_CHUNK = 5000
+
+
+def stream_friends(
+    stub: social_pb2_grpc.FriendGraphStub, user_id: int, timeout_s: float
+) -> list[int]:
+    """The whole friend list straight from social_svc, in chunks (no cache)."""
+    chunks = stub.StreamFriends(
+        social_pb2.StreamFriendsRequest(user_id=user_id, chunk_size=STREAM_CHUNK),
+        timeout=timeout_s,
+    )
+    return [friend for chunk in chunks for friend in chunk.friend_ids]
 
 
 class FriendSource:
@@ -67,14 +79,6 @@ class FriendSource:
             while len(self._cache) > self._max_users:
                 self._cache.popitem(last=False)
 
-    def stream(self, user_id: int, timeout_s: float | None) -> list[int]:
-        """The whole friend list straight from social_svc (no cache)."""
-        chunks = self._stub.StreamFriends(
-            social_pb2.StreamFriendsRequest(user_id=user_id, chunk_size=STREAM_CHUNK),
-            timeout=timeout_s,
-        )
-        return [friend for chunk in chunks for friend in chunk.friend_ids]
-
     def friends(self, user_id: int, timeout_s: float) -> tuple[list[int], bool]:
         """``(friend ids, stale)``; ``Unavailable`` if social_svc fails and nothing is cached."""
         cached = self._cached(user_id)
@@ -82,7 +86,7 @@ class FriendSource:
         if cached and age <= self._fresh_s:
             return cached[1], False
         try:
-            friends = self.stream(user_id, timeout_s)
+            friends = stream_friends(self._stub, user_id, timeout_s)
         except grpc.RpcError as error:
             if error.code() not in _RETRYABLE:
                 raise
@@ -103,7 +107,7 @@ class ProfileSource:
         self._stub = stub
 
     def profiles(self, user_ids: Iterable[int], timeout_s: float) -> dict[int, social_pb2.Profile]:
-        """Profiles by user id; empty (and counted) if social_svc does not answer in time."""
+        """Profiles by user id; empty (counted and logged) if social_svc fails."""
         ids = sorted(set(user_ids))
         if not ids:
             return {}
@@ -112,8 +116,7 @@ class ProfileSource:
                 social_pb2.GetProfilesRequest(user_ids=ids), timeout=timeout_s
             )
         except grpc.RpcError as error:
-            if error.code() not in _RETRYABLE:
-                raise
-            PROFILES_MISSING.inc()
+            PROFILES_MISSING.labels(error.code().name).inc()
+            log.warning("profiles unavailable", extra={"code": error.code().name})
             return {}
         return {p.user_id: p for p in reply.profiles}

@@ -70,7 +70,8 @@ class WritePath:
         return ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel(f"127.0.0.1:{built.port}"))
 
     def _start_rank(self) -> ranking_pb2_grpc.RankingStub:
-        built = build_rank(RankConfig.from_env(self.env), self.store)
+        self._social = grpc.insecure_channel(self.env["STEPBOARD_SOCIAL_ADDR"])
+        built = build_rank(RankConfig.from_env(self.env), self.redis, self._social)
         built.server.start()
         self._servers.append(built.server)
         return ranking_pb2_grpc.RankingStub(grpc.insecure_channel(f"127.0.0.1:{built.port}"))
@@ -140,6 +141,7 @@ class WritePath:
             server.stop(None)
         for close in self._closers:
             close()
+        self._social.close()
         delete_topics(self.kafka.bootstrap, [self.topic, self.dlq_topic])
         self._drop_keys()
         self.redis.close()

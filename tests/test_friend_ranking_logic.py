@@ -1,0 +1,50 @@
+"""Ordering, paging and page tokens of friend rankings (pure logic)."""
+
+from datetime import date
+
+import pytest
+
+from common.errors import InvalidArgument
+from common.page_tokens import decode_offset, encode_token
+from rank_svc.friend_ranking import (
+    Row,
+    first_index,
+    next_token,
+    order_rows,
+    page_size_of,
+    token_scope,
+)
+
+DAY = date(2026, 11, 29)
+
+
+def test_reported_users_by_score_then_id_and_silent_users_last_by_id():
+    rows = order_rows({5: None, 3: 100, 9: 300, 1: 100, 2: None, 7: 0})
+    assert rows == [Row(9, 300), Row(1, 100), Row(3, 100), Row(7, 0), Row(2, None), Row(5, None)]
+
+
+def test_page_sizes_are_bounded():
+    assert page_size_of(0) == 50
+    assert page_size_of(500) == 500
+    for bad in (-1, 501):
+        with pytest.raises(InvalidArgument, match="^page_size: "):
+            page_size_of(bad)
+
+
+def test_around_me_starts_at_the_page_holding_the_caller():
+    assert first_index(10, 0, True, 0) == 0
+    assert first_index(10, 0, True, 9) == 0
+    assert first_index(10, 0, True, 10) == 10
+    assert first_index(10, 30, False, 57) == 30
+
+
+def test_tokens_are_bound_to_user_and_day():
+    token = next_token(7, DAY, 0, 10, 25)
+    assert decode_offset(token, token_scope(7, DAY)) == 10
+    assert next_token(7, DAY, 20, 10, 25) == ""
+    for scope in (token_scope(8, DAY), token_scope(7, date(2026, 11, 28))):
+        with pytest.raises(InvalidArgument, match="^page_token: was issued for another"):
+            decode_offset(token, scope)
+    for garbage in ("!!!", "abc", encode_token(token_scope(7, DAY), "x")):
+        with pytest.raises(InvalidArgument, match="^page_token: "):
+            decode_offset(garbage, token_scope(7, DAY))

@@ -27,7 +27,7 @@ def test_page_sizes_are_bounded():
     assert page_size_of(0) == 50
     assert page_size_of(500) == 500
     for bad in (-1, 501):
-        with pytest.raises(InvalidArgument, match="^page_size: "):
+        with pytest.raises(InvalidArgument, match=r"^page_size: "):
             page_size_of(bad)
 
 
@@ -43,8 +43,8 @@ def test_tokens_are_bound_to_user_and_day():
     assert decode_offset(token, token_scope(7, DAY)) == 10
     assert next_token(7, DAY, 20, 10, 25) == ""
     for scope in (token_scope(8, DAY), token_scope(7, date(2026, 11, 28))):
-        with pytest.raises(InvalidArgument, match="^page_token: was issued for another"):
+        with pytest.raises(InvalidArgument, match=r"^page_token: was issued for another"):
             decode_offset(token, scope)
     for garbage in ("!!!", "abc", encode_token(token_scope(7, DAY), "x")):
-        with pytest.raises(InvalidArgument, match="^page_token: "):
+        with pytest.raises(InvalidArgument, match=r"^page_token: "):
             decode_offset(garbage, token_scope(7, DAY))

@@ -20,10 +20,11 @@ from ingest_svc.server import build_server as build_ingest
 from rank_svc.board import BoardSettings, BoardStore, decode_score
 from rank_svc.config import RankConfig
 from rank_svc.server import build_server as build_rank
-from stepboard.v1 import ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc
+from stepboard.v1 import ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
 from tests.harness import (
     create_topics,
     delete_topics,
+    free_port,
     service_env,
     start_process,
     stop_process,
@@ -37,7 +38,9 @@ PARTITIONS = 3
 class WritePath:
     """Topics, servers, consumers and checks of one isolated write path."""
 
-    def __init__(self, redis_overrides: dict[str, str]) -> None:
+    def __init__(self, redis_overrides: dict[str, str], own_social: bool = False) -> None:
+        """``own_social``: run a private social_svc process (so a test may stop it) instead
+        of using the local stack's."""
         self.topic = unique("reports")
         self.dlq_topic = self.topic + ".dlq"
         self.env = service_env(
@@ -57,8 +60,21 @@ class WritePath:
         self.consumers: list[subprocess.Popen] = []
         self._servers: list[grpc.Server] = []
         self._closers = []
+        self.social_process = self._start_social() if own_social else None
+        self.social = social_pb2_grpc.FriendGraphStub(
+            grpc.insecure_channel(self.env["STEPBOARD_SOCIAL_ADDR"])
+        )
         self.ingest = self._start_ingest()
         self.ranking = self._start_rank()
+
+    def _start_social(self) -> subprocess.Popen:
+        port = free_port()
+        self.env["STEPBOARD_SOCIAL_ADDR"] = f"127.0.0.1:{port}"
+        process = start_process("social_svc", self.env | {"STEPBOARD_GRPC_PORT": str(port)})
+        channel = grpc.insecure_channel(self.env["STEPBOARD_SOCIAL_ADDR"])
+        grpc.channel_ready_future(channel).result(timeout=30)
+        channel.close()
+        return process
 
     def _start_ingest(self) -> ingest_pb2_grpc.StepIngestStub:
         config = IngestConfig.from_env(self.env)
@@ -135,7 +151,7 @@ class WritePath:
 
     def close(self) -> None:
         """Stops consumers and servers, drops the topics and the boards."""
-        for process in self.consumers:
+        for process in [*self.consumers, *filter(None, [self.social_process])]:
             stop_process(process)
         for server in self._servers:
             server.stop(None)

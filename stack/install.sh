@@ -10,6 +10,7 @@ mkdir -p "$LOGS"
 
 APT_PACKAGES=(redis-server redis-tools mariadb-server mariadb-client)
 GRPCURL_VERSION=v1.9.4
+HELM_VERSION=v3.22.0
 KAFKA_LIBS=$ROOT/.stack/kafka/libs
 KAFKA_POM=$ROOT/stack/kafka/pom.xml
 
@@ -73,7 +74,18 @@ install_grpcurl() {
     GOBIN=$(go env GOPATH)/bin go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
 }
 
-steps=(apt venv kafka grpcurl)
+install_helm() {
+    # tests/test_deploy.py lints and renders helm/stepboard with it, so Go is required here.
+    command -v go >/dev/null || { echo "go not found: needed to install helm"; return 1; }
+    local bin
+    bin=$(go env GOPATH)/bin/helm
+    if [ -x "$bin" ] && go version -m "$bin" | grep -q "helm.sh/helm/v3[[:space:]]*$HELM_VERSION"; then
+        return 0
+    fi
+    GOBIN=$(go env GOPATH)/bin go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+steps=(apt venv kafka grpcurl helm)
 declare -A pids
 for s in "${steps[@]}"; do
     "install_$s" > "$LOGS/install-$s.log" 2>&1 &

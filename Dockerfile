@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# One image for every stepboard process; the command picks the entry point:
+#   python -m ingest_svc | social_svc | social_svc migrate | rank_svc
+#   python -m rank_svc.consumer | rank_svc.precompute
+# The generated gRPC stubs are committed under stepboard/v1/, so nothing is generated here.
+# Every dependency ships manylinux wheels, so neither stage needs a compiler.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/stepboard
+ENV PATH=/opt/stepboard/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml ./
+COPY common/ common/
+COPY ingest_svc/ ingest_svc/
+COPY social_svc/ social_svc/
+COPY rank_svc/ rank_svc/
+COPY stepboard/ stepboard/
+# A regular (not editable) install: the final stage needs only the virtualenv.
+RUN pip install . \
+    && pip uninstall -y pip \
+    && python -m compileall -q /opt/stepboard/lib
+
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="stepboard" \
+      org.opencontainers.image.description="stepboard gRPC services: ingest, social, rank, board consumer, precompute"
+# A fixed numeric id, so Kubernetes' runAsNonRoot can verify it without a passwd lookup.
+RUN groupadd --system --gid 10001 stepboard \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin stepboard
+COPY --from=build /opt/stepboard /opt/stepboard
+ENV PATH=/opt/stepboard/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+# An empty directory the user cannot write to: `python -m` puts the working directory
+# first on sys.path. In Kubernetes the root filesystem is read-only and /tmp an emptyDir.
+WORKDIR /app
+USER 10001:10001
+EXPOSE 50051 50052 50053
+ENTRYPOINT ["python", "-m"]
+CMD ["rank_svc"]

@@ -1,0 +1,322 @@
+{{/*
+Names, labels and the per-component environment. Components: the three gRPC servers
+(ingest, social, rank) and the two workers (consumer, precompute); "migration" is the
+schema hook Job, which reads the social settings.
+*/}}
+
+{{- define "stepboard.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "stepboard.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "<fullname>-<component>"; the fullname is cut to 50 so this stays within 63. */}}
+{{- define "stepboard.componentName" -}}
+{{- printf "%s-%s" (include "stepboard.fullname" .root) .component -}}
+{{- end -}}
+
+{{- define "stepboard.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "stepboard.servers" -}}ingest social rank{{- end -}}
+{{- define "stepboard.components" -}}ingest social rank consumer precompute{{- end -}}
+
+{{/* The python module each component runs. */}}
+{{- define "stepboard.module" -}}
+{{- $modules := dict "ingest" "ingest_svc" "social" "social_svc" "rank" "rank_svc" "consumer" "rank_svc.consumer" "precompute" "rank_svc.precompute" "migration" "social_svc" -}}
+{{- index $modules . -}}
+{{- end -}}
+
+{{- define "stepboard.labels" -}}
+helm.sh/chart: {{ include "stepboard.chart" .root }}
+{{ include "stepboard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: stepboard
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "stepboard.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "stepboard.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "stepboard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "stepboard.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "stepboard.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* Whether TLS / bearer auth is on for one server: "true" or "". */}}
+{{- define "stepboard.tlsOn" -}}
+{{- if and .root.Values.tls.enabled (has .component .root.Values.tls.servers) -}}true{{- end -}}
+{{- end -}}
+{{- define "stepboard.authOn" -}}
+{{- if and .root.Values.auth.enabled (has .component .root.Values.auth.servers) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Whether a component talks to Redis: "true" or "". social does for its friend cache. */}}
+{{- define "stepboard.usesRedis" -}}
+{{- if or (has .component (list "rank" "consumer" "precompute")) (and (eq .component "social") .root.Values.social.cache.enabled) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Where mounted secrets appear inside the containers. */}}
+{{- define "stepboard.tlsDir" -}}/etc/stepboard/tls{{- end -}}
+{{- define "stepboard.authDir" -}}/etc/stepboard/auth{{- end -}}
+{{- define "stepboard.kafkaCaDir" -}}/etc/stepboard/kafka{{- end -}}
+
+{{/*
+The non-secret STEPBOARD_* variables one component reads, as a YAML map (the data of its
+ConfigMap). Each component gets exactly the settings its config dataclass reads.
+*/}}
+{{- define "stepboard.configEnv" -}}
+{{- $v := .root.Values -}}
+{{- $c := .component -}}
+{{- $env := dict "STEPBOARD_LOG_LEVEL" (toString $v.logLevel) -}}
+{{- if ne $c "migration" -}}
+{{- $_ := set $env "STEPBOARD_METRICS_PORT" (ternary (toString (int64 $v.metrics.port)) "0" $v.metrics.enabled) -}}
+{{- end -}}
+{{- if has $c (list "ingest" "social" "rank") -}}
+{{- $cv := index $v $c -}}
+{{- $_ := set $env "STEPBOARD_GRPC_PORT" (toString (int64 $cv.grpcPort)) -}}
+{{- $_ := set $env "STEPBOARD_MAX_WORKERS" (toString (int64 $v.server.maxWorkers)) -}}
+{{- $_ := set $env "STEPBOARD_GRACE_SECONDS" (toString $v.server.graceSeconds) -}}
+{{- $_ := set $env "STEPBOARD_MAX_MESSAGE_BYTES" (toString (int64 $v.server.maxMessageBytes)) -}}
+{{- if include "stepboard.authOn" . -}}
+{{- $_ := set $env "STEPBOARD_AUTH_TOKENS_FILE" (printf "%s/%s" (include "stepboard.authDir" .) $v.auth.key) -}}
+{{- end -}}
+{{- if include "stepboard.tlsOn" . -}}
+{{- $_ := set $env "STEPBOARD_TLS_CERT_FILE" (printf "%s/%s" (include "stepboard.tlsDir" .) $v.tls.certKey) -}}
+{{- $_ := set $env "STEPBOARD_TLS_KEY_FILE" (printf "%s/%s" (include "stepboard.tlsDir" .) $v.tls.keyKey) -}}
+{{- if $v.tls.clientCaKey -}}
+{{- $_ := set $env "STEPBOARD_TLS_CLIENT_CA_FILE" (printf "%s/%s" (include "stepboard.tlsDir" .) $v.tls.clientCaKey) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if has $c (list "ingest" "consumer") -}}
+{{- $_ := set $env "STEPBOARD_KAFKA_BOOTSTRAP" (toString $v.kafka.bootstrap) -}}
+{{- $_ := set $env "STEPBOARD_KAFKA_TOPIC" (toString $v.kafka.topic) -}}
+{{- $_ := set $env "STEPBOARD_KAFKA_DLQ_TOPIC" (toString $v.kafka.dlqTopic) -}}
+{{- $_ := set $env "STEPBOARD_KAFKA_SECURITY_PROTOCOL" (toString $v.kafka.securityProtocol) -}}
+{{- $_ := set $env "STEPBOARD_KAFKA_DELIVERY_TIMEOUT_S" (toString $v.kafka.deliveryTimeoutSeconds) -}}
+{{- if $v.kafka.sasl.mechanism -}}
+{{- $_ := set $env "STEPBOARD_KAFKA_SASL_MECHANISM" (toString $v.kafka.sasl.mechanism) -}}
+{{- end -}}
+{{- if $v.kafka.ssl.caSecret -}}
+{{- $_ := set $env "STEPBOARD_KAFKA_SSL_CA_FILE" (printf "%s/%s" (include "stepboard.kafkaCaDir" .) $v.kafka.ssl.caKey) -}}
+{{- end -}}
+{{- $_ := set $env "STEPBOARD_MAX_STEPS_PER_DAY" (toString (int64 $v.validation.maxStepsPerDay)) -}}
+{{- $_ := set $env "STEPBOARD_LATE_DAYS" (toString (int64 $v.validation.lateDays)) -}}
+{{- $_ := set $env "STEPBOARD_CLOCK_SKEW_S" (toString (int64 $v.validation.clockSkewSeconds)) -}}
+{{- $_ := set $env "STEPBOARD_MAX_BATCH" (toString (int64 $v.validation.maxBatch)) -}}
+{{- end -}}
+{{- if include "stepboard.usesRedis" . -}}
+{{- $_ := set $env "STEPBOARD_REDIS_MODE" (toString $v.redis.mode) -}}
+{{- if eq $v.redis.mode "standalone" -}}
+{{- $_ := set $env "STEPBOARD_REDIS_URL" (toString $v.redis.url) -}}
+{{- else if eq $v.redis.mode "sentinel" -}}
+{{- $_ := set $env "STEPBOARD_REDIS_SENTINELS" (join "," $v.redis.sentinels) -}}
+{{- $_ := set $env "STEPBOARD_REDIS_SENTINEL_MASTER" (toString $v.redis.sentinelMaster) -}}
+{{- else if eq $v.redis.mode "cluster" -}}
+{{- $_ := set $env "STEPBOARD_REDIS_CLUSTER_NODES" (join "," $v.redis.clusterNodes) -}}
+{{- end -}}
+{{- $_ := set $env "STEPBOARD_REDIS_SOCKET_TIMEOUT_S" (toString $v.redis.socketTimeoutSeconds) -}}
+{{- end -}}
+{{- if has $c (list "rank" "consumer" "precompute") -}}
+{{- $_ := set $env "STEPBOARD_BOARD_SHARDS" (toString (int64 $v.board.shards)) -}}
+{{- $_ := set $env "STEPBOARD_BOARD_RETENTION_DAYS" (toString (int64 $v.board.retentionDays)) -}}
+{{- $_ := set $env "STEPBOARD_BOARD_NAMESPACE" (toString $v.board.namespace) -}}
+{{- end -}}
+{{- if has $c (list "rank" "precompute") -}}
+{{- $_ := set $env "STEPBOARD_SOCIAL_ADDR" (printf "%s:%d" (include "stepboard.componentName" (dict "root" .root "component" "social")) (int64 $v.social.service.port)) -}}
+{{- end -}}
+{{- if eq $c "rank" -}}
+{{- $_ := set $env "STEPBOARD_FRIENDS_FRESH_S" (toString $v.rank.friendsFreshSeconds) -}}
+{{- $_ := set $env "STEPBOARD_FRIENDS_STALE_S" (toString $v.rank.friendsStaleSeconds) -}}
+{{- $_ := set $env "STEPBOARD_FRIENDS_CACHED_USERS" (toString (int64 $v.rank.friendsCachedUsers)) -}}
+{{- end -}}
+{{- if eq $c "consumer" -}}
+{{- $_ := set $env "STEPBOARD_CONSUMER_GROUP" (toString $v.consumer.group) -}}
+{{- $_ := set $env "STEPBOARD_CONSUMER_BATCH" (toString (int64 $v.consumer.batch)) -}}
+{{- end -}}
+{{- if eq $c "precompute" -}}
+{{- $_ := set $env "STEPBOARD_HOT_FRIENDS_THRESHOLD" (toString (int64 $v.precompute.hotFriendsThreshold)) -}}
+{{- $_ := set $env "STEPBOARD_PRECOMPUTE_INTERVAL_S" (toString $v.precompute.intervalSeconds) -}}
+{{- end -}}
+{{- if eq $c "social" -}}
+{{- $_ := set $env "STEPBOARD_SOCIAL_POOL_WAIT_S" (toString $v.social.poolWaitSeconds) -}}
+{{- $_ := set $env "STEPBOARD_SOCIAL_CACHE" (toString $v.social.cache.enabled) -}}
+{{- if $v.social.cache.enabled -}}
+{{- $_ := set $env "STEPBOARD_SOCIAL_CACHE_NAMESPACE" (toString $v.social.cache.namespace) -}}
+{{- $_ := set $env "STEPBOARD_SOCIAL_CACHE_TTL_S" (toString $v.social.cache.ttlSeconds) -}}
+{{- $_ := set $env "STEPBOARD_SOCIAL_CACHE_MAX_FRIENDS" (toString (int64 $v.social.cache.maxFriends)) -}}
+{{- $_ := set $env "STEPBOARD_SOCIAL_CACHE_RETRY_S" (toString $v.social.cache.retrySeconds) -}}
+{{- end -}}
+{{- end -}}
+{{- if has $c (list "social" "migration") -}}
+{{- $_ := set $env "STEPBOARD_MYSQL_LOGICAL_SHARDS" (toString (int64 $v.mysql.logicalShards)) -}}
+{{- if $v.mysql.shardMap -}}
+{{- $_ := set $env "STEPBOARD_MYSQL_SHARD_MAP" (toString $v.mysql.shardMap) -}}
+{{- end -}}
+{{- $_ := set $env "STEPBOARD_MYSQL_POOL_SIZE" (toString (int64 $v.mysql.poolSize)) -}}
+{{- $_ := set $env "STEPBOARD_MYSQL_CONNECT_TIMEOUT_S" (toString $v.mysql.connectTimeoutSeconds) -}}
+{{- $_ := set $env "STEPBOARD_MYSQL_READ_TIMEOUT_S" (toString $v.mysql.readTimeoutSeconds) -}}
+{{- $_ := set $env "STEPBOARD_MYSQL_WRITE_TIMEOUT_S" (toString $v.mysql.writeTimeoutSeconds) -}}
+{{- end -}}
+{{- toYaml $env -}}
+{{- end -}}
+
+{{/* The STEPBOARD_* variables one component reads from existing Secrets, as env entries. */}}
+{{- define "stepboard.secretEnv" -}}
+{{- $v := .root.Values -}}
+{{- $c := .component -}}
+{{- if and (has $c (list "ingest" "consumer")) $v.kafka.sasl.mechanism }}
+- name: STEPBOARD_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.kafka.sasl.existingSecret | quote }}
+      key: {{ $v.kafka.sasl.usernameKey | quote }}
+- name: STEPBOARD_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.kafka.sasl.existingSecret | quote }}
+      key: {{ $v.kafka.sasl.passwordKey | quote }}
+{{- end }}
+{{- if and (include "stepboard.usesRedis" .) $v.redis.auth.existingSecret }}
+- name: STEPBOARD_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.redis.auth.existingSecret | quote }}
+      key: {{ $v.redis.auth.passwordKey | quote }}
+{{- end }}
+{{- if has $c (list "social" "migration") }}
+{{- if $v.mysql.shards }}
+{{- $refs := list }}
+{{- range $i, $shard := $v.mysql.shards }}
+{{- $refs = append $refs (printf "$(MYSQL_SHARD_DSN_%d)" $i) }}
+- name: MYSQL_SHARD_DSN_{{ $i }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $shard.existingSecret | quote }}
+      key: {{ $shard.key | quote }}
+{{- end }}
+{{- /* Kubernetes expands $(NAME) from the variables defined above. */}}
+- name: STEPBOARD_MYSQL_SHARD_DSNS
+  value: {{ join "," $refs | quote }}
+{{- else }}
+- name: STEPBOARD_MYSQL_SHARD_DSNS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.mysql.existingSecret | quote }}
+      key: {{ $v.mysql.dsnsKey | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Secret volumes one component mounts (tokens, TLS, Kafka CA), plus a writable /tmp. */}}
+{{- define "stepboard.volumes" -}}
+{{- $v := .root.Values -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if include "stepboard.authOn" . }}
+- name: auth-tokens
+  secret:
+    secretName: {{ $v.auth.existingSecret | quote }}
+    defaultMode: 0440
+    items:
+      - key: {{ $v.auth.key | quote }}
+        path: {{ $v.auth.key | quote }}
+{{- end }}
+{{- if include "stepboard.tlsOn" . }}
+- name: tls
+  secret:
+    secretName: {{ $v.tls.existingSecret | quote }}
+    defaultMode: 0440
+    items:
+      - key: {{ $v.tls.certKey | quote }}
+        path: {{ $v.tls.certKey | quote }}
+      - key: {{ $v.tls.keyKey | quote }}
+        path: {{ $v.tls.keyKey | quote }}
+      {{- if $v.tls.clientCaKey }}
+      - key: {{ $v.tls.clientCaKey | quote }}
+        path: {{ $v.tls.clientCaKey | quote }}
+      {{- end }}
+{{- end }}
+{{- if and (has .component (list "ingest" "consumer")) $v.kafka.ssl.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ $v.kafka.ssl.caSecret | quote }}
+    defaultMode: 0440
+    items:
+      - key: {{ $v.kafka.ssl.caKey | quote }}
+        path: {{ $v.kafka.ssl.caKey | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "stepboard.volumeMounts" -}}
+{{- $v := .root.Values -}}
+- name: tmp
+  mountPath: /tmp
+{{- if include "stepboard.authOn" . }}
+- name: auth-tokens
+  mountPath: {{ include "stepboard.authDir" . }}
+  readOnly: true
+{{- end }}
+{{- if include "stepboard.tlsOn" . }}
+- name: tls
+  mountPath: {{ include "stepboard.tlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- if and (has .component (list "ingest" "consumer")) $v.kafka.ssl.caSecret }}
+- name: kafka-ca
+  mountPath: {{ include "stepboard.kafkaCaDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/*
+Probes of one server: native gRPC health checks, or TCP when the server speaks TLS
+(the kubelet's gRPC probe has no TLS). The empty service name is the server's overall
+status, which goes NOT_SERVING as soon as it starts draining.
+*/}}
+{{- define "stepboard.serverProbes" -}}
+{{- $p := .root.Values.probes -}}
+{{- $port := int64 (index .root.Values .component).grpcPort -}}
+{{- $check := ternary (dict "tcpSocket" (dict "port" "grpc")) (dict "grpc" (dict "port" $port "service" "")) (eq (include "stepboard.tlsOn" .) "true") -}}
+startupProbe:
+  {{- toYaml $check | nindent 2 }}
+  periodSeconds: {{ $p.startup.periodSeconds }}
+  failureThreshold: {{ $p.startup.failureThreshold }}
+readinessProbe:
+  {{- toYaml $check | nindent 2 }}
+  periodSeconds: {{ $p.readiness.periodSeconds }}
+  timeoutSeconds: {{ $p.readiness.timeoutSeconds }}
+  failureThreshold: {{ $p.readiness.failureThreshold }}
+livenessProbe:
+  {{- toYaml $check | nindent 2 }}
+  periodSeconds: {{ $p.liveness.periodSeconds }}
+  timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
+  failureThreshold: {{ $p.liveness.failureThreshold }}
+{{- end -}}

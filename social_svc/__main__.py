@@ -2,28 +2,30 @@
 
 import sys
 
-from common.mysql_pools import ShardPools
+from common.mysql_pools import MySQLSettings, ShardPools
 from common.runtime import load
 from common.server import run_until_signal
 from social_svc.config import SocialConfig
 from social_svc.schema import migrate
-from social_svc.server import build_server
+from social_svc.server import SocialDeps, build_server
 
 
 def main(argv: list[str]) -> None:
     """Runs the server, or the schema migration when the first argument is ``migrate``."""
     if argv and argv[0] not in ("migrate", "serve"):
         raise SystemExit(f"usage: python -m social_svc [serve|migrate], got {argv[0]!r}")
-    config = load("social_svc", SocialConfig.from_env)
     if argv and argv[0] == "migrate":
-        pools = ShardPools(config.mysql)
+        # Only the shards: a migration job needs no Redis or server settings.
+        pools = ShardPools(load("social_svc", MySQLSettings.from_env))
         try:
             migrate(pools)
         finally:
             pools.close()
         return
-    built = build_server(config)
-    run_until_signal(built, config.server)
+    config = load("social_svc", SocialConfig.from_env)
+    deps = SocialDeps.open(config)
+    built = build_server(config, deps)
+    run_until_signal(built, config.server, closers=[deps.close])
 
 
 if __name__ == "__main__":

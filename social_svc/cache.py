@@ -1,0 +1,162 @@
+"""The Redis cache of friend lists and profiles, in front of the MySQL shards.
+
+Every entry has a generation counter next to it. A writer, after its MySQL commit, bumps
+the generation and deletes the entry; a reader that missed remembers the generation it
+saw and fills the entry only if the generation is still the same (one Lua script), so a
+fill computed from rows read before a concurrent write can never overwrite the
+invalidation. Replicas share Redis, so a change made through one is seen by all at once.
+
+Redis is optional: when it fails, reads go to MySQL and the cache is skipped for a few
+seconds (instead of paying a timeout on every call); invalidations are always attempted.
+"""
+
+import logging
+import sys
+import time
+from array import array
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import redis
+from prometheus_client import Counter
+from redis.cluster import RedisCluster
+
+from common.redis_clients import RedisClient
+from social_svc.config import CacheSettings
+
+log = logging.getLogger(__name__)
+
+CACHE_LOOKUPS = Counter(
+    "stepboard_social_cache_lookups_total",
+    "Friend list and profile cache lookups, by kind and result (hit, miss, unavailable).",
+    ["kind", "result"],
+)
+
+_FILL_LUA = """
+if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+_ERRORS = (redis.exceptions.RedisError, OSError)
+_LIST, _LARGE = b"L", b"H"
+
+
+class Entry(NamedTuple):
+    """A cache lookup: the value (``None`` on a miss) and the generation to fill with."""
+
+    value: bytes | None
+    generation: bytes
+
+
+class FriendList(NamedTuple):
+    """A cached friend list: all ids ascending, or only the count of a list too long to
+    cache (``ids`` is ``None``)."""
+
+    count: int
+    ids: Sequence[int] | None
+
+
+def encode_friends(friends: FriendList) -> bytes:
+    """The cached form of a friend list."""
+    if friends.ids is None:
+        return _LARGE + str(friends.count).encode()
+    packed = array("q", friends.ids)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return _LIST + packed.tobytes()
+
+
+def decode_friends(value: bytes) -> FriendList:
+    """The friend list of a cached value."""
+    if value[:1] == _LARGE:
+        return FriendList(int(value[1:]), None)
+    packed = array("q")
+    packed.frombytes(value[1:])
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return FriendList(len(packed), packed)
+
+
+class GraphCache:
+    """Friend lists and profiles by user, under ``settings.namespace``."""
+
+    def __init__(self, client: RedisClient, settings: CacheSettings) -> None:
+        self._client = client
+        self._settings = settings
+        self._ttl_ms = int(settings.ttl_s * 1000)
+        self._fill = client.register_script(_FILL_LUA)
+        self._skip_until = 0.0
+
+    def key(self, kind: str, user_id: int) -> str:
+        """The entry of ``kind`` (``friends`` or ``profile``) for ``user_id``; the hash tag
+        keeps an entry and its generation in one Redis Cluster slot."""
+        return f"{self._settings.namespace}:{kind}:{{{user_id}}}"
+
+    def _failed(self, action: str, error: Exception) -> None:
+        self._skip_until = time.monotonic() + self._settings.retry_s
+        log.warning("cache %s failed, using MySQL: %s", action, error)
+
+    def lookup(self, kind: str, user_ids: Sequence[int]) -> list[Entry] | None:
+        """Entries of ``user_ids`` in order, or ``None`` when the cache is unavailable."""
+        if time.monotonic() < self._skip_until:
+            CACHE_LOOKUPS.labels(kind, "unavailable").inc(len(user_ids))
+            return None
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for user_id in user_ids:
+                key = self.key(kind, user_id)
+                pipe.get(key)
+                pipe.get(key + ":gen")
+            replies = pipe.execute()
+        except _ERRORS as error:
+            self._failed("lookup", error)
+            CACHE_LOOKUPS.labels(kind, "unavailable").inc(len(user_ids))
+            return None
+        entries = [Entry(replies[i], replies[i + 1] or b"") for i in range(0, len(replies), 2)]
+        hits = sum(entry.value is not None for entry in entries)
+        CACHE_LOOKUPS.labels(kind, "hit").inc(hits)
+        CACHE_LOOKUPS.labels(kind, "miss").inc(len(entries) - hits)
+        return entries
+
+    def fill(self, kind: str, items: Iterable[tuple[int, bytes, bytes]]) -> None:
+        """Stores ``(user_id, generation seen, value)`` items whose generation is unchanged."""
+        if time.monotonic() < self._skip_until:
+            return
+        calls = [
+            ([key, key + ":gen"], [generation, value, self._ttl_ms])
+            for key, generation, value in (
+                (self.key(kind, user_id), generation, value) for user_id, generation, value in items
+            )
+        ]
+        try:
+            # A Cluster client refuses scripts in pipelines: one call per entry there.
+            if isinstance(self._client, RedisCluster):
+                for keys, args in calls:
+                    self._fill(keys=keys, args=args)
+                return
+            pipe = self._client.pipeline(transaction=False)
+            for keys, args in calls:
+                self._fill(keys=keys, args=args, client=pipe)
+            pipe.execute()
+        except _ERRORS as error:
+            self._failed("fill", error)
+
+    def invalidate(self, kind: str, user_ids: Iterable[int]) -> None:
+        """Drops the entries of ``user_ids`` and bumps their generations (after a write).
+
+        A failure is logged, not raised: the write is committed, and the entry expires
+        within the TTL at the latest.
+        """
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for user_id in user_ids:
+                key = self.key(kind, user_id)
+                pipe.incr(key + ":gen")
+                # Outlives any entry filled before the bump, so the guard keeps working.
+                pipe.pexpire(key + ":gen", 2 * self._ttl_ms)
+                pipe.delete(key)
+            pipe.execute()
+        except _ERRORS as error:
+            self._failed("invalidation", error)

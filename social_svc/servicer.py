@@ -1,0 +1,158 @@
+"""FriendGraph: validation and messages; the graph itself is :class:`SocialGraph`."""
+
+import unicodedata
+
+from common.errors import InvalidArgument
+from common.page_tokens import decode_token, encode_token
+from social_svc.graph import SocialGraph
+from social_svc.store import StoredProfile
+from stepboard.v1 import social_pb2, social_pb2_grpc
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+DEFAULT_CHUNK = 1000
+MAX_CHUNK = 10_000
+MAX_PROFILES = 1000
+MAX_NICKNAME_CHARS = 64
+MAX_AVATAR_BYTES = 512
+AVATAR_SCHEME = "https://"
+
+
+def check_user(field: str, user_id: int) -> int:
+    """``user_id`` if it is a valid id (> 0)."""
+    if user_id <= 0:
+        raise InvalidArgument(field, f"must be > 0, got {user_id}")
+    return user_id
+
+
+def check_pair(user_id: int, friend_id: int) -> tuple[int, int]:
+    """Two valid, different user ids."""
+    check_user("user_id", user_id)
+    check_user("friend_id", friend_id)
+    if user_id == friend_id:
+        raise InvalidArgument("friend_id", "must differ from user_id (no self-friendship)")
+    return user_id, friend_id
+
+
+def check_size(field: str, size: int, default: int, maximum: int) -> int:
+    """A page or chunk size: 0 means ``default``, otherwise 1..``maximum``."""
+    if size == 0:
+        return default
+    if not 1 <= size <= maximum:
+        raise InvalidArgument(field, f"must be between 1 and {maximum}, got {size}")
+    return size
+
+
+def check_profile(profile: social_pb2.Profile) -> StoredProfile:
+    """A profile to store: valid id, nickname of 1-64 characters, empty or https avatar."""
+    check_user("user_id", profile.user_id)
+    nickname = profile.nickname
+    if not 1 <= len(nickname) <= MAX_NICKNAME_CHARS:
+        raise InvalidArgument(
+            "nickname", f"must be 1 to {MAX_NICKNAME_CHARS} characters, got {len(nickname)}"
+        )
+    if any(unicodedata.category(char) == "Cc" for char in nickname):
+        raise InvalidArgument("nickname", "must not contain control characters")
+    url = profile.avatar_url
+    if url:
+        if len(url.encode()) > MAX_AVATAR_BYTES:
+            raise InvalidArgument("avatar_url", f"must be at most {MAX_AVATAR_BYTES} bytes")
+        if not url.startswith(AVATAR_SCHEME) or len(url) == len(AVATAR_SCHEME):
+            raise InvalidArgument("avatar_url", "must be an https:// URL")
+        if not url.isascii() or not url.isprintable() or " " in url:
+            raise InvalidArgument("avatar_url", "must be printable ASCII without spaces")
+    return StoredProfile(profile.user_id, nickname, url)
+
+
+def _position(token: str, scope: str, count: int) -> list[int]:
+    """The ``count`` integers a page token issued for ``scope`` carries."""
+    parts = decode_token(token, scope).split(":")
+    if len(parts) != count or not all(part.isdigit() for part in parts):
+        raise InvalidArgument("page_token", "is not a valid page token")
+    return [int(part) for part in parts]
+
+
+class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
+    """The FriendGraph RPCs over a :class:`SocialGraph`."""
+
+    def __init__(self, graph: SocialGraph) -> None:
+        self._graph = graph
+
+    def AddFriendship(self, request, context):
+        """Makes both users friends of each other; repeating it changes nothing."""
+        self._graph.add_friendship(*check_pair(request.user_id, request.friend_id))
+        return social_pb2.AddFriendshipResponse()
+
+    def RemoveFriendship(self, request, context):
+        """Ends the friendship in both directions; repeating it changes nothing."""
+        self._graph.remove_friendship(*check_pair(request.user_id, request.friend_id))
+        return social_pb2.RemoveFriendshipResponse()
+
+    def ListFriends(self, request, context):
+        """One page of friend ids, ascending; the token resumes after the last id."""
+        user_id = check_user("user_id", request.user_id)
+        size = check_size("page_size", request.page_size, DEFAULT_PAGE, MAX_PAGE)
+        scope = f"friends:{user_id}"
+        (after,) = _position(request.page_token, scope, 1) if request.page_token else [0]
+        page = self._graph.friend_page(user_id, after, size)
+        token = encode_token(scope, str(page.friend_ids[-1])) if page.more else ""
+        return social_pb2.ListFriendsResponse(
+            friend_ids=page.friend_ids, next_page_token=token, total_count=page.total_count
+        )
+
+    def StreamFriends(self, request, context):
+        """The whole friend list in ascending chunks."""
+        user_id = check_user("user_id", request.user_id)
+        size = check_size("chunk_size", request.chunk_size, DEFAULT_CHUNK, MAX_CHUNK)
+        for chunk in self._graph.friend_chunks(user_id, size):
+            if not context.is_active():
+                return
+            yield social_pb2.FriendChunk(friend_ids=chunk)
+
+    def UpsertProfile(self, request, context):
+        """Creates or replaces the profile and returns it as stored."""
+        self._graph.upsert_profile(check_profile(request))
+        return social_pb2.Profile(
+            user_id=request.user_id, nickname=request.nickname, avatar_url=request.avatar_url
+        )
+
+    def GetProfiles(self, request, context):
+        """Profiles of the requested users in request order; unknown users are left out."""
+        if len(request.user_ids) > MAX_PROFILES:
+            raise InvalidArgument(
+                "user_ids", f"at most {MAX_PROFILES} ids, got {len(request.user_ids)}"
+            )
+        for user_id in request.user_ids:
+            check_user("user_ids", user_id)
+        wanted = list(dict.fromkeys(request.user_ids))
+        found = self._graph.profiles(wanted) if wanted else {}
+        return social_pb2.GetProfilesResponse(
+            profiles=[found[user_id] for user_id in wanted if user_id in found]
+        )
+
+    def ListHotUsers(self, request, context):
+        """Users with at least ``min_friends`` friends, ascending by id across shards."""
+        min_friends = request.min_friends
+        if min_friends <= 0:
+            raise InvalidArgument("min_friends", f"must be > 0, got {min_friends}")
+        size = check_size("page_size", request.page_size, DEFAULT_PAGE, MAX_PAGE)
+        scope = f"hot:{min_friends}"
+        shard, after = _position(request.page_token, scope, 2) if request.page_token else (0, 0)
+        store = self._graph.store
+        if shard >= store.shard_count:
+            raise InvalidArgument("page_token", "is not a valid page token")
+        users: list[tuple[int, int]] = []
+        while shard < store.shard_count:
+            rows = store.hot_users(shard, min_friends, after, size - len(users))
+            users += rows
+            if len(users) == size:
+                break
+            shard, after = shard + 1, 0
+        token = (
+            encode_token(scope, f"{shard}:{users[-1][0]}")
+            if users and shard < store.shard_count else ""
+        )
+        return social_pb2.ListHotUsersResponse(
+            users=[social_pb2.HotUser(user_id=u, friend_count=c) for u, c in users],
+            next_page_token=token,
+        )

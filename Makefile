@@ -1,6 +1,6 @@
 MAKEFLAGS += --no-print-directory
 
-.PHONY: up down status install test check-protos protos lint
+.PHONY: up down status install test check-protos protos lint demo
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
 up: install
@@ -29,3 +29,7 @@ protos:
 
 lint:
 	.venv/bin/ruff check .
+
+# Seed the running stack with six users, friendships and today's steps; print a ranking.
+demo: up
+	.venv/bin/python scripts/demo.py

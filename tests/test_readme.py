@@ -2,15 +2,16 @@
 
 import re
 import subprocess
+import sys
 import time
 
 from tests.stack import ROOT
 
 
-def readme_block(starting_with: str) -> str:
-    """The fenced shell block of README.md whose first line starts with ``starting_with``."""
+def readme_block(containing: str) -> str:
+    """The fenced shell block of README.md that contains ``containing``."""
     blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    return next(b for b in blocks if b.startswith(starting_with))
+    return next(b for b in blocks if containing in b)
 
 
 def grpcurl_path() -> str:
@@ -26,7 +27,7 @@ def run_block(block: str) -> subprocess.CompletedProcess:
 
 
 def test_report_then_global_rank_example():
-    block = readme_block("DAY=")
+    block = readme_block("StepIngest/ReportSteps")
     for _ in range(10):  # the consumer applies the report asynchronously
         result = run_block(block)
         if result.returncode == 0:
@@ -35,6 +36,22 @@ def test_report_then_global_rank_example():
     assert result.returncode == 0, result.stderr
     assert '"user_id": "42"' in result.stdout
     assert '"total_participants"' in result.stdout
+
+
+def test_friend_ranking_example_on_demo_data():
+    demo = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "1. Grace" in demo.stdout
+    result = run_block(readme_block("Ranking/GetFriendRanking"))
+    assert result.returncode == 0, result.stderr
+    ranked = [(m[0], m[1]) for m in re.findall(r'"user_id": "(\d+)",\s+"steps": "(\d+)"',
+                                                  result.stdout)]
+    assert ranked[:3] == [("2", "12500"), ("3", "8000"), ("1", "8000")]
+    assert '"nickname": "Grace"' in result.stdout
+    assert '"total": 5' in result.stdout
 
 
 def test_list_and_health_examples():

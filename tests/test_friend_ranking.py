@@ -1,0 +1,189 @@
+"""GetFriendRanking end to end: social_svc on MariaDB, boards in Redis, the real servers."""
+
+import random
+import time
+
+import grpc
+import pytest
+
+from common.reports import day_start
+from stepboard.v1 import ranking_pb2, social_pb2
+from tests.harness import report, stop_process, today, wait_until
+from tests.model import BoardModel
+from tests.test_write_path import send_batches
+from tests.write_path import WritePath
+
+
+@pytest.fixture
+def path():
+    """A write path with a private social_svc, on standalone Redis."""
+    write_path = WritePath({}, own_social=True)
+    yield write_path
+    write_path.close()
+
+
+def random_graph(rng: random.Random, base: int, users: int) -> dict[int, set[int]]:
+    """A symmetric graph: some users friendless, most with a few friends, a few with many."""
+    ids = [base + i for i in range(1, users + 1)]
+    friends: dict[int, set[int]] = {u: set() for u in ids}
+    for user in ids:
+        degree = rng.choice([0, 0, 1, 2, 3, 5, 8, 13, 20, 40, 120])
+        for friend in rng.sample(ids, min(degree, users - 1)):
+            if friend != user:
+                friends[user].add(friend)
+                friends[friend].add(user)
+    return friends
+
+
+def add_graph(path: WritePath, friends: dict[int, set[int]]) -> None:
+    for user, others in friends.items():
+        for friend in others:
+            if user < friend:
+                path.social.AddFriendship(
+                    social_pb2.AddFriendshipRequest(user_id=user, friend_id=friend), timeout=10
+                )
+
+
+def reference(model: BoardModel, day, user: int, friends: set[int]) -> list[tuple]:
+    """``(rank, user_id, steps, reached_at)`` of the user's friend ranking, per DESIGN.md."""
+    start_s = int(day_start(day).timestamp())
+    members = friends | {user}
+    reported = [(u, s, start_s + t) for u, s, t in model.ranking(day) if u in members]
+    seen = {u for u, _, _ in reported}
+    rows = reported + [(u, 0, 0) for u in sorted(members - seen)]
+    return [(rank, *row) for rank, row in enumerate(rows, 1)]
+
+
+def as_tuple(entry: ranking_pb2.RankEntry) -> tuple:
+    return (entry.rank, entry.user_id, entry.steps, entry.reached_at.seconds)
+
+
+def whole_ranking(path: WritePath, user: int, day, page_size: int):
+    """Every page of the user's ranking, followed by tokens; and each page's ``me``."""
+    entries, mes, token = [], [], ""
+    while True:
+        reply = path.ranking.GetFriendRanking(
+            ranking_pb2.GetFriendRankingRequest(
+                user_id=user, day=day.isoformat(), page_size=page_size, page_token=token
+            ),
+            timeout=10,
+        )
+        entries += [as_tuple(e) for e in reply.entries]
+        mes.append((as_tuple(reply.me), reply.total))
+        token = reply.next_page_token
+        if not token:
+            return entries, mes
+
+
+def populate(path: WritePath, rng: random.Random, users: int):
+    base = rng.randint(10**12, 10**13)
+    friends = random_graph(rng, base, users)
+    add_graph(path, friends)
+    day = today()
+    silent = set(rng.sample(sorted(friends), users // 5))
+    rows = [
+        (day, u, rng.choice([0, 300, 300, 4000, rng.randint(0, 99_999)]), rng.choice([5, 5, 60]))
+        for u in sorted(friends) if u not in silent
+        for _ in range(rng.randint(1, 3))
+    ]
+    rng.shuffle(rows)
+    model = BoardModel()
+    model.add_all(rows)
+    send_batches(path, [report(u, d, s, t) for d, u, s, t in rows])
+    path.start_consumer()
+    wait_until(lambda: path.store.participants(day) == len(model.ranking(day)), 60)
+    return friends, model, day
+
+
+def test_every_users_paged_ranking_equals_the_reference(path):
+    rng = random.Random(29)
+    friends, model, day = populate(path, rng, users=250)
+    for user, others in friends.items():
+        expected = reference(model, day, user, others)
+        me = next(row for row in expected if row[1] == user)
+        for page_size in (1, 4, 50):
+            entries, mes = whole_ranking(path, user, day, page_size)
+            assert entries == expected, (user, page_size)
+            assert all(m == (me, len(expected)) for m in mes)
+
+
+def test_around_me_returns_the_page_holding_the_caller(path):
+    rng = random.Random(31)
+    friends, model, day = populate(path, rng, users=200)
+    page_size = 3
+    places = {}
+    for user, others in friends.items():
+        own = reference(model, day, user, others)
+        if len(own) < 3 * page_size:
+            continue
+        index = next(i for i, row in enumerate(own) if row[1] == user)
+        where = "top" if index == 0 else "end" if index == len(own) - 1 else "middle"
+        if where == "middle" and not page_size <= index < len(own) - page_size:
+            continue
+        places.setdefault(where, (user, own, index))
+    assert sorted(places) == ["end", "middle", "top"]
+    for user, own, index in places.values():
+        reply = path.ranking.GetFriendRanking(
+            ranking_pb2.GetFriendRankingRequest(
+                user_id=user, day=day.isoformat(), page_size=page_size, around_me=True
+            ),
+            timeout=10,
+        )
+        first = index - index % page_size
+        assert [as_tuple(e) for e in reply.entries] == own[first:first + page_size]
+        assert as_tuple(reply.me) == own[index]
+
+
+def test_tokens_from_another_user_or_day_are_rejected(path):
+    rng = random.Random(37)
+    friends, _, day = populate(path, rng, users=60)
+    user, other = sorted(friends, key=lambda u: -len(friends[u]))[:2]
+    first = path.ranking.GetFriendRanking(
+        ranking_pb2.GetFriendRankingRequest(user_id=user, day=day.isoformat(), page_size=1),
+        timeout=10,
+    )
+    assert first.next_page_token
+    for user_id, on_day in ((other, day.isoformat()), (user, "2026-01-01")):
+        with pytest.raises(grpc.RpcError) as raised:
+            path.ranking.GetFriendRanking(
+                ranking_pb2.GetFriendRankingRequest(
+                    user_id=user_id, day=on_day, page_size=1, page_token=first.next_page_token
+                ),
+                timeout=10,
+            )
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert raised.value.details().startswith("page_token: ")
+
+
+def test_social_down_serves_cached_lists_and_fails_fast_for_others(path):
+    rng = random.Random(41)
+    friends, model, day = populate(path, rng, users=60)
+    cached_user, uncached_user = sorted(friends, key=lambda u: -len(friends[u]))[:2]
+    request = ranking_pb2.GetFriendRankingRequest(
+        user_id=cached_user, day=day.isoformat(), page_size=500
+    )
+    fresh = path.ranking.GetFriendRanking(request, timeout=10)
+    assert not fresh.stale_friends
+    stop_process(path.social_process)
+    time.sleep(1.5)  # past the fresh window: the next call must try social_svc
+    stale = path.ranking.GetFriendRanking(request, timeout=2)
+    assert stale.stale_friends
+    assert [as_tuple(e) for e in stale.entries] == reference(
+        model, day, cached_user, friends[cached_user]
+    )
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as raised:
+        path.ranking.GetFriendRanking(
+            ranking_pb2.GetFriendRankingRequest(user_id=uncached_user, day=day.isoformat()),
+            timeout=2,
+        )
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert time.monotonic() - started < 2.0
+
+
+def test_rankings_never_show_a_non_friend(path):
+    rng = random.Random(43)
+    friends, _, day = populate(path, rng, users=150)
+    for user, others in friends.items():
+        entries, _ = whole_ranking(path, user, day, 50)
+        assert {e[1] for e in entries} == others | {user}

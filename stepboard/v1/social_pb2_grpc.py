@@ -119,8 +119,8 @@ class FriendGraphServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListHotUsers(self, request, context):
-        """Users with at least min_friends friends, by ascending user id across all shards; the
-        hot-user precompute job refreshes their rankings.
+        """Users with at least min_friends friends (shard by shard, ascending user id within a
+        shard), with their friend counts; the hot-user precompute job refreshes their rankings.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -38,7 +38,7 @@ PARTITIONS = 3
 class WritePath:
     """Topics, servers, consumers and checks of one isolated write path."""
 
-    def __init__(self, redis_overrides: dict[str, str], own_social: bool = False) -> None:
+    def __init__(self, overrides: dict[str, str], own_social: bool = False) -> None:
         """``own_social``: run a private social_svc process (so a test may stop it) instead
         of using the local stack's."""
         self.topic = unique("reports")
@@ -51,7 +51,7 @@ class WritePath:
             STEPBOARD_BOARD_SHARDS="4",
             STEPBOARD_GRPC_PORT="0",
             STEPBOARD_CONSUMER_BATCH="500",
-            **redis_overrides,
+            **overrides,
         )
         self.kafka = KafkaSettings.from_env(self.env)
         create_topics(self.kafka.bootstrap, {self.topic: PARTITIONS, self.dlq_topic: 1})

@@ -1,0 +1,109 @@
+"""A hot user (200,000 friends) is served from the precomputed ranking, refreshed on time."""
+
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+
+from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
+from tests.harness import report, start_process, today, unique, wait_until
+from tests.model import BoardModel
+from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base
+from tests.stack import ROOT
+from tests.test_friend_ranking import as_tuple, reference, whole_ranking
+from tests.test_write_path import send_batches
+from tests.write_path import WritePath
+
+HOT_FRIENDS = 200_000
+
+
+@pytest.fixture(scope="module")
+def hot_graph():
+    """Private shard databases holding a bulk-loaded graph with one 200,000-friend user."""
+    databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
+    base = fresh_user_base()
+    loaded = subprocess.run(
+        [sys.executable, "-m", "social_svc.bulkload", "--users", str(2 * HOT_FRIENDS + 1),
+         "--avg-friends", "2", "--hot-users", "1", "--hot-friends", str(HOT_FRIENDS),
+         "--first-id", str(base), "--no-profiles", "--seed", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={"PATH": "/usr/bin:/bin", "STEPBOARD_MYSQL_SHARD_DSNS": databases.dsns},
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    yield databases
+    databases.drop()
+
+
+def test_hot_user_is_served_from_the_precompute_and_refreshed(hot_graph):
+    path = WritePath(
+        {
+            "STEPBOARD_MYSQL_SHARD_DSNS": hot_graph.dsns,
+            "STEPBOARD_SOCIAL_CACHE_NAMESPACE": unique("sg"),
+            "STEPBOARD_HOT_FRIENDS_THRESHOLD": "100000",
+            "STEPBOARD_PRECOMPUTE_INTERVAL_S": "3",
+        },
+        own_social=True,
+    )
+    try:
+        (hot,) = path.social.ListHotUsers(
+            social_pb2.ListHotUsersRequest(min_friends=HOT_FRIENDS), timeout=30
+        ).users
+        friends = {
+            f for chunk in path.social.StreamFriends(
+                social_pb2.StreamFriendsRequest(user_id=hot.user_id, chunk_size=10_000),
+                timeout=60,
+            )
+            for f in chunk.friend_ids
+        }
+        assert len(friends) == hot.friend_count >= HOT_FRIENDS
+        rng = random.Random(47)
+        day = today()
+        reporters = [*rng.sample(sorted(friends), 4000), hot.user_id]
+        rows = [(day, u, rng.choice([100, 100, rng.randint(0, 99_000)]), rng.choice([7, 9]))
+                for u in reporters]
+        model = BoardModel()
+        model.add_all(rows)
+        send_batches(path, [report(u, d, s, t) for d, u, s, t in rows], size=1000)
+        path.start_consumer()
+        wait_until(lambda: path.store.participants(day) == len(reporters), 60)
+        expected = reference(model, day, hot.user_id, friends)
+
+        first_page = ranking_pb2.GetFriendRankingRequest(
+            user_id=hot.user_id, day=day.isoformat(), page_size=100
+        )
+        on_demand = path.ranking.GetFriendRanking(first_page, timeout=30)
+        assert not on_demand.HasField("computed_at")
+        assert [as_tuple(e) for e in on_demand.entries] == expected[:100]
+
+        started = time.time()
+        precompute = start_process("rank_svc.precompute", path.env)
+        path.consumers.append(precompute)  # stopped with the path
+        served = wait_until(
+            lambda: (r := path.ranking.GetFriendRanking(first_page, timeout=10)).HasField(
+                "computed_at") and r, 120, 0.5)
+        assert started - 1 <= served.computed_at.seconds <= time.time()
+        entries, mes = whole_ranking(path, hot.user_id, day, 500)
+        assert entries == expected
+        me = next(row for row in expected if row[1] == hot.user_id)
+        assert all(m == (me, len(expected)) for m in mes)
+        around = path.ranking.GetFriendRanking(
+            ranking_pb2.GetFriendRankingRequest(
+                user_id=hot.user_id, day=day.isoformat(), page_size=500, around_me=True
+            ),
+            timeout=10,
+        )
+        first = (me[0] - 1) // 500 * 500
+        assert [as_tuple(e) for e in around.entries] == expected[first:first + 500]
+
+        newcomer = next(f for f in sorted(friends) if f not in set(reporters))
+        path.ingest.ReportSteps(
+            ingest_pb2.ReportStepsRequest(report=report(newcomer, day, 99_999, 3)), timeout=10
+        )
+        refreshed = wait_until(
+            lambda: (r := path.ranking.GetFriendRanking(first_page, timeout=10)).entries[0]
+            .user_id == newcomer and r, 60, 0.5)
+        assert refreshed.computed_at.seconds >= served.computed_at.seconds
+    finally:
+        path.close()

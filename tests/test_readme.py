@@ -54,6 +54,13 @@ def test_friend_ranking_example_on_demo_data():
     assert '"total": 5' in result.stdout
 
 
+def test_friend_graph_example():
+    result = run_block(readme_block("FriendGraph/AddFriendship"))
+    assert result.returncode == 0, result.stderr
+    assert re.search(r'"friend_ids": \[\s+"7"\s+\]', result.stdout)
+    assert '"nickname": "Ada"' in result.stdout
+
+
 def test_list_and_health_examples():
     block = readme_block("grpcurl -plaintext localhost:50051 list")
     result = run_block(block)

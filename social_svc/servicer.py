@@ -1,6 +1,5 @@
 """FriendGraph: validation and messages; the graph itself is :class:`SocialGraph`."""
 
-import unicodedata
 
 from common.errors import InvalidArgument
 from common.page_tokens import decode_token, encode_token
@@ -51,8 +50,6 @@ def check_profile(profile: social_pb2.Profile) -> StoredProfile:
         raise InvalidArgument(
             "nickname", f"must be 1 to {MAX_NICKNAME_CHARS} characters, got {len(nickname)}"
         )
-    if any(unicodedata.category(char) == "Cc" for char in nickname):
-        raise InvalidArgument("nickname", "must not contain control characters")
     url = profile.avatar_url
     if url:
         if len(url.encode()) > MAX_AVATAR_BYTES:

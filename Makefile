@@ -1,6 +1,6 @@
 MAKEFLAGS += --no-print-directory
 
-.PHONY: up down status install test check-protos protos lint demo
+.PHONY: up down status install install-test-tools test check-protos protos lint demo
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
 up: install
@@ -15,8 +15,12 @@ status:
 install:
 	bash stack/install.sh
 
+# Also what only the tests need (helm, built with go install: a few minutes when cold).
+install-test-tools:
+	bash stack/install.sh --test-tools
+
 # The full stack (not only infra): some tests call the running servers on 50051-50053.
-test: up
+test: install-test-tools up
 	$(MAKE) check-protos
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q tests/

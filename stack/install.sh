@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs; each step is skipped when its result exists.
 # Independent steps run in parallel; each logs to .stack/logs/install-<step>.log.
+#   stack/install.sh              what `make up` needs
+#   stack/install.sh --test-tools also the tools only the tests use (helm)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -85,7 +87,8 @@ install_helm() {
     GOBIN=$(go env GOPATH)/bin go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
-steps=(apt venv kafka grpcurl helm)
+steps=(apt venv kafka grpcurl)
+[ "${1:-}" = --test-tools ] && steps+=(helm)
 declare -A pids
 for s in "${steps[@]}"; do
     "install_$s" > "$LOGS/install-$s.log" 2>&1 &

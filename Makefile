@@ -3,8 +3,9 @@ MAKEFLAGS += --no-print-directory
 .PHONY: up down status install install-test-tools test check-protos protos lint demo
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
+# TLS=1: mTLS on every server and client, bearer tokens required (certificates in .stack/tls).
 up: install
-	bash stack/stack.sh up
+	TLS=$(TLS) bash stack/stack.sh up
 
 down:
 	bash stack/stack.sh down
@@ -37,3 +38,11 @@ lint:
 # Seed the running stack with six users, friendships and today's steps; print a ranking.
 demo: up
 	.venv/bin/python scripts/demo.py
+
+# Benchmarks against the running stack (own topics, namespaces, databases and processes).
+# Scale fields can be overridden: make bench BENCH_ARGS="--users 500000 --duration 10"
+bench: up
+	.venv/bin/python -m bench.run --scale full $(BENCH_ARGS)
+
+bench-quick: up
+	.venv/bin/python -m bench.run --scale quick $(BENCH_ARGS)

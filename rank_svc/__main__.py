@@ -1,7 +1,6 @@
 """``python -m rank_svc``: the Ranking gRPC server."""
 
-import grpc
-
+from common.channels import create_channel
 from common.redis_clients import create_redis
 from common.runtime import load
 from common.server import run_until_signal
@@ -13,7 +12,7 @@ def main() -> None:
     """Reads config, serves until SIGTERM, drains, closes its clients."""
     config = load("rank_svc", RankConfig.from_env)
     client = create_redis(config.redis)
-    social = grpc.insecure_channel(config.social_addr)
+    social = create_channel(config.social_addr, config.client)
     built = build_server(config, client, social)
     run_until_signal(built, config.server, closers=[social.close, client.close])
 

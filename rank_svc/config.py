@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from common.channels import ChannelSettings
 from common.config import env_float, env_int, env_str
 from common.kafka_clients import KafkaSettings
 from common.redis_clients import RedisSettings
@@ -19,6 +20,7 @@ class RankConfig:
     redis: RedisSettings
     board: BoardSettings
     social_addr: str
+    client: ChannelSettings
     friends_fresh_s: float = 1.0
     friends_stale_s: float = 600.0
     friends_cached_users: int = 100_000
@@ -31,6 +33,7 @@ class RankConfig:
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
             social_addr=env_str(env, "SOCIAL_ADDR"),
+            client=ChannelSettings.from_env(env),
             friends_fresh_s=env_float(env, "FRIENDS_FRESH_S", 1.0),
             friends_stale_s=env_float(env, "FRIENDS_STALE_S", 600.0),
             friends_cached_users=env_int(env, "FRIENDS_CACHED_USERS", 100_000, 0),
@@ -70,6 +73,7 @@ class PrecomputeConfig:
     redis: RedisSettings
     board: BoardSettings
     social_addr: str
+    client: ChannelSettings
     hot_threshold: int
     interval_s: float
     metrics_port: int | None
@@ -81,6 +85,7 @@ class PrecomputeConfig:
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
             social_addr=env_str(env, "SOCIAL_ADDR"),
+            client=ChannelSettings.from_env(env),
             hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", 5000, 1),
             interval_s=env_float(env, "PRECOMPUTE_INTERVAL_S", 60.0, minimum=0.1),
             metrics_port=env_int(env, "METRICS_PORT", 9105, 0, 65535) or None,

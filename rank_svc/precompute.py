@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 import grpc
 from prometheus_client import Counter, Histogram
 
+from common.channels import create_channel
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
 from common.redis_clients import RedisClient, create_redis
@@ -134,7 +135,7 @@ def main() -> None:
     stop = stop_on_signals()
     serve_metrics(config.metrics_port)
     client = create_redis(config.redis)
-    with grpc.insecure_channel(config.social_addr) as channel:
+    with create_channel(config.social_addr, config.client) as channel:
         Precomputer(config, client, social_pb2_grpc.FriendGraphStub(channel)).run(stop)
     client.close()
 

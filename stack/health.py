@@ -1,21 +1,25 @@
 """Wait until gRPC servers on 127.0.0.1:<port> report SERVING via grpc.health.v1.
 
 Usage: health.py [--timeout SECONDS] PORT...   (exit 0 when all serve, 1 on timeout)
-Uses raw bytes so it only needs grpcio: an empty HealthCheckRequest asks about the
+Uses raw bytes rather than the health stubs: an empty HealthCheckRequest asks about the
 whole server; the reply is field 1 (status) as a varint, SERVING = 1.
 """
 
 import argparse
+import os
 import sys
 import time
 
 import grpc
 
+from common.channels import ChannelSettings, create_channel
+
 SERVING_REPLY = b"\x08\x01"
 
 
 def serving(port: int) -> bool:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    settings = ChannelSettings.from_env(os.environ)  # TLS when the stack runs with TLS=1
+    with create_channel(f"127.0.0.1:{port}", settings) as channel:
         check = channel.unary_unary("/grpc.health.v1.Health/Check")
         try:
             return check(b"", timeout=2) == SERVING_REPLY

@@ -310,6 +310,37 @@ stop_orphans() {
     wait "${pids[@]}"
 }
 
+# The service mode: plain, or TLS=1 (mTLS between everything, bearer tokens required).
+# The settings go to .stack/run/mode.env, which the supervisor adds to local.env.
+MODE_ENV=$RUN/mode.env
+configure_mode() {
+    local wanted=$RUN/mode.env.new tls=$ST/tls
+    : > "$wanted"
+    if [ "${TLS:-0}" = 1 ]; then
+        bash "$ROOT/stack/tls.sh" "$tls"
+        cat > "$wanted" <<EOF
+STEPBOARD_TLS_CERT_FILE=$tls/server.pem
+STEPBOARD_TLS_KEY_FILE=$tls/server-key.pem
+STEPBOARD_TLS_CLIENT_CA_FILE=$tls/ca.pem
+STEPBOARD_AUTH_TOKENS_FILE=$tls/tokens
+STEPBOARD_CLIENT_TLS_CA_FILE=$tls/ca.pem
+STEPBOARD_CLIENT_TLS_CERT_FILE=$tls/client.pem
+STEPBOARD_CLIENT_TLS_KEY_FILE=$tls/client-key.pem
+STEPBOARD_CLIENT_TOKEN_FILE=$tls/rank.token
+EOF
+    fi
+    [ -f "$MODE_ENV" ] || : > "$MODE_ENV"
+    if pid_of supervisor supervise.py >/dev/null && ! cmp -s "$wanted" "$MODE_ENV"; then
+        rm -f "$wanted"
+        die "services are running in the other mode (TLS=${TLS:-0} asked): run make down first"
+    fi
+    mv "$wanted" "$MODE_ENV"
+    set -a
+    # shellcheck disable=SC1090
+    . "$MODE_ENV"
+    set +a
+}
+
 start_services() {
     if pid_of supervisor supervise.py >/dev/null; then
         log "supervisor already running"
@@ -332,12 +363,23 @@ start_services() {
     }
 }
 
+tls_hint() {
+    if [ -z "${STEPBOARD_TLS_CERT_FILE:-}" ]; then
+        echo "  (plaintext; for mTLS and bearer tokens: make down && make up TLS=1)"
+        return
+    fi
+    local t=.stack/tls
+    echo "  TLS mode: in the commands below replace -plaintext with"
+    echo "    -cacert $t/ca.pem -cert $t/client.pem -key $t/client-key.pem -H \"authorization: Bearer \$(cat $t/cli.token)\""
+}
+
 usage_hint() {
     local grpcurl=grpcurl
     command -v grpcurl >/dev/null || grpcurl="$(go env GOPATH 2>/dev/null || echo '$GOPATH')/bin/grpcurl"
     cat <<EOF
 
 stepboard is up: ingest 127.0.0.1:50051, social 127.0.0.1:50052, rank 127.0.0.1:50053
+$(tls_hint)
   $grpcurl -plaintext localhost:50053 list
   $grpcurl -plaintext localhost:50053 grpc.health.v1.Health/Check
   $grpcurl -plaintext localhost:50051 describe stepboard.v1.StepIngest
@@ -364,6 +406,7 @@ cmd_up() {
     wait_kafka
     log "infra ready"
     [ $infra_only = 1 ] && return
+    configure_mode
     start_services
     usage_hint
 }

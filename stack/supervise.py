@@ -89,6 +89,9 @@ def main() -> int:
     (STACK / "logs").mkdir(parents=True, exist_ok=True)
     base_env = dict(os.environ)
     base_env.update(read_env(ROOT / "stack" / "local.env"))
+    mode_env = STACK / "run" / "mode.env"  # TLS settings when started with TLS=1
+    if mode_env.exists():
+        base_env.update(read_env(mode_env))
     children = []
     for line in (ROOT / "stack" / "services.tsv").read_text().splitlines():
         fields = line.split()

@@ -191,6 +191,7 @@ def test_env_names_cover_every_setting_in_common():
     in some value set or deliberately left to its default."""
     left_to_default = {
         "AUTH_TOKENS",  # the chart mounts a tokens file instead (STEPBOARD_AUTH_TOKENS_FILE)
+        "CLIENT_TOKEN",  # likewise, STEPBOARD_CLIENT_TOKEN_FILE
         "REDIS_URL",  # also left out in sentinel/cluster mode, where it is optional
     }
     sources = [*ROOT.glob("common/*.py"), *ROOT.glob("*_svc/*.py")]
@@ -323,13 +324,25 @@ def test_sentinel_value_set_wires_shards_tls_tokens_and_monitoring():
     assert [e["valueFrom"]["secretKeyRef"]["key"] for e in dsn_refs] == [
         "shard0", "shard1", "shard2", "shard3",
     ]
-    for component in ("ingest", "rank"):
+    mounted = {}
+    for component in ("ingest", "social", "rank", "precompute"):
         pod = result.pod(component)
         tls = next(v for v in pod["volumes"] if v["name"] == "tls")
         assert tls["secret"]["secretName"] == "stepboard-tls"
         tokens = next(v for v in pod["volumes"] if v["name"] == "auth-tokens")
         assert tokens["secret"]["secretName"] == "stepboard-tokens"
-    assert not [v for v in result.pod("social")["volumes"] if v["name"] in ("tls", "auth-tokens")]
+        mounted[component] = (
+            sorted(i["key"] for i in tls["secret"]["items"]),
+            sorted(i["key"] for i in tokens["secret"]["items"]),
+        )
+    server = (["ca.crt", "tls.crt", "tls.key"], ["tokens"])
+    assert mounted["ingest"] == mounted["social"] == server
+    assert mounted["rank"] == (["ca.crt", "tls.crt", "tls.key"], ["rank-token", "tokens"])
+    assert mounted["precompute"] == (["ca.crt", "tls.crt", "tls.key"], ["rank-token"])
+    client_env = result.component("ConfigMap", "precompute")["data"]
+    assert client_env["STEPBOARD_CLIENT_TLS_CA_FILE"] == "/etc/stepboard/tls/ca.crt"
+    assert client_env["STEPBOARD_CLIENT_TOKEN_FILE"] == "/etc/stepboard/auth/rank-token"
+    assert not [v for v in result.pod("consumer")["volumes"] if v["name"] in ("tls", "auth-tokens")]
     consumer = result.component("Deployment", "consumer")
     assert consumer["spec"]["replicas"] == result.values["kafka"]["partitions"] == 24
     assert consumer["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
@@ -423,8 +436,8 @@ CONTRADICTIONS = [
     (["redis.mode=sentinel"], r"redis\.mode is sentinel but redis\.sentinels is empty"),
     (["redis.url="], r"redis\.mode is standalone but redis\.url is empty"),
     (["tls.enabled=true"], r"tls\.enabled is true but tls\.existingSecret .* is empty"),
-    (["tls.enabled=true", "tls.existingSecret=t", "tls.servers={ingest,social}"],
-     r"tls\.servers must not contain social"),
+    (["tls.enabled=true", "tls.existingSecret=t", "tls.caKey="],
+     r"tls\.servers contains social but tls\.caKey .* is empty"),
     (["auth.enabled=true"], r"auth\.enabled is true but auth\.existingSecret .* is empty"),
     (["kafka.bootstrap="], r"kafka\.bootstrap is required"),
     (["kafka.securityProtocol=sasl_ssl"],

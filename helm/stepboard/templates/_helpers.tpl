@@ -76,6 +76,39 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .root.Values.auth.enabled (has .component .root.Values.auth.servers) -}}true{{- end -}}
 {{- end -}}
 
+{{/* Whether one component dials social over TLS / with a token, as its client: "true" or "". */}}
+{{- define "stepboard.clientTlsOn" -}}
+{{- $v := .root.Values -}}
+{{- if and (has .component (list "rank" "precompute")) $v.tls.enabled (has "social" $v.tls.servers) -}}true{{- end -}}
+{{- end -}}
+{{- define "stepboard.clientAuthOn" -}}
+{{- $v := .root.Values -}}
+{{- if and (has .component (list "rank" "precompute")) $v.auth.enabled (has "social" $v.auth.servers) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Keys of the TLS and the auth Secret one component mounts (servers and clients alike). */}}
+{{- define "stepboard.tlsKeys" -}}
+{{- $v := .root.Values -}}
+{{- $keys := list -}}
+{{- if or (include "stepboard.tlsOn" .) (and (include "stepboard.clientTlsOn" .) $v.tls.clientCaKey) -}}
+{{- $keys = concat $keys (list $v.tls.certKey $v.tls.keyKey) -}}
+{{- end -}}
+{{- if and (include "stepboard.tlsOn" .) $v.tls.clientCaKey -}}
+{{- $keys = append $keys $v.tls.clientCaKey -}}
+{{- end -}}
+{{- if include "stepboard.clientTlsOn" . -}}
+{{- $keys = append $keys $v.tls.caKey -}}
+{{- end -}}
+{{- join " " (uniq $keys) -}}
+{{- end -}}
+{{- define "stepboard.authKeys" -}}
+{{- $v := .root.Values -}}
+{{- $keys := list -}}
+{{- if include "stepboard.authOn" . -}}{{- $keys = append $keys $v.auth.key -}}{{- end -}}
+{{- if include "stepboard.clientAuthOn" . -}}{{- $keys = append $keys $v.auth.clientTokenKey -}}{{- end -}}
+{{- join " " (uniq $keys) -}}
+{{- end -}}
+
 {{/* Whether a component talks to Redis: "true" or "". social does for its friend cache. */}}
 {{- define "stepboard.usesRedis" -}}
 {{- if or (has .component (list "rank" "consumer" "precompute")) (and (eq .component "social") .root.Values.social.cache.enabled) -}}true{{- end -}}
@@ -147,6 +180,19 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $_ := set $env "STEPBOARD_BOARD_SHARDS" (toString (int64 $v.board.shards)) -}}
 {{- $_ := set $env "STEPBOARD_BOARD_RETENTION_DAYS" (toString (int64 $v.board.retentionDays)) -}}
 {{- $_ := set $env "STEPBOARD_BOARD_NAMESPACE" (toString $v.board.namespace) -}}
+{{- end -}}
+{{- if include "stepboard.clientTlsOn" . -}}
+{{- $_ := set $env "STEPBOARD_CLIENT_TLS_CA_FILE" (printf "%s/%s" (include "stepboard.tlsDir" .) $v.tls.caKey) -}}
+{{- if $v.tls.clientCaKey -}}
+{{- $_ := set $env "STEPBOARD_CLIENT_TLS_CERT_FILE" (printf "%s/%s" (include "stepboard.tlsDir" .) $v.tls.certKey) -}}
+{{- $_ := set $env "STEPBOARD_CLIENT_TLS_KEY_FILE" (printf "%s/%s" (include "stepboard.tlsDir" .) $v.tls.keyKey) -}}
+{{- end -}}
+{{- if $v.tls.socialServerName -}}
+{{- $_ := set $env "STEPBOARD_CLIENT_TLS_SERVER_NAME" (toString $v.tls.socialServerName) -}}
+{{- end -}}
+{{- end -}}
+{{- if include "stepboard.clientAuthOn" . -}}
+{{- $_ := set $env "STEPBOARD_CLIENT_TOKEN_FILE" (printf "%s/%s" (include "stepboard.authDir" .) $v.auth.clientTokenKey) -}}
 {{- end -}}
 {{- if has $c (list "rank" "precompute") -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_ADDR" (printf "%s:%d" (include "stepboard.componentName" (dict "root" .root "component" "social")) (int64 $v.social.service.port)) -}}
@@ -240,28 +286,26 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
-{{- if include "stepboard.authOn" . }}
+{{- with include "stepboard.authKeys" . }}
 - name: auth-tokens
   secret:
     secretName: {{ $v.auth.existingSecret | quote }}
     defaultMode: 0440
     items:
-      - key: {{ $v.auth.key | quote }}
-        path: {{ $v.auth.key | quote }}
+      {{- range splitList " " . }}
+      - key: {{ . | quote }}
+        path: {{ . | quote }}
+      {{- end }}
 {{- end }}
-{{- if include "stepboard.tlsOn" . }}
+{{- with include "stepboard.tlsKeys" . }}
 - name: tls
   secret:
     secretName: {{ $v.tls.existingSecret | quote }}
     defaultMode: 0440
     items:
-      - key: {{ $v.tls.certKey | quote }}
-        path: {{ $v.tls.certKey | quote }}
-      - key: {{ $v.tls.keyKey | quote }}
-        path: {{ $v.tls.keyKey | quote }}
-      {{- if $v.tls.clientCaKey }}
-      - key: {{ $v.tls.clientCaKey | quote }}
-        path: {{ $v.tls.clientCaKey | quote }}
+      {{- range splitList " " . }}
+      - key: {{ . | quote }}
+        path: {{ . | quote }}
       {{- end }}
 {{- end }}
 {{- if and (has .component (list "ingest" "consumer")) $v.kafka.ssl.caSecret }}
@@ -279,12 +323,12 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $v := .root.Values -}}
 - name: tmp
   mountPath: /tmp
-{{- if include "stepboard.authOn" . }}
+{{- if include "stepboard.authKeys" . }}
 - name: auth-tokens
   mountPath: {{ include "stepboard.authDir" . }}
   readOnly: true
 {{- end }}
-{{- if include "stepboard.tlsOn" . }}
+{{- if include "stepboard.tlsKeys" . }}
 - name: tls
   mountPath: {{ include "stepboard.tlsDir" . }}
   readOnly: true

@@ -65,14 +65,11 @@ values.schema.json checks types and ranges; this checks combinations.
 {{- $errors = append $errors "tls.enabled is true but tls.servers is empty" -}}
 {{- end -}}
 {{- end -}}
-{{- if has "social" $v.tls.servers -}}
-{{- $errors = append $errors "tls.servers must not contain social: rank_svc and precompute dial social_svc in plaintext" -}}
+{{- if and $v.tls.enabled (has "social" $v.tls.servers) (not $v.tls.caKey) -}}
+{{- $errors = append $errors "tls.servers contains social but tls.caKey (the CA rank and precompute trust) is empty" -}}
 {{- end -}}
 {{- if and $v.auth.enabled (not $v.auth.existingSecret) -}}
 {{- $errors = append $errors "auth.enabled is true but auth.existingSecret (the Secret with the caller:token file) is empty" -}}
-{{- end -}}
-{{- if has "social" $v.auth.servers -}}
-{{- $errors = append $errors "auth.servers must not contain social: rank_svc and precompute call social_svc without a bearer token" -}}
 {{- end -}}
 
 {{- $drain := add (int64 $v.server.preStopSleepSeconds) (ceil $v.server.graceSeconds) -}}

@@ -1,0 +1,91 @@
+"""Client channels from one service to another, with optional TLS/mTLS and bearer token.
+
+The same settings serve every client in a process (rank_svc and the precompute job talking
+to social_svc): ``STEPBOARD_CLIENT_TLS_CA_FILE`` turns TLS on, a client certificate and key
+add mTLS, and ``STEPBOARD_CLIENT_TOKEN`` (or ``_TOKEN_FILE``) is sent as
+``authorization: Bearer <token>`` on every call.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from common.config import ConfigError, env_str
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """How this process connects to the other stepboard services."""
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    server_name: str = ""
+    token: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ChannelSettings":
+        """Reads ``STEPBOARD_CLIENT_TLS_*`` and ``STEPBOARD_CLIENT_TOKEN[_FILE]``."""
+        token = env_str(env, "CLIENT_TOKEN", "")
+        token_file = env_str(env, "CLIENT_TOKEN_FILE", "")
+        if token_file:
+            try:
+                token = Path(token_file).read_text().strip()
+            except OSError as error:
+                raise ConfigError(
+                    f"STEPBOARD_CLIENT_TOKEN_FILE: cannot read {token_file}: {error}"
+                ) from None
+        settings = cls(
+            ca_file=env_str(env, "CLIENT_TLS_CA_FILE", ""),
+            cert_file=env_str(env, "CLIENT_TLS_CERT_FILE", ""),
+            key_file=env_str(env, "CLIENT_TLS_KEY_FILE", ""),
+            server_name=env_str(env, "CLIENT_TLS_SERVER_NAME", ""),
+            token=token,
+        )
+        if bool(settings.cert_file) != bool(settings.key_file):
+            raise ConfigError(
+                "STEPBOARD_CLIENT_TLS_CERT_FILE and STEPBOARD_CLIENT_TLS_KEY_FILE go together"
+            )
+        if settings.cert_file and not settings.ca_file:
+            raise ConfigError("STEPBOARD_CLIENT_TLS_CERT_FILE needs STEPBOARD_CLIENT_TLS_CA_FILE")
+        return settings
+
+
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds the bearer token to every call on a plaintext channel."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return details._replace(metadata=[*(details.metadata or ()), self._header])
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        """Unary calls carry the token."""
+        return continuation(self._with_token(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        """Server-streaming calls carry the token."""
+        return continuation(self._with_token(client_call_details), request)
+
+
+def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
+    """A channel to ``address`` secured and authenticated as ``settings`` say."""
+    if not settings.ca_file:
+        channel = grpc.insecure_channel(address)
+        return grpc.intercept_channel(channel, _BearerToken(settings.token)) if settings.token \
+            else channel
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=Path(settings.ca_file).read_bytes(),
+        private_key=Path(settings.key_file).read_bytes() if settings.key_file else None,
+        certificate_chain=Path(settings.cert_file).read_bytes() if settings.cert_file else None,
+    )
+    if settings.token:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(settings.token)
+        )
+    options = [("grpc.ssl_target_name_override", settings.server_name)] \
+        if settings.server_name else []
+    return grpc.secure_channel(address, credentials, options=options)

@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from common.errors import status_for
+from common.errors import InvalidArgument, status_for
 from common.metrics import GRPC_LATENCY, GRPC_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -23,10 +23,18 @@ Decorator = Callable[[Behavior, bool], Behavior]
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 
-def decorate_handler(handler: grpc.RpcMethodHandler | None, decorate: Decorator):
-    """Returns ``handler`` with its behaviour wrapped by ``decorate(behavior, streaming)``."""
+def decorate_handler(
+    handler: grpc.RpcMethodHandler | None,
+    decorate: Decorator,
+    wrap_deserializer: Callable[[Callable], Callable] | None = None,
+):
+    """Returns ``handler`` with its behaviour wrapped by ``decorate(behavior, streaming)``
+    (and its request deserializer by ``wrap_deserializer``, if given)."""
     if handler is None:
         return None
+    deserializer = handler.request_deserializer
+    if wrap_deserializer is not None and deserializer is not None:
+        deserializer = wrap_deserializer(deserializer)
     kinds = (
         (handler.unary_unary, grpc.unary_unary_rpc_method_handler, False),
         (handler.unary_stream, grpc.unary_stream_rpc_method_handler, True),
@@ -37,7 +45,7 @@ def decorate_handler(handler: grpc.RpcMethodHandler | None, decorate: Decorator)
         if behavior is not None:
             return make(
                 decorate(behavior, streaming),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
     return handler
@@ -65,8 +73,27 @@ def _guarded(behavior: Behavior, streaming: bool, on_error: Callable, after: Cal
     return run_unary
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """A deserializer that returns :class:`_Undecodable` instead of raising, so garbage is
+    answered INVALID_ARGUMENT by the handler rather than INTERNAL by the gRPC runtime."""
+    def run(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as error:  # DecodeError and whatever else garbage may raise
+            return _Undecodable(error)
+    return run
+
+
 class ErrorMappingInterceptor(grpc.ServerInterceptor):
-    """Turns exceptions raised by servicers into status codes via :func:`status_for`."""
+    """Turns exceptions raised by servicers into status codes via :func:`status_for`, and
+    undecodable requests into ``INVALID_ARGUMENT``."""
 
     def intercept_service(self, continuation, handler_call_details):
         """Wraps the method's handler so domain errors abort with their code."""
@@ -81,10 +108,14 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
                 log.exception("unhandled error", extra={"method": method})
             context.abort(status, message)
 
-        return decorate_handler(
-            continuation(handler_call_details),
-            lambda behavior, streaming: _guarded(behavior, streaming, on_error, _nothing),
-        )
+        def reject_garbage(behavior: Behavior, streaming: bool) -> Behavior:
+            def run(request: Any, context: grpc.ServicerContext) -> Any:
+                if isinstance(request, _Undecodable):
+                    raise InvalidArgument("request", "is not a valid protobuf message")
+                return behavior(request, context)
+            return _guarded(run, streaming, on_error, _nothing)
+
+        return decorate_handler(continuation(handler_call_details), reject_garbage, _tolerant)
 
 
 def _nothing(_context: grpc.ServicerContext) -> None:

@@ -6,7 +6,7 @@ Ingest and ranking servers run in-process on free ports; consumers are real
 
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 import grpc
@@ -38,9 +38,16 @@ PARTITIONS = 3
 class WritePath:
     """Topics, servers, consumers and checks of one isolated write path."""
 
-    def __init__(self, overrides: dict[str, str], own_social: bool = False) -> None:
+    def __init__(
+        self,
+        overrides: dict[str, str],
+        own_social: bool = False,
+        social_route: Callable[[str], str] | None = None,
+    ) -> None:
         """``own_social``: run a private social_svc process (so a test may stop it) instead
-        of using the local stack's."""
+        of using the local stack's. ``social_route``: given social_svc's address, returns the
+        one the ranking server dials instead (a fault proxy in between)."""
+        self._social_route = social_route
         self.topic = unique("reports")
         self.dlq_topic = self.topic + ".dlq"
         self.env = service_env(
@@ -83,18 +90,25 @@ class WritePath:
         built.server.start()
         self._servers.append(built.server)
         self._closers.append(producer.close)
-        return ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel(f"127.0.0.1:{built.port}"))
+        self.ingest_address = f"127.0.0.1:{built.port}"
+        return ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel(self.ingest_address))
 
     def _start_rank(self) -> ranking_pb2_grpc.RankingStub:
-        self._social = grpc.insecure_channel(self.env["STEPBOARD_SOCIAL_ADDR"])
-        built = build_rank(RankConfig.from_env(self.env), self.redis, self._social)
+        address = self.env["STEPBOARD_SOCIAL_ADDR"]
+        if self._social_route is not None:
+            address = self._social_route(address)
+        env = self.env | {"STEPBOARD_SOCIAL_ADDR": address}
+        self._social = grpc.insecure_channel(address)
+        built = build_rank(RankConfig.from_env(env), self.redis, self._social)
         built.server.start()
         self._servers.append(built.server)
-        return ranking_pb2_grpc.RankingStub(grpc.insecure_channel(f"127.0.0.1:{built.port}"))
+        self.rank_address = f"127.0.0.1:{built.port}"
+        return ranking_pb2_grpc.RankingStub(grpc.insecure_channel(self.rank_address))
 
-    def start_consumer(self) -> subprocess.Popen:
-        """A new member of this path's consumer group, as a real process."""
-        process = start_process("rank_svc.consumer", self.env)
+    def start_consumer(self, **overrides: str) -> subprocess.Popen:
+        """A new member of this path's consumer group, as a real process (``overrides``:
+        settings of this one process, such as a Redis address through a fault proxy)."""
+        process = start_process("rank_svc.consumer", self.env | overrides)
         self.consumers.append(process)
         return process
 

@@ -1,5 +1,6 @@
 """The write path under faults: broker down, ingest SIGTERM under load, on-demand rebuild."""
 
+import random
 import signal
 import threading
 import time
@@ -101,10 +102,6 @@ def test_sigterm_of_ingest_under_load_keeps_every_acknowledged_report(write_path
 
 
 def test_rebuild_restores_one_day_exactly(write_path):
-    import random
-
-    from tests.harness import start_process as run
-
     rng = random.Random(23)
     day = today()
     rows = random_reports(rng, day, users=400, count=2000)
@@ -119,6 +116,8 @@ def test_rebuild_restores_one_day_exactly(write_path):
     store.client.delete(store.board_key(day, 0))
     store.client.zadd(store.board_key(day, 1), {"999999": 1})
     assert not write_path.matches(model, day, start_s)
-    rebuild = run("rank_svc.consumer", write_path.env, "rebuild", "--day", day.isoformat())
+    rebuild = start_process(
+        "rank_svc.consumer", write_path.env, "rebuild", "--day", day.isoformat()
+    )
     assert rebuild.wait(120) == 0
     assert write_path.matches(model, day, start_s)

@@ -1,6 +1,6 @@
 MAKEFLAGS += --no-print-directory
 
-.PHONY: up down status install install-test-tools test check-protos protos lint demo
+.PHONY: up down status install install-test-tools test check-protos protos lint demo chaos soak
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
 # TLS=1: mTLS on every server and client, bearer tokens required (certificates in .stack/tls).
@@ -46,3 +46,14 @@ bench: up
 
 bench-quick: up
 	.venv/bin/python -m bench.run --scale quick $(BENCH_ARGS)
+
+# Every fault-injection test, slow ones included, with a short soak, then 10,000 generated
+# bad inputs per RPC (docs/reliability.md).
+chaos: up
+	.venv/bin/python -m pytest -q -s tests/chaos -m "slow or not slow"
+	STEPBOARD_FUZZ_EXAMPLES=10000 .venv/bin/python -m pytest -q tests/test_bad_input.py
+
+# The 10-minute soak: mixed load on real service processes, errors and RSS growth checked.
+soak: up
+	STEPBOARD_SOAK_SECONDS=$${STEPBOARD_SOAK_SECONDS:-600} \
+		.venv/bin/python -m pytest -q -s tests/chaos/test_soak.py -m slow

@@ -52,12 +52,16 @@ def service_env(**overrides: str) -> dict[str, str]:
 
 
 def start_process(module: str, env: dict[str, str], *args: str) -> subprocess.Popen:
-    """Starts ``python -m module`` with its output in ``.stack/logs/tests/``."""
+    """Starts ``python -m module`` with its output in ``.stack/logs/tests/`` (the path is
+    the process's ``log_path`` attribute)."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log = open(LOG_DIR / f"{unique(module)}.log", "wb")  # noqa: SIM115 - lives with the process
-    return subprocess.Popen(
+    path = LOG_DIR / f"{unique(module)}.log"
+    log = open(path, "wb")  # noqa: SIM115 - lives with the process
+    process = subprocess.Popen(
         [sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=log, stderr=log
     )
+    process.log_path = path
+    return process
 
 
 def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> int:

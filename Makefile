@@ -16,7 +16,7 @@ status:
 install:
 	bash stack/install.sh
 
-# Also what only the tests need (helm, built with go install: a few minutes when cold).
+# Also what only the tests and the benchmark need (helm, ghz: go install, minutes when cold).
 install-test-tools:
 	bash stack/install.sh --test-tools
 
@@ -41,10 +41,10 @@ demo: up
 
 # Benchmarks against the running stack (own topics, namespaces, databases and processes).
 # Scale fields can be overridden: make bench BENCH_ARGS="--users 500000 --duration 10"
-bench: up
+bench: install-test-tools up
 	.venv/bin/python -m bench.run --scale full $(BENCH_ARGS)
 
-bench-quick: up
+bench-quick: install-test-tools up
 	.venv/bin/python -m bench.run --scale quick $(BENCH_ARGS)
 
 # Every fault-injection test, slow ones included, with a short soak, then 10,000 generated

@@ -4,6 +4,7 @@ A report's ``day`` is a local date; the instants that belong to it in some time 
 from 00:00 at UTC+14 (:func:`day_start`) to 24:00 at UTC-12, 50 hours later.
 """
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,6 +59,12 @@ def day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC) - _EARLIEST_OFFSET
 
 
+@functools.lru_cache(maxsize=256)
+def day_start_s(day: date) -> int:
+    """:func:`day_start` as Unix seconds; cached because the write path needs it per record."""
+    return int(day_start(day).timestamp())
+
+
 def parse_day(text: str, field: str = "day") -> date:
     """A ``YYYY-MM-DD`` string as a date, or ``InvalidArgument`` naming ``field``."""
     if not _DAY_PATTERN.fullmatch(text):
@@ -110,7 +117,7 @@ def validate_report(
     measured = report.measured_at
     if not 0 <= measured.nanos < 1_000_000_000:
         raise InvalidArgument(prefix + "measured_at", f"nanos out of range: {measured.nanos}")
-    start = int(day_start(day).timestamp())
+    start = day_start_s(day)
     if not start <= measured.seconds < start + int(DAY_SPAN.total_seconds()):
         raise InvalidArgument(
             prefix + "measured_at", f"is outside {day} in every time zone (UTC-12 to UTC+14)"

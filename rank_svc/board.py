@@ -16,6 +16,7 @@ lost data (flush, restart without persistence, failover) also lost the matching
 watermarks, and the next write notices it (:meth:`BoardStore.apply`).
 """
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from redis.cluster import RedisCluster
 
 from common.config import env_int, env_str
 from common.redis_clients import RedisClient
-from common.reports import DAY_SPAN, day_start
+from common.reports import DAY_SPAN, day_start, day_start_s
 from common.sharding import shard_of
 
 TIME_BITS = 18
@@ -87,16 +88,17 @@ class BoardSettings:
 
 def encode_score(day: date, steps: int, measured_at_s: int) -> int:
     """The board score of ``steps`` reached at Unix second ``measured_at_s`` on ``day``."""
-    elapsed = measured_at_s - int(day_start(day).timestamp())
+    elapsed = measured_at_s - day_start_s(day)
     return steps * TIME_SLOTS + (TIME_SLOTS - 1 - elapsed)
 
 
 def decode_score(day: date, score: float) -> tuple[int, int]:
     """``(steps, reached_at_s)`` from a board score."""
     steps, rest = divmod(int(score), TIME_SLOTS)
-    return steps, int(day_start(day).timestamp()) + TIME_SLOTS - 1 - rest
+    return steps, day_start_s(day) + TIME_SLOTS - 1 - rest
 
 
+@functools.lru_cache(maxsize=256)
 def expire_at(day: date, retention_days: int) -> int:
     """Unix time when ``day``'s board may go: its end in the last time zone plus retention."""
     return int((day_start(day) + DAY_SPAN + timedelta(days=retention_days)).timestamp())

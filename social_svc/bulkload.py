@@ -33,6 +33,7 @@ from pathlib import Path
 import pymysql
 
 from common.mysql_pools import MySQLSettings, ShardDsn
+from common.progress import Progress
 from common.runtime import load
 from common.sharding import shard_of
 
@@ -58,43 +59,6 @@ class GraphSpec:
     def max_offset(self) -> int:
         """The largest forward offset a user may pick; picks never collide below it."""
         return (self.users - 1) // 2
-
-
-class Progress:
-    """A one-line progress bar on stderr, redrawn at most a few times a second."""
-
-    def __init__(self, label: str, total: int, unit: str) -> None:
-        self.label, self.total, self.unit = label, max(total, 1), unit
-        self.done = 0
-        self._start = time.monotonic()
-        self._drawn = 0.0
-        self._lock = threading.Lock()
-
-    def advance(self, amount: int) -> None:
-        """Counts ``amount`` more units done."""
-        with self._lock:
-            self.done += amount
-            now = time.monotonic()
-            if now - self._drawn >= 0.5 or self.done >= self.total:
-                self._drawn = now
-                self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        share = min(self.done / self.total, 1.0)
-        bar = "#" * int(share * 30)
-        elapsed = now - self._start
-        sys.stderr.write(
-            f"\r{self.label:<10} [{bar:<30}] {share:6.1%} {self.done:,}/{self.total:,} "
-            f"{self.unit} {elapsed:6.1f} s"
-        )
-        sys.stderr.flush()
-
-    def finish(self) -> float:
-        """Ends the line; returns the elapsed seconds."""
-        with self._lock:
-            self._draw(time.monotonic())
-            sys.stderr.write("\n")
-        return time.monotonic() - self._start
 
 
 def partner_counts(spec: GraphSpec, rng: random.Random) -> list[int]:

@@ -2,7 +2,7 @@
 # Installs what the local stack needs; each step is skipped when its result exists.
 # Independent steps run in parallel; each logs to .stack/logs/install-<step>.log.
 #   stack/install.sh              what `make up` needs
-#   stack/install.sh --test-tools also the tools only the tests use (helm)
+#   stack/install.sh --test-tools also the tools only the tests and benchmark use (helm, ghz)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,6 +13,7 @@ mkdir -p "$LOGS"
 APT_PACKAGES=(redis-server redis-tools mariadb-server mariadb-client)
 GRPCURL_VERSION=v1.9.4
 HELM_VERSION=v3.22.0
+GHZ_VERSION=v0.93.0
 KAFKA_LIBS=$ROOT/.stack/kafka/libs
 KAFKA_POM=$ROOT/stack/kafka/pom.xml
 
@@ -45,7 +46,7 @@ install_venv() {
     [ -f pyproject.toml ] || { echo "pyproject.toml missing"; return 1; }
     if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
         .venv/bin/pip install -q --upgrade pip
-        .venv/bin/pip install -q -e '.[dev]'
+        .venv/bin/pip install -q -e '.[dev,bench]'
         touch .venv/.installed
     fi
 }
@@ -62,33 +63,35 @@ install_kafka() {
     touch "$KAFKA_LIBS/.stamp"
 }
 
-install_grpcurl() {
-    # Convenience only (the stack's health checks use Python), so a missing Go is a warning.
-    if ! command -v go >/dev/null; then
-        echo "WARNING: go not found; grpcurl not installed"
-        return 0
-    fi
+# go_tool BINARY MODULE PACKAGE VERSION: `go install PACKAGE@VERSION` unless that version of
+# MODULE is already the binary in $(go env GOPATH)/bin.
+go_tool() {
+    command -v go >/dev/null || { echo "go not found: needed to install $1"; return 1; }
     local bin
-    bin=$(go env GOPATH)/bin/grpcurl
-    if [ -x "$bin" ] && go version -m "$bin" | grep -q "github.com/fullstorydev/grpcurl[[:space:]]*$GRPCURL_VERSION"; then
+    bin=$(go env GOPATH)/bin/$1
+    if [ -x "$bin" ] && go version -m "$bin" | grep -q "$2[[:space:]]*$4"; then
         return 0
     fi
-    GOBIN=$(go env GOPATH)/bin go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+    GOBIN=$(go env GOPATH)/bin go install "$3@$4"
 }
 
+install_grpcurl() {
+    go_tool grpcurl github.com/fullstorydev/grpcurl \
+        github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
+}
+
+# Test tools: helm lints and renders the chart (tests/test_deploy.py); ghz drives the
+# benchmark (tests/test_bench_quick.py runs it at tiny scale).
 install_helm() {
-    # tests/test_deploy.py lints and renders helm/stepboard with it, so Go is required here.
-    command -v go >/dev/null || { echo "go not found: needed to install helm"; return 1; }
-    local bin
-    bin=$(go env GOPATH)/bin/helm
-    if [ -x "$bin" ] && go version -m "$bin" | grep -q "helm.sh/helm/v3[[:space:]]*$HELM_VERSION"; then
-        return 0
-    fi
-    GOBIN=$(go env GOPATH)/bin go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+    go_tool helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+}
+
+install_ghz() {
+    go_tool ghz github.com/bojand/ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION"
 }
 
 steps=(apt venv kafka grpcurl)
-[ "${1:-}" = --test-tools ] && steps+=(helm)
+[ "${1:-}" = --test-tools ] && steps+=(helm ghz)
 declare -A pids
 for s in "${steps[@]}"; do
     "install_$s" > "$LOGS/install-$s.log" 2>&1 &

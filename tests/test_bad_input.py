@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from common.reports import day_start
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
-from tests.harness import today
+from tests.harness import today, unique
+from tests.social_support import STACK_MARIADB, ShardDatabases
 from tests.write_path import WritePath
 
 EXAMPLES = int(os.environ.get("STEPBOARD_FUZZ_EXAMPLES", "100"))
@@ -71,9 +72,19 @@ def step_reports(draw) -> ingest_pb2.StepReport:
 
 @pytest.fixture(scope="module")
 def path():
-    write_path = WritePath({})
+    """A private write path with a private social_svc on private shard databases, so the
+    generated writes (friendships of user 1, say) never touch the local stack's data."""
+    databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
+    write_path = WritePath(
+        {
+            "STEPBOARD_MYSQL_SHARD_DSNS": databases.dsns,
+            "STEPBOARD_SOCIAL_CACHE_NAMESPACE": unique("sg"),
+        },
+        own_social=True,
+    )
     yield write_path
     write_path.close()
+    databases.drop()
 
 
 def status_of(call, request) -> tuple[grpc.StatusCode, str, object]:

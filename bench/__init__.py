@@ -1,0 +1,1 @@
+"""The stepboard benchmark suite (``python -m bench.run --help``)."""

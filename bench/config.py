@@ -1,0 +1,139 @@
+"""Scale presets and the run context: names, ports and environment of one bench run.
+
+Everything a run creates is private to it: its own Kafka topics, consumer group, Redis key
+namespaces and service processes on free ports. The MariaDB databases
+``stepboard_bench_<scale>_p0``/``_p1`` (graph) and ``stepboard_bench_<scale>_naive`` (the
+SQL baseline) are the bench's own, one set per scale, and are kept between runs, so a
+re-run with the same graph skips the load.
+"""
+
+import os
+import socket
+import uuid
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+LOGS = ROOT / ".stack" / "logs" / "bench"
+MYSQL = "mysql://stepboard:stepboard@127.0.0.1:13306"
+
+
+def graph_dbs(scale_name: str) -> tuple[str, str]:
+    """The two physical graph shards of a scale (each scale keeps its own loaded graph)."""
+    safe = "".join(c if c.isalnum() else "_" for c in scale_name)
+    return (f"stepboard_bench_{safe}_p0", f"stepboard_bench_{safe}_p1")
+
+
+def naive_db(scale_name: str) -> str:
+    """The SQL baseline's database of a scale."""
+    safe = "".join(c if c.isalnum() else "_" for c in scale_name)
+    return f"stepboard_bench_{safe}_naive"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big a run is. Every field can be overridden on the command line."""
+
+    name: str
+    users: int
+    avg_friends: float
+    skew: float
+    tail_users: int  # users with --tail-friends picks of their own (the long tail)
+    tail_friends: int
+    hot_friends: int  # friends of the one appended hot user (0: none)
+    reports_per_user: int  # reports per user in the day's backlog
+    duration_s: float  # length of each measured load phase
+    freshness_s: float
+    storm_s: float
+    freshness_rate: int  # background reports/s while freshness is probed
+    partitions: int
+    board_shards: int
+    consumers: int
+
+
+PRESETS = {
+    "tiny": Scale("tiny", 3_000, 40, 0.6, 2, 600, 2_000, 2, 2.0, 3.0, 4.0, 500, 4, 16, 1),
+    "quick": Scale("quick", 50_000, 60, 0.6, 5, 5_000, 50_000, 2, 5.0, 10.0, 10.0, 5_000,
+                   8, 16, 1),
+    "full": Scale("full", 1_000_000, 60, 0.6, 20, 5_000, 1_000_000, 2, 15.0, 30.0, 20.0,
+                  5_000, 8, 16, 1),
+}
+
+
+def scale_with(name: str, **overrides) -> Scale:
+    """A preset with some fields replaced (None values are ignored)."""
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of an env file."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def bench_day(now: datetime | None = None) -> date:
+    """The day the bench reports for: yesterday (UTC), so a whole day of realistic
+    timestamps lies in the past and inside the accepted window (late window 1 day)."""
+    return ((now or datetime.now(UTC)) - timedelta(days=1)).date()
+
+
+class Context:
+    """Names, ports and the service environment of one run."""
+
+    def __init__(self, scale: Scale, tag: str | None = None) -> None:
+        self.scale = scale
+        self.run_id = tag or uuid.uuid4().hex[:8]
+        self.day = bench_day()
+        self.topic = f"bench-{self.run_id}-reports"
+        self.dlq_topic = self.topic + ".dlq"
+        self.namespace = f"bench-{self.run_id}"
+        self.social_namespace = f"bench-{self.run_id}-sg"
+        self.group = f"bench-{self.run_id}-writer"
+        self.ports = {name: free_port() for name in ("ingest", "rank", "social", "echo")}
+        self.graph_dbs = graph_dbs(scale.name)
+        self.naive_db = naive_db(scale.name)
+        self.graph_dsns = [f"{MYSQL}/{db}" for db in self.graph_dbs]
+        stack = read_env_file(ROOT / "stack" / "local.env")
+        self.env = dict(os.environ) | stack | {
+            "STEPBOARD_METRICS_PORT": "0",
+            "STEPBOARD_LOG_LEVEL": "WARNING",
+            "STEPBOARD_KAFKA_TOPIC": self.topic,
+            "STEPBOARD_KAFKA_DLQ_TOPIC": self.dlq_topic,
+            "STEPBOARD_CONSUMER_GROUP": self.group,
+            "STEPBOARD_BOARD_NAMESPACE": self.namespace,
+            "STEPBOARD_BOARD_SHARDS": str(scale.board_shards),
+            "STEPBOARD_SOCIAL_CACHE_NAMESPACE": self.social_namespace,
+            "STEPBOARD_MYSQL_SHARD_DSNS": ",".join(self.graph_dsns),
+            "STEPBOARD_SOCIAL_ADDR": f"127.0.0.1:{self.ports['social']}",
+            "STEPBOARD_HOT_FRIENDS_THRESHOLD": "100000",
+            "STEPBOARD_PRECOMPUTE_INTERVAL_S": "3600",
+        }
+        self.redis_port = int(self.env["STEPBOARD_REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+        self.kafka = self.env["STEPBOARD_KAFKA_BOOTSTRAP"]
+
+    def addr(self, service: str) -> str:
+        """``host:port`` of one of this run's servers."""
+        return f"127.0.0.1:{self.ports[service]}"
+
+    def describe(self) -> dict:
+        """What goes into the results file about this run."""
+        return {
+            "run_id": self.run_id,
+            "day": self.day.isoformat(),
+            "scale": asdict(self.scale),
+            "topic": self.topic,
+            "namespace": self.namespace,
+        }

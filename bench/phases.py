@@ -1,0 +1,375 @@
+"""The measured phases. Each takes the run state and returns a dict for the results file;
+latency samples go to ``state.samples`` (for the CDF plots)."""
+
+import random
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import grpc
+import numpy as np
+from confluent_kafka import Consumer, TopicPartition
+
+from bench import dataset, naive
+from bench.config import Context
+from bench.dataset import Graph
+from bench.ghz import run_ghz
+from bench.loadgen import LoadResult, accepted_items, run_load
+from bench.procs import Processes
+from bench.progress import Progress, timed_wait
+from bench.reports import batch_request, day_reports, raw_produce
+from bench.services import start_consumers
+from common.kafka_clients import KafkaSettings, consumer_config
+from common.redis_clients import RedisSettings, create_redis
+from rank_svc.board import BoardSettings, BoardStore
+from stepboard.v1 import ingest_pb2, ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc
+
+INGEST = "stepboard.v1.StepIngest"
+RANKING = "stepboard.v1.Ranking"
+
+
+@dataclass
+class State:
+    """What phases share."""
+
+    ctx: Context
+    procs: Processes
+    graph: Graph
+    redis: object = None
+    store: BoardStore | None = None
+    samples: dict = field(default_factory=dict)
+    users_at: dict = field(default_factory=dict)
+    storm_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.redis = create_redis(RedisSettings.from_env(self.ctx.env))
+        self.store = BoardStore(self.redis, BoardSettings.from_env(self.ctx.env), self.ctx.topic)
+
+    def keep(self, name: str, latencies_ms) -> None:
+        """Keeps a latency sample (ms) for the plots."""
+        self.samples[name] = np.asarray(latencies_ms, dtype=float)
+
+
+def _ghz_result(state: State, name: str, result: dict) -> dict:
+    state.keep(name, result.pop("latencies_ms"))
+    return result
+
+
+def _load_result(state: State, name: str, result: LoadResult, tool: str) -> dict:
+    state.keep(name, result.latencies_s * 1000)
+    return {"tool": tool, **result.summary()}
+
+
+def _measured_at(ctx: Context) -> str:
+    """Noon UTC of the bench day, as ghz JSON (inside the day's span, in the past)."""
+    return f"{ctx.day.isoformat()}T12:00:00Z"
+
+
+def report_steps_data(ctx: Context) -> dict:
+    """ghz data for ReportSteps: a random user each call."""
+    return {"report": {"user_id": "{{randomInt 1 " + str(ctx.scale.users) + "}}", "day":
+                       ctx.day.isoformat(), "steps": "{{randomInt 100 20000}}",
+                       "measured_at": _measured_at(ctx)}}
+
+
+# -- backlog and raw producer ------------------------------------------------------------
+def backlog(state: State) -> dict:
+    """A day's reports for every user (and the hot user) through the raw producer loop:
+    the ReportStepsBatch baseline and the consumer's backlog."""
+    ctx = state.ctx
+    records = day_reports(ctx.day, ctx.scale.users + 1, ctx.scale.reports_per_user)
+    result = raw_produce(ctx.env, records)
+    return result
+
+
+# -- ingest -------------------------------------------------------------------------------
+def ingest(state: State) -> dict:
+    """ReportSteps vs the echo server (same tool, same settings); ReportStepsBatch."""
+    ctx, d = state.ctx, state.ctx.scale.duration_s
+    out = {}
+    data = report_steps_data(ctx)
+    print("  echo / ReportSteps with ghz", flush=True)
+    out["echo_ghz"] = _ghz_result(state, "echo", run_ghz(
+        ctx.addr("echo"), f"{INGEST}.ReportSteps", data, duration_s=d, concurrency=32,
+        connections=4))
+    out["report_steps_ghz"] = _ghz_result(state, "ReportSteps", run_ghz(
+        ctx.addr("ingest"), f"{INGEST}.ReportSteps", data, duration_s=d, concurrency=32,
+        connections=4))
+    print("  echo with the Python generator (tool comparison)", flush=True)
+    request = ingest_pb2.ReportStepsRequest(report=ingest_pb2.StepReport(
+        user_id=1, day=ctx.day.isoformat(), steps=1000)).SerializeToString()
+    out["echo_python"] = _load_result(state, "echo (python gen)", run_load(
+        ctx.addr("echo"), f"/{INGEST}/ReportSteps", [request], processes=2, concurrency=16,
+        duration_s=d), "python")
+    print("  ReportStepsBatch with the Python generator", flush=True)
+    batches = [batch_request(ctx.day, ctx.scale.users, 1000, seed) for seed in range(8)]
+    out["report_steps_batch"] = _load_result(state, "ReportStepsBatch", run_load(
+        ctx.addr("ingest"), f"/{INGEST}/ReportStepsBatch", batches, processes=2,
+        concurrency=4, duration_s=d, count_items=accepted_items, timeout_s=30), "python")
+    return out
+
+
+# -- consumer -----------------------------------------------------------------------------
+def _log_span(ctx: Context) -> tuple[dict[int, int], dict[int, int]]:
+    consumer = Consumer(consumer_config(KafkaSettings.from_env(ctx.env), ctx.group + "-probe"))
+    try:
+        parts = consumer.list_topics(ctx.topic, timeout=10).topics[ctx.topic].partitions
+        marks = {p: consumer.get_watermark_offsets(TopicPartition(ctx.topic, p), timeout=10)
+                 for p in parts}
+    finally:
+        consumer.close()
+    return {p: lo for p, (lo, _) in marks.items()}, {p: hi for p, (_, hi) in marks.items()}
+
+
+def _applied(state: State, low: dict[int, int]) -> int:
+    marks = state.store.watermarks(low)
+    return sum(0 if w is None else w + 1 - low[p] for p, w in marks.items())
+
+
+def consumer(state: State) -> dict:
+    """The consumer group applying the whole backlog; redis-benchmark pipelined ZADD."""
+    ctx = state.ctx
+    low, high = _log_span(ctx)
+    total = sum(high[p] - low[p] for p in low)
+    start_consumers(ctx, state.procs)
+    started = time.monotonic()
+    bar = Progress("consumer backlog", total, "records")
+    first = None
+    samples = []
+    while True:
+        applied = _applied(state, low)
+        now = time.monotonic()
+        if applied and first is None:
+            first = (now, applied)
+        samples.append((now - started, applied))
+        bar.update(applied)
+        if applied >= total:
+            break
+        if now - started > 1800:
+            raise RuntimeError("consumer did not catch up in 30 min")
+        time.sleep(0.2)
+    bar.finish()
+    done = time.monotonic()
+    t0, a0 = first
+    rate = (total - a0) / max(done - t0, 1e-9)
+    zadd = redis_benchmark_zadd(ctx, max(200_000, min(total, 2_000_000)))
+    return {"backlog_records": total, "consumers": ctx.scale.consumers,
+            "seconds_from_start": round(done - started, 2),
+            "seconds_applying": round(done - t0, 2), "records_per_s": round(rate),
+            "progress": samples[:: max(1, len(samples) // 100)],
+            "zadd_pipelined": zadd}
+
+
+def redis_benchmark_zadd(ctx: Context, n: int) -> dict:
+    """``redis-benchmark`` pipelined ZADD (-P 100) on a key of this run, then deleted."""
+    key = f"{ctx.namespace}:zaddbench"
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(ctx.redis_port), "-n", str(n),
+            "-r", "1000000", "-P", "100", "-c", "4", "--csv", "ZADD", key, "__rand_int__",
+            "__rand_int__"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
+    subprocess.run(["redis-cli", "-p", str(ctx.redis_port), "DEL", key], capture_output=True,
+                   check=False)
+    numbers = re.findall(r'"([0-9.]+)"', done.stdout.strip().splitlines()[-1])
+    return {"commands": n, "pipeline": 100, "clients": 4, "zadd_per_s": round(float(numbers[0]))}
+
+
+# -- memory -------------------------------------------------------------------------------
+def memory(state: State) -> dict:
+    """Bytes of Redis per (user, day) entry: MEMORY USAGE (exact) of every board shard."""
+    ctx, store = state.ctx, state.store
+    pipe = state.redis.pipeline(transaction=False)
+    for shard in range(ctx.scale.board_shards):
+        key = store.board_key(ctx.day, shard)
+        pipe.execute_command("MEMORY", "USAGE", key, "SAMPLES", "0")
+        pipe.zcard(key)
+    replies = pipe.execute()
+    used, entries = sum(r or 0 for r in replies[0::2]), sum(replies[1::2])
+    return {"board_bytes": used, "entries": entries,
+            "bytes_per_entry": round(used / max(entries, 1), 1)}
+
+
+# -- hot user precompute ------------------------------------------------------------------
+def precompute_hot(state: State) -> dict:
+    """The hot user's ranking precomputed for the bench day with the project's precompute
+    code (:class:`rank_svc.precompute.Precomputer`'s steps, for that one day)."""
+    from rank_svc.friend_ranking import order_rows
+    from rank_svc.hot_rankings import HotRankings
+    from rank_svc.social_client import stream_friends
+    from stepboard.v1 import social_pb2_grpc
+
+    ctx, hot = state.ctx, state.graph.hot_user
+    started = time.monotonic()
+    with grpc.insecure_channel(ctx.addr("social"),
+                               options=[("grpc.max_receive_message_length", 64 << 20)]) as ch:
+        members = {*stream_friends(social_pb2_grpc.FriendGraphStub(ch), hot, 300), hot}
+    listed = time.monotonic()
+    ordered = sorted(members)
+    scores = {}
+    for first in range(0, len(ordered), 50_000):
+        scores |= state.store.scores(ctx.day, ordered[first:first + 50_000])
+    HotRankings(state.redis, ctx.namespace, 3).save(hot, ctx.day, order_rows(scores),
+                                                    int(time.time()))
+    return {"user": hot, "members": len(members), "list_seconds": round(listed - started, 2),
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+# -- ranking ------------------------------------------------------------------------------
+def pick_users(state: State) -> dict:
+    """Users with about 200 and 5,000 friends (from ``friend_counts``), and the hot user."""
+    users = state.ctx.scale.users
+    state.users_at = {
+        "200": dataset.users_near(state.ctx, 200, 20, users + 1),
+        "5000": dataset.users_near(state.ctx, 5000, 5, users + 1),
+        "hot": [(state.graph.hot_user, min(state.ctx.scale.hot_friends, users))],
+    }
+    return {k: v[:5] for k, v in state.users_at.items()}
+
+
+def _friend_data(state: State, kind: str) -> list[dict]:
+    return [{"user_id": str(u), "day": state.ctx.day.isoformat(), "page_size": 50}
+            for u, _ in state.users_at[kind]]
+
+
+def ranking(state: State) -> dict:
+    """GetGlobalTop(100), GetGlobalRank, GetFriendRanking at 200 / 5,000 / hot."""
+    ctx, d = state.ctx, state.ctx.scale.duration_s
+    day = ctx.day.isoformat()
+    out = {"participants": state.store.participants(ctx.day)}
+    calls = {
+        "GetGlobalTop(100)": ("GetGlobalTop", {"day": day, "limit": 100}),
+        "GetGlobalRank": ("GetGlobalRank", {
+            "user_id": "{{randomInt 1 " + str(ctx.scale.users) + "}}", "day": day}),
+        "GetFriendRanking 200": ("GetFriendRanking", _friend_data(state, "200")),
+        "GetFriendRanking 5000": ("GetFriendRanking", _friend_data(state, "5000")),
+        "GetFriendRanking hot": ("GetFriendRanking", _friend_data(state, "hot")),
+    }
+    for name, (method, data) in calls.items():
+        print(f"  {name}", flush=True)
+        out[name] = _ghz_result(state, name, run_ghz(
+            ctx.addr("rank"), f"{RANKING}.{method}", data, duration_s=d, concurrency=8,
+            connections=2, timeout_s=30))
+    return out
+
+
+# -- freshness ----------------------------------------------------------------------------
+def freshness(state: State) -> dict:
+    """Report acknowledged → visible in GetGlobalRank, while ``freshness_rate`` reports/s of
+    other users stream in through ReportStepsBatch."""
+    ctx = state.ctx
+    rate = ctx.scale.freshness_rate
+    batch = 50
+    requests = [batch_request(ctx.day, ctx.scale.users, batch, 100 + s) for s in range(20)]
+    background: dict = {}
+
+    def load() -> None:
+        background["result"] = run_load(
+            ctx.addr("ingest"), f"/{INGEST}/ReportStepsBatch", requests, processes=1,
+            concurrency=8, duration_s=ctx.scale.freshness_s + 2, rate=rate / batch,
+            count_items=accepted_items)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    time.sleep(1.5)
+    probe_user = ctx.scale.users + 2
+    ingest_stub = ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel(ctx.addr("ingest")))
+    rank_stub = ranking_pb2_grpc.RankingStub(grpc.insecure_channel(ctx.addr("rank")))
+    measured = int(datetime(ctx.day.year, ctx.day.month, ctx.day.day, 12,
+                            tzinfo=UTC).timestamp())
+    delays, misses = [], 0
+    end = time.monotonic() + ctx.scale.freshness_s
+    bar = Progress("freshness probes", ctx.scale.freshness_s, "s")
+    steps = 50_000
+    while time.monotonic() < end:
+        steps += 1
+        report = ingest_pb2.StepReport(user_id=probe_user, day=ctx.day.isoformat(), steps=steps)
+        report.measured_at.seconds = measured
+        ingest_stub.ReportSteps(ingest_pb2.ReportStepsRequest(report=report), timeout=10)
+        acked = time.monotonic()
+        while True:
+            try:
+                reply = rank_stub.GetGlobalRank(ranking_pb2.GetGlobalRankRequest(
+                    user_id=probe_user, day=ctx.day.isoformat()), timeout=5)
+                if reply.entry.steps >= steps:
+                    delays.append(time.monotonic() - acked)
+                    break
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+            if time.monotonic() - acked > 10:
+                misses += 1
+                break
+            time.sleep(0.002)
+        bar.update(ctx.scale.freshness_s - (end - time.monotonic()))
+        time.sleep(random.uniform(0.05, 0.15))
+    bar.finish()
+    thread.join()
+    lat = np.array(delays) * 1000
+    state.keep("freshness", lat)
+    bg = background["result"]
+    return {"probes": len(delays), "not_visible_within_10s": misses,
+            "p50_ms": round(float(np.percentile(lat, 50)), 1),
+            "p99_ms": round(float(np.percentile(lat, 99)), 1),
+            "max_ms": round(float(lat.max()), 1),
+            "background_reports_per_s": round(bg.items_per_s), "target_rate": rate}
+
+
+# -- write storm --------------------------------------------------------------------------
+def storm(state: State) -> dict:
+    """Friend ranking (200 friends) while ReportStepsBatch runs at its maximum; then the
+    same for the naive way at the same report rate (upserts)."""
+    ctx = state.ctx
+    s = ctx.scale.storm_s
+    batches = [batch_request(ctx.day, ctx.scale.users, 1000, 200 + k) for k in range(8)]
+    box: dict = {}
+
+    def load() -> None:
+        box["ingest"] = run_load(
+            ctx.addr("ingest"), f"/{INGEST}/ReportStepsBatch", batches, processes=2,
+            concurrency=4, duration_s=s, count_items=accepted_items, timeout_s=30)
+
+    thread = threading.Thread(target=load, daemon=True)
+    low, _ = _log_span(ctx)
+    applied_before = _applied(state, low)
+    thread.start()
+    time.sleep(1.0)
+    print("  stepboard: GetFriendRanking 200 under the ingest storm", flush=True)
+    reads = _ghz_result(state, "storm: stepboard GetFriendRanking 200", run_ghz(
+        ctx.addr("rank"), f"{RANKING}.GetFriendRanking", _friend_data(state, "200"),
+        duration_s=max(1.0, s - 2), concurrency=4, connections=1, timeout_s=30))
+    thread.join()
+    applied_during = _applied(state, low) - applied_before
+    ingest_rate = box["ingest"].items_per_s
+    state.storm_rate = ingest_rate
+    out = {"stepboard": {"ingest": {"tool": "python", **box["ingest"].summary()},
+                         "consumer_applied_per_s": round(applied_during / (s + 1)),
+                         "friend_ranking_200": reads}}
+    print(f"  naive: JOIN friend ranking under {ingest_rate:,.0f} upserts/s", flush=True)
+    out["naive"] = naive.storm(state, ingest_rate, s)
+    return out
+
+
+def rss(state: State) -> dict:
+    """Resident memory of each process of the run (MiB)."""
+    return state.procs.rss_mib()
+
+
+def precompute_rss(state: State) -> dict:
+    """The precompute job's peak RSS during one round (it refreshes the open days' hot
+    rankings; the hot user's friend list is the big item)."""
+    ctx, procs = state.ctx, state.procs
+    procs.start("precompute", ["-m", "rank_svc.precompute"], ctx.env)
+    peak = 0.0
+    end = time.monotonic() + min(60, max(5, ctx.scale.duration_s * 3))
+    while time.monotonic() < end and procs.started["precompute"].poll() is None:
+        peak = max(peak, procs.rss_mib().get("precompute", 0.0))
+        time.sleep(0.5)
+    procs.stop("precompute")
+    return {"precompute_peak_mib": peak}
+
+
+def wait(label: str, seconds: float) -> None:
+    """A pause with a progress bar (lets the machine settle between phases)."""
+    timed_wait(label, seconds)

@@ -1,0 +1,106 @@
+"""A realistic day of step reports, and the raw confluent-kafka producer baseline.
+
+Each user lives in a time zone (most at UTC+8, the rest spread from UTC-8 to UTC+9) and
+reports ``reports_per_user`` times during their local day at times drawn from a daily
+activity pattern (commute peaks at 8:00 and 18:30, lunch at 12:30); the cumulative count
+rises to a log-normal day total (median about 6,500 steps, capped at the 100,000 limit).
+Reports are produced in time order, like a day's traffic.
+"""
+
+import time
+import uuid
+from datetime import UTC, date, datetime
+
+import numpy as np
+from confluent_kafka import Producer
+
+from bench.progress import Progress
+from common.kafka_clients import KafkaSettings, producer_config
+from common.reports import day_start
+from stepboard.v1 import ingest_pb2
+
+ZONES = np.array([8, -8, -5, 0, 1, 3, 5, 9])
+ZONE_WEIGHTS = np.array([0.6, 0.06, 0.08, 0.06, 0.08, 0.04, 0.04, 0.04])
+
+
+def day_reports(day: date, users: int, per_user: int, seed: int = 11) -> list[tuple[bytes, bytes]]:
+    """``(key, value)`` records of every user's reports for ``day``, in time order."""
+    rng = np.random.default_rng(seed)
+    n = users * per_user
+    user = np.repeat(np.arange(1, users + 1), per_user)
+    zone = rng.choice(ZONES, size=users, p=ZONE_WEIGHTS)
+    total = np.minimum(100_000, rng.lognormal(np.log(6500), 0.55, size=users)).astype(np.int64)
+    peak = rng.choice(3, size=n, p=[0.35, 0.25, 0.4])
+    centre, spread = np.array([8.0, 12.5, 18.5])[peak], np.array([1.2, 0.8, 1.8])[peak]
+    hour = np.clip(rng.normal(centre, spread), 0.1, 23.9)
+    local_s = (hour * 3600).astype(np.int64).reshape(users, per_user)
+    local_s.sort(axis=1)
+    share = np.sort(rng.uniform(0.2, 1.0, size=(users, per_user)), axis=1)
+    share[:, -1] = 1.0
+    steps = (share * total[:, None]).astype(np.int64).ravel()
+    midnight_utc = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    measured = (midnight_utc - zone[:, None] * 3600 + local_s).ravel()
+    latest = int(time.time()) - 60
+    earliest = int(day_start(day).timestamp())
+    measured = np.clip(measured, earliest, latest)
+    order = np.argsort(measured, kind="stable")
+    day_text = day.isoformat()
+    records = []
+    bar = Progress("generate reports", n, "reports")
+    report = ingest_pb2.StepReport(day=day_text)
+    for done, i in enumerate(order.tolist()):
+        report.user_id = int(user[i])
+        report.steps = int(steps[i])
+        report.measured_at.seconds = int(measured[i])
+        report.report_id = uuid.uuid4().hex
+        records.append((str(report.user_id).encode(), report.SerializeToString(deterministic=True)))
+        if done % 50_000 == 0:
+            bar.update(done)
+    bar.update(n)
+    bar.finish()
+    return records
+
+
+def raw_produce(env: dict[str, str], records: list[tuple[bytes, bytes]]) -> dict:
+    """The baseline: a bare produce loop with ingest's producer settings (idempotent,
+    ``acks=all``); returns acknowledged records per second."""
+    settings = KafkaSettings.from_env(env)
+    producer = Producer(producer_config(settings))
+    acked = [0, 0]
+
+    def delivered(error, _message):
+        acked[0 if error is None else 1] += 1
+
+    bar = Progress("raw producer loop", len(records), "records")
+    started = time.monotonic()
+    for index, (key, value) in enumerate(records):
+        while True:
+            try:
+                producer.produce(settings.topic, key=key, value=value, on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        if index % 1000 == 0:
+            producer.poll(0)
+            if index % 50_000 == 0:
+                bar.update(acked[0])
+    producer.flush(120)
+    seconds = time.monotonic() - started
+    bar.update(acked[0])
+    bar.finish()
+    return {"records": len(records), "acked": acked[0], "failed": acked[1],
+            "seconds": round(seconds, 2), "acked_per_s": round(acked[0] / seconds)}
+
+
+def batch_request(day: date, users: int, size: int, seed: int) -> bytes:
+    """A serialized ReportStepsBatchRequest of ``size`` valid reports for random users."""
+    rng = np.random.default_rng(seed)
+    midnight = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    request = ingest_pb2.ReportStepsBatchRequest()
+    for user, steps, second in zip(rng.integers(1, users + 1, size).tolist(),
+                                   rng.integers(100, 20_000, size).tolist(),
+                                   rng.integers(6 * 3600, 20 * 3600, size).tolist(), strict=True):
+        r = request.reports.add(user_id=user, day=day.isoformat(), steps=steps,
+                                report_id=uuid.uuid4().hex)
+        r.measured_at.seconds = min(midnight + second, int(time.time()) - 60)
+    return request.SerializeToString()

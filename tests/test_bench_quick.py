@@ -1,0 +1,33 @@
+"""The benchmark harness runs end to end at tiny scale (no thresholds asserted)."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.ghz import ghz_path
+from tests.stack import ROOT
+
+
+@pytest.mark.timeout(180)
+def test_bench_harness_runs_at_tiny_scale(tmp_path):
+    if ghz_path() is None:
+        pytest.fail("ghz is not installed: run make install")
+    out = tmp_path / "tiny.json"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--scale", "tiny", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=170, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["errors"] == {}, results["errors"]
+    for phase in ("backlog", "ingest", "consumer", "memory", "ranking", "freshness", "naive",
+                  "storm", "library", "rss"):
+        assert phase in results["phases"], phase
+    assert results["phases"]["consumer"]["records_per_s"] > 0
+    assert (tmp_path / "tiny.md").read_text().count("| target |") == 1
+    assert list(tmp_path.glob("tiny-*.png"))
+    assert time.monotonic() - started < 170

@@ -67,6 +67,7 @@ class WritePath:
         self.consumers: list[subprocess.Popen] = []
         self._servers: list[grpc.Server] = []
         self._closers = []
+        self._probe: Consumer | None = None
         self.social_process = self._start_social() if own_social else None
         self.social = social_pb2_grpc.FriendGraphStub(
             grpc.insecure_channel(self.env["STEPBOARD_SOCIAL_ADDR"])
@@ -138,15 +139,14 @@ class WritePath:
 
     def log_end(self, topic: str) -> int:
         """How many records ``topic`` holds (sum of partition end offsets)."""
-        consumer = Consumer(consumer_config(self.kafka, unique("probe")))
-        try:
-            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-            return sum(
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in metadata.partitions
-            )
-        finally:
-            consumer.close()
+        if self._probe is None:
+            self._probe = Consumer(consumer_config(self.kafka, unique("probe")))
+            self._closers.append(self._probe.close)
+        metadata = self._probe.list_topics(topic, timeout=10).topics[topic]
+        return sum(
+            self._probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in metadata.partitions
+        )
 
     def read_topic(self, topic: str, count: int, timeout_s: float = 30) -> list:
         """The first ``count`` records of ``topic``."""

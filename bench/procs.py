@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 
 from bench.config import LOGS, ROOT
+from common.processes import stop_process
 
 
 class Processes:
@@ -29,14 +30,8 @@ class Processes:
     def stop(self, name: str, timeout_s: float = 30) -> None:
         """SIGTERM, then SIGKILL if it does not exit in time."""
         process = self.started.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout_s)
+        if process is not None:
+            stop_process(process, timeout_s)
 
     def stop_all(self) -> None:
         """Stops every process still running, newest first."""

@@ -64,18 +64,6 @@ def start_process(module: str, env: dict[str, str], *args: str) -> subprocess.Po
     return process
 
 
-def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> int:
-    """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout_s)
-    return process.returncode
-
-
 def today() -> date:
     """The current UTC date (always inside the accepted window)."""
     return datetime.now(UTC).date()

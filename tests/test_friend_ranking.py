@@ -6,9 +6,10 @@ import time
 import grpc
 import pytest
 
+from common.processes import stop_process
 from common.reports import day_start
 from stepboard.v1 import ranking_pb2, social_pb2
-from tests.harness import report, stop_process, today, wait_until
+from tests.harness import report, today, wait_until
 from tests.model import BoardModel
 from tests.test_write_path import send_batches
 from tests.write_path import WritePath

@@ -13,6 +13,7 @@ import grpc
 from confluent_kafka import Consumer, TopicPartition
 
 from common.kafka_clients import KafkaSettings, consumer_config
+from common.processes import stop_process
 from common.redis_clients import RedisSettings, create_redis
 from ingest_svc.config import IngestConfig
 from ingest_svc.producer import ReportProducer
@@ -27,7 +28,6 @@ from tests.harness import (
     free_port,
     service_env,
     start_process,
-    stop_process,
     unique,
 )
 from tests.model import BoardModel

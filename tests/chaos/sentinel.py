@@ -9,7 +9,8 @@ from pathlib import Path
 
 import redis
 
-from tests.harness import LOG_DIR, free_port, stop_process, unique, wait_until
+from common.processes import stop_process
+from tests.harness import LOG_DIR, free_port, unique, wait_until
 
 MASTER_NAME = "mymaster"
 

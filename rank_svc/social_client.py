@@ -1,16 +1,19 @@
 """rank_svc's view of social_svc: friend lists with a stale fallback, and profiles.
 
-Friend lists are kept in a bounded in-process cache. A list younger than ``fresh_s`` is
-used as is; an older one is refreshed from social_svc, and if social_svc is slow or down a
-list up to ``stale_s`` old is served instead (counted in a metric, flagged in the answer).
-Profiles are decoration: when they cannot be fetched, rankings go out without them.
+Both are kept in bounded in-process caches (:class:`TimedLru`). A friend list younger than
+``fresh_s`` is used as is; an older one is refreshed from social_svc, and if social_svc is
+slow or down a list up to ``stale_s`` old is served instead (counted in a metric, flagged
+in the answer). Profiles are decoration: they are reused for ``PROFILE_TTL_S`` (a renamed
+user shows the old nickname that long), and when they cannot be fetched, rankings go out
+without them.
 """
 
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
 
 import grpc
 from prometheus_client import Counter
@@ -31,6 +34,37 @@ PROFILES_MISSING = Counter(
 )
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 STREAM_CHUNK = 5000
+PROFILE_TTL_S = 30.0
+PROFILES_CACHED = 200_000
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class TimedLru(Generic[K, V]):
+    """A bounded, thread-safe LRU map that knows how old each value is."""
+
+    def __init__(self, max_items: int) -> None:
+        self._max_items = max_items
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> tuple[float, V] | None:
+        """``(age in seconds, value)``, or None if not cached."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+        return time.monotonic() - found[0], found[1]
+
+    def put(self, key: K, value: V) -> None:
+        """Stores ``value``, evicting the least recently used beyond the bound."""
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._max_items:
+                self._items.popitem(last=False)
 
 
 def stream_friends(
@@ -58,65 +92,59 @@ class FriendSource:
         self._stub = stub
         self._fresh_s = fresh_s
         self._stale_s = stale_s
-        self._max_users = max_users
         self._max_cached_list = max_cached_list
-        self._cache: OrderedDict[int, tuple[float, list[int]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _cached(self, user_id: int) -> tuple[float, list[int]] | None:
-        with self._lock:
-            found = self._cache.get(user_id)
-            if found is not None:
-                self._cache.move_to_end(user_id)
-            return found
-
-    def _remember(self, user_id: int, friends: list[int]) -> None:
-        if len(friends) > self._max_cached_list:
-            return
-        with self._lock:
-            self._cache[user_id] = (time.monotonic(), friends)
-            self._cache.move_to_end(user_id)
-            while len(self._cache) > self._max_users:
-                self._cache.popitem(last=False)
+        self._cache: TimedLru[int, list[int]] = TimedLru(max_users)
 
     def friends(self, user_id: int, timeout_s: float) -> tuple[list[int], bool]:
         """``(friend ids, stale)``; ``Unavailable`` if social_svc fails and nothing is cached."""
-        cached = self._cached(user_id)
-        age = time.monotonic() - cached[0] if cached else None
-        if cached and age <= self._fresh_s:
+        cached = self._cache.get(user_id)
+        if cached and cached[0] <= self._fresh_s:
             return cached[1], False
         try:
             friends = stream_friends(self._stub, user_id, timeout_s)
         except grpc.RpcError as error:
             if error.code() not in _RETRYABLE:
                 raise
-            if cached and age <= self._stale_s:
+            if cached and cached[0] <= self._stale_s:
                 STALE_FRIEND_LISTS.inc()
                 return cached[1], True
             raise Unavailable(
                 f"friend graph unavailable ({error.code().name}) and no recent friend list cached"
             ) from None
-        self._remember(user_id, friends)
+        if len(friends) <= self._max_cached_list:
+            self._cache.put(user_id, friends)
         return friends, False
 
 
 class ProfileSource:
-    """Nicknames and avatars, fetched in one batch per answer."""
+    """Nicknames and avatars: recent ones from memory, the rest in one batch per answer."""
 
     def __init__(self, stub: social_pb2_grpc.FriendGraphStub) -> None:
         self._stub = stub
+        self._cache: TimedLru[int, social_pb2.Profile | None] = TimedLru(PROFILES_CACHED)
 
     def profiles(self, user_ids: Iterable[int], timeout_s: float) -> dict[int, social_pb2.Profile]:
-        """Profiles by user id; empty (counted and logged) if social_svc fails."""
-        ids = sorted(set(user_ids))
-        if not ids:
-            return {}
+        """Profiles by user id; without the missing ones (counted, logged) if social_svc fails."""
+        found: dict[int, social_pb2.Profile] = {}
+        wanted = []
+        for user_id in set(user_ids):
+            cached = self._cache.get(user_id)
+            if cached is not None and cached[0] <= PROFILE_TTL_S:
+                if cached[1] is not None:
+                    found[user_id] = cached[1]
+            else:
+                wanted.append(user_id)
+        if not wanted:
+            return found
         try:
             reply = self._stub.GetProfiles(
-                social_pb2.GetProfilesRequest(user_ids=ids), timeout=timeout_s
+                social_pb2.GetProfilesRequest(user_ids=sorted(wanted)), timeout=timeout_s
             )
         except grpc.RpcError as error:
             PROFILES_MISSING.labels(error.code().name).inc()
             log.warning("profiles unavailable", extra={"code": error.code().name})
-            return {}
-        return {p.user_id: p for p in reply.profiles}
+            return found
+        fetched = {p.user_id: p for p in reply.profiles}
+        for user_id in wanted:
+            self._cache.put(user_id, fetched.get(user_id))
+        return found | fetched

@@ -14,6 +14,7 @@ from rank_svc.friend_ranking import (
     page_size_of,
     token_scope,
 )
+from rank_svc.social_client import TimedLru
 
 DAY = date(2026, 11, 29)
 
@@ -48,3 +49,14 @@ def test_tokens_are_bound_to_user_and_day():
     for garbage in ("!!!", "abc", encode_token(token_scope(7, DAY), "x")):
         with pytest.raises(InvalidArgument, match=r"^page_token: "):
             decode_offset(garbage, token_scope(7, DAY))
+
+
+def test_timed_lru_is_bounded_and_ages_its_values():
+    cache: TimedLru[int, str] = TimedLru(max_items=2)
+    cache.put(1, "a")
+    cache.put(2, "b")
+    assert cache.get(1)[1] == "a"  # 1 is now the most recently used
+    cache.put(3, "c")
+    assert cache.get(2) is None
+    age, value = cache.get(3)
+    assert value == "c" and 0 <= age < 1

@@ -1,6 +1,5 @@
 """Process start-up shared by every entry point: config from the environment, logging."""
 
-import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -20,5 +19,3 @@ def load(process: str, read_config: Callable[[Mapping[str, str]], C]) -> C:
     except ConfigError as error:
         print(f"{process}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    finally:
-        logging.getLogger(process).debug("configured")

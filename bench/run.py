@@ -13,6 +13,7 @@ import sys
 import time
 import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench import config, dataset, library, naive, phases, report
 from bench.config import RESULTS, Context, scale_with
@@ -115,9 +116,9 @@ def main(argv: list[str]) -> dict:
         delete_topics(ctx)
         _drop_keys(ctx)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"{datetime.now(UTC).date().isoformat()}-{scale.name}"
     out = args.out or str(RESULTS / f"{stem}.json")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w") as file:
         json.dump(results, file, indent=1, default=float)
     table = report.markdown(results)

@@ -9,9 +9,9 @@ import pytest
 from common.processes import stop_process
 from common.reports import day_start
 from stepboard.v1 import ranking_pb2, social_pb2
-from tests.harness import report, today, wait_until
+from tests.harness import today, wait_until
 from tests.model import BoardModel
-from tests.test_write_path import send_batches
+from tests.test_write_path import send_rows
 from tests.write_path import WritePath
 
 
@@ -88,9 +88,7 @@ def populate(path: WritePath, rng: random.Random, users: int):
         for _ in range(rng.randint(1, 3))
     ]
     rng.shuffle(rows)
-    model = BoardModel()
-    model.add_all(rows)
-    send_batches(path, [report(u, d, s, t) for d, u, s, t in rows])
+    model = send_rows(path, rows)
     path.start_consumer()
     wait_until(lambda: path.store.participants(day) == len(model.ranking(day)), 60)
     return friends, model, day

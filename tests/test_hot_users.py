@@ -9,11 +9,10 @@ import pytest
 
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
 from tests.harness import report, start_process, today, unique, wait_until
-from tests.model import BoardModel
 from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base
 from tests.stack import ROOT
 from tests.test_friend_ranking import as_tuple, reference, whole_ranking
-from tests.test_write_path import send_batches
+from tests.test_write_path import send_rows
 from tests.write_path import WritePath
 
 HOT_FRIENDS = 200_000
@@ -63,9 +62,7 @@ def test_hot_user_is_served_from_the_precompute_and_refreshed(hot_graph):
         reporters = [*rng.sample(sorted(friends), 4000), hot.user_id]
         rows = [(day, u, rng.choice([100, 100, rng.randint(0, 99_000)]), rng.choice([7, 9]))
                 for u in reporters]
-        model = BoardModel()
-        model.add_all(rows)
-        send_batches(path, [report(u, d, s, t) for d, u, s, t in rows], size=1000)
+        model = send_rows(path, rows, size=1000)
         path.start_consumer()
         wait_until(lambda: path.store.participants(day) == len(reporters), 60)
         expected = reference(model, day, hot.user_id, friends)

@@ -26,6 +26,14 @@ def send_batches(path, reports, size=200):
         assert reply.accepted == len(chunk), [r.message for r in reply.results if r.code]
 
 
+def send_rows(path, rows, size=200) -> BoardModel:
+    """Sends ``(day, user, steps, second)`` rows in batches; returns the model of them."""
+    model = BoardModel()
+    model.add_all(rows)
+    send_batches(path, [report(u, d, s, t) for d, u, s, t in rows], size)
+    return model
+
+
 def random_reports(rng, day, users, count):
     """Reports with repeated users, tied steps and tied seconds, in random order."""
     rows = [
@@ -63,9 +71,7 @@ def test_model_equality_with_duplicates_reordering_and_ties(write_path):
     rng = random.Random(7)
     day = today()
     rows = random_reports(rng, day, users=150, count=1500)
-    model = BoardModel()
-    model.add_all(rows)
-    send_batches(write_path, [report(u, d, s, t) for d, u, s, t in rows])
+    model = send_rows(write_path, rows)
     write_path.start_consumer()
     start_s = int(day_start(day).timestamp())
     wait_until(lambda: write_path.matches(model, day, start_s), 60)
@@ -86,9 +92,7 @@ def test_consumer_killed_mid_backlog_then_restarted(write_path):
     rng = random.Random(11)
     day = today()
     rows = random_reports(rng, day, users=3000, count=20_000)
-    model = BoardModel()
-    model.add_all(rows)
-    send_batches(write_path, [report(u, d, s, t) for d, u, s, t in rows], size=1000)
+    model = send_rows(write_path, rows, size=1000)
     first = write_path.start_consumer()
     wait_until(lambda: write_path.store.participants(day) > 0, 60, 0.05)
     first.send_signal(signal.SIGKILL)

@@ -14,7 +14,7 @@ from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
 from tests.faults import kill_component, start_infra
 from tests.harness import free_port, report, start_process, today, wait_until
 from tests.model import BoardModel
-from tests.test_write_path import random_reports, send_batches
+from tests.test_write_path import random_reports, send_rows
 
 
 def holds(path, model: BoardModel, day) -> bool:
@@ -105,9 +105,7 @@ def test_rebuild_restores_one_day_exactly(write_path):
     rng = random.Random(23)
     day = today()
     rows = random_reports(rng, day, users=400, count=2000)
-    model = BoardModel()
-    model.add_all(rows)
-    send_batches(write_path, [report(u, d, s, t) for d, u, s, t in rows])
+    model = send_rows(write_path, rows)
     write_path.start_consumer()
     start_s = int(day_start(day).timestamp())
     wait_until(lambda: write_path.matches(model, day, start_s), 60)

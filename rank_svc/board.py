@@ -110,16 +110,16 @@ def board_is_expired(day: date, retention_days: int, now: datetime) -> bool:
 
 
 @dataclass(frozen=True)
-class Ranked:
-    """A user's place on a board."""
+class Row:
+    """One member of a ranking: a user and their board score (None: no report)."""
 
     user_id: int
-    score: int
+    score: int | None
 
 
-def sort_key(item: Ranked) -> tuple[int, int]:
-    """DESIGN order: higher score first, then lower user id."""
-    return (-item.score, item.user_id)
+def sort_key(row: Row) -> tuple[int, int]:
+    """DESIGN order among users with a report: higher score first, then lower user id."""
+    return (-row.score, row.user_id)
 
 
 class BoardStore:
@@ -249,7 +249,7 @@ class BoardStore:
             pipe.zcard(self.board_key(day, shard))
         return sum(pipe.execute())
 
-    def top(self, day: date, limit: int) -> tuple[list[Ranked], int]:
+    def top(self, day: date, limit: int) -> tuple[list[Row], int]:
         """The best ``limit`` users of ``day`` in DESIGN order, and the participant count.
 
         Each shard gives its ``limit + 1`` best by score; where the cut falls inside a run
@@ -260,11 +260,11 @@ class BoardStore:
             pipe.zrevrange(self.board_key(day, shard), 0, limit, withscores=True)
             pipe.zcard(self.board_key(day, shard))
         replies = pipe.execute()
-        candidates: list[Ranked] = []
+        candidates: list[Row] = []
         ties = self.client.pipeline(transaction=False)
         tied_shards = []
         for shard in range(self.settings.shards):
-            rows = [Ranked(int(m), int(s)) for m, s in replies[2 * shard]]
+            rows = [Row(int(m), int(s)) for m, s in replies[2 * shard]]
             if len(rows) > limit and rows[limit].score == rows[limit - 1].score:
                 cut = rows[limit - 1].score
                 candidates += [r for r in rows if r.score > cut]
@@ -274,7 +274,7 @@ class BoardStore:
                 candidates += rows[:limit]
         if tied_shards:
             for rows in ties.execute():
-                candidates += [Ranked(int(m), int(s)) for m, s in rows]
+                candidates += [Row(int(m), int(s)) for m, s in rows]
         candidates.sort(key=sort_key)
         return candidates[:limit], sum(replies[1::2])
 

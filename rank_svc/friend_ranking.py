@@ -5,29 +5,21 @@ first), then user id; users without a report follow, with 0 steps, by user id.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 
 from common.errors import InvalidArgument
 from common.page_tokens import encode_token
+from rank_svc.board import Row, sort_key
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-
-
-@dataclass(frozen=True)
-class Row:
-    """One member of a ranking: a user and their board score (None: no report)."""
-
-    user_id: int
-    score: int | None
 
 
 def order_rows(scores: Mapping[int, int | None]) -> list[Row]:
     """All users of ``scores`` in ranking order."""
     reported = sorted(
         (Row(u, s) for u, s in scores.items() if s is not None),
-        key=lambda row: (-row.score, row.user_id),
+        key=sort_key,
     )
     silent = [Row(u, None) for u in sorted(u for u, s in scores.items() if s is None)]
     return reported + silent

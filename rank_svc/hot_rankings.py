@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from common.redis_clients import RedisClient
-from rank_svc.board import expire_at
-from rank_svc.friend_ranking import Row
+from rank_svc.board import Row, expire_at
 
 _CHUNK = 10_000
 

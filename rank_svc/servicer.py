@@ -9,9 +9,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.errors import InvalidArgument, NotFound
 from common.page_tokens import decode_offset
 from common.reports import parse_day
-from rank_svc.board import BoardStore, decode_score
+from rank_svc.board import BoardStore, Row, decode_score
 from rank_svc.friend_ranking import (
-    Row,
     first_index,
     next_token,
     order_rows,
@@ -86,8 +85,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         limit = request.limit or DEFAULT_TOP
         if not 1 <= limit <= MAX_TOP:
             raise InvalidArgument("limit", f"must be between 1 and {MAX_TOP}, got {limit}")
-        ranked, total = self._store.top(day, limit)
-        rows = [Row(r.user_id, r.score) for r in ranked]
+        rows, total = self._store.top(day, limit)
         entries, _ = self._entries(day, 1, rows, (), context)
         return ranking_pb2.GetGlobalTopResponse(entries=entries, total_participants=total)
 

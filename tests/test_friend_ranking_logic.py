@@ -6,8 +6,8 @@ import pytest
 
 from common.errors import InvalidArgument
 from common.page_tokens import decode_offset, encode_token
+from rank_svc.board import Row
 from rank_svc.friend_ranking import (
-    Row,
     first_index,
     next_token,
     order_rows,

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from redis.cluster import RedisCluster
 
@@ -32,7 +33,7 @@ from common.sharding import shard_of
 TIME_BITS = 18
 TIME_SLOTS = 1 << TIME_BITS
 
-# KEYS[1]: the shard's watermark hash; KEYS[2..]: board keys of this shard.
+# KEYS[1]: the shard's watermark hash; KEYS[2..]: (board key, its version key) per day.
 # ARGV: n_partitions, then (partition, expected, new) per partition, then per board key:
 # expire_at, n_pairs, score1, member1, ... Returns the partitions whose watermark was
 # missing or behind `expected` (and then writes nothing), else an empty list.
@@ -48,7 +49,7 @@ for i = 0, n - 1 do
 end
 if #lost > 0 then return lost end
 local a = 2 + 3 * n
-for k = 2, #KEYS do
+for k = 2, #KEYS, 2 do
   local expire_at, npairs = ARGV[a], tonumber(ARGV[a + 1])
   a = a + 2
   -- at most 1000 pairs per ZADD: Lua's unpack() has a small stack limit
@@ -58,6 +59,8 @@ for k = 2, #KEYS do
   end
   a = a + 2 * npairs
   redis.call('EXPIREAT', KEYS[k], expire_at)
+  redis.call('INCR', KEYS[k + 1])
+  redis.call('EXPIREAT', KEYS[k + 1], expire_at)
 end
 for i = 0, n - 1 do
   local p, new = ARGV[2 + 3 * i], tonumber(ARGV[4 + 3 * i])
@@ -65,6 +68,43 @@ for i = 0, n - 1 do
   if (not w) or tonumber(w) < new then redis.call('HSET', KEYS[1], p, new) end
 end
 return lost
+"""
+
+# KEYS: board keys. ARGV: how many ids each key is asked for, then the ids, key after key.
+# Returns one score per id in that order (nil: no report); ZMSCORE at most 1000 ids a call
+# (unpack() limit).
+_SCORES_LUA = """
+local out, a = {}, #KEYS + 1
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[k])
+  for first = 0, n - 1, 1000 do
+    local last = math.min(first + 1000, n) - 1
+    local found = redis.call('ZMSCORE', KEYS[k], unpack(ARGV, a + first, a + last))
+    for i = 1, last - first + 1 do out[#out + 1] = found[i] end
+  end
+  a = a + n
+end
+return out
+"""
+
+# KEYS: every board shard of a day. ARGV: the user's shard (1-based index into KEYS), the
+# user id. Returns nil without a report, else {rank, score, participants}; user ids are
+# compared as decimal strings (length first), exact for any int64.
+_RANK_LUA = """
+local mine, user = tonumber(ARGV[1]), ARGV[2]
+local own = redis.call('ZSCORE', KEYS[mine], user)
+if not own then return false end
+local rank, total = 1, 0
+for k = 1, #KEYS do
+  rank = rank + redis.call('ZCOUNT', KEYS[k], '(' .. own, '+inf')
+  total = total + redis.call('ZCARD', KEYS[k])
+  if redis.call('ZCOUNT', KEYS[k], own, own) > (k == mine and 1 or 0) then
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], own, own)) do
+      if #m < #user or (#m == #user and m < user) then rank = rank + 1 end
+    end
+  end
+end
+return {rank, own, total}
 """
 
 
@@ -109,8 +149,7 @@ def board_is_expired(day: date, retention_days: int, now: datetime) -> bool:
     return expire_at(day, retention_days) <= now.astimezone(UTC).timestamp()
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One member of a ranking: a user and their board score (None: no report)."""
 
     user_id: int
@@ -134,12 +173,23 @@ class BoardStore:
         self.topic = topic
         self._suffix = ":staging" if staging else ""
         self._apply = client.register_script(_APPLY_LUA)
+        self._scores = client.register_script(_SCORES_LUA)
+        self._rank = client.register_script(_RANK_LUA)
+        # A Cluster spreads shards over nodes, so multi-shard scripts cannot run there;
+        # readers then pipeline one command per shard instead.
+        self._one_server = not isinstance(client, RedisCluster)
 
     # -- keys ---------------------------------------------------------------------------
     def board_key(self, day: date, shard: int) -> str:
         """The sorted set of ``day`` for ``shard``; the hash tag keeps a shard on one node."""
         prefix = self.settings.namespace
         return f"{prefix}:board:{{{shard}}}:{day.isoformat()}{self._suffix}"
+
+    def version_key(self, day: date, shard: int) -> str:
+        """A counter bumped by every write to the board of ``day`` for ``shard``, so readers
+        can tell whether a board changed without reading it (:meth:`versions`)."""
+        prefix = self.settings.namespace
+        return f"{prefix}:boardv:{{{shard}}}:{day.isoformat()}{self._suffix}"
 
     def watermark_key(self, shard: int) -> str:
         """The applied-offset hash of ``shard`` for the configured topic."""
@@ -175,7 +225,7 @@ class BoardStore:
             keys = [self.watermark_key(shard)]
             args = list(head)
             for day, pairs in sorted(days.items()):
-                keys.append(self.board_key(day, shard))
+                keys += [self.board_key(day, shard), self.version_key(day, shard)]
                 args += [expire_at(day, self.settings.retention_days), len(pairs) // 2, *pairs]
             calls.append((keys, args))
         lost: set[int] = set()
@@ -186,7 +236,7 @@ class BoardStore:
     def _run_apply(self, calls: list[tuple[list, list]]) -> list:
         """Runs the apply script per shard: pipelined on a single server; one call per shard
         on a Cluster, whose client refuses scripts in pipelines."""
-        if isinstance(self.client, RedisCluster):
+        if not self._one_server:
             return [self._apply(keys=keys, args=args) for keys, args in calls]
         pipe = self.client.pipeline(transaction=False)
         for keys, args in calls:
@@ -211,36 +261,56 @@ class BoardStore:
         return {p: lowest[p] if seen_all[p] else None for p in partitions}
 
     def drop_day(self, day: date) -> None:
-        """Deletes every shard of ``day``'s board."""
-        self.client.delete(*(self.board_key(day, s) for s in range(self.settings.shards)))
+        """Deletes every shard of ``day``'s board (and the shards' versions)."""
+        for shard in range(self.settings.shards):
+            self.client.delete(self.board_key(day, shard), self.version_key(day, shard))
 
     def move_day(self, day: date, target: "BoardStore") -> None:
         """Replaces ``target``'s board of ``day`` with this store's, shard by shard.
 
         Both keys of a shard share a hash tag, so each ``RENAME`` is atomic even in Cluster.
+        The target's versions are bumped so cached answers about the old board go.
         """
+        expires = expire_at(day, target.settings.retention_days)
         for shard in range(self.settings.shards):
             source, destination = self.board_key(day, shard), target.board_key(day, shard)
             if self.client.exists(source):
                 self.client.rename(source, destination)
             else:
                 self.client.delete(destination)
+            version = target.version_key(day, shard)
+            self.client.incr(version)
+            self.client.expireat(version, expires)
+
+    def versions(self, day: date) -> tuple[int | None, ...]:
+        """Every shard's version of ``day``'s board: equal tuples mean an unchanged board."""
+        keys = [self.version_key(day, shard) for shard in range(self.settings.shards)]
+        found = self.client.mget(keys) if self._one_server else self.client.mget_nonatomic(keys)
+        return tuple(None if v is None else int(v) for v in found)
 
     # -- readers ------------------------------------------------------------------------
     def scores(self, day: date, user_ids: Iterable[int]) -> dict[int, int | None]:
-        """Each user's score on ``day`` (None: no report), one ``ZMSCORE`` per shard."""
+        """Each user's score on ``day`` (None: no report): one script call on a single
+        server, else one ``ZMSCORE`` per shard in a pipeline."""
         by_shard: dict[int, list[int]] = defaultdict(list)
+        shards = self.settings.shards
         for user_id in user_ids:
-            by_shard[self.shard(user_id)].append(user_id)
-        pipe = self.client.pipeline(transaction=False)
+            by_shard[shard_of(user_id, shards)].append(user_id)
         order = sorted(by_shard)
-        for shard in order:
-            pipe.zmscore(self.board_key(day, shard), by_shard[shard])
-        found: dict[int, int | None] = {}
-        for shard, values in zip(order, pipe.execute(), strict=True):
-            for user_id, value in zip(by_shard[shard], values, strict=True):
-                found[user_id] = None if value is None else int(value)
-        return found
+        keys = [self.board_key(day, shard) for shard in order]
+        ids = [user_id for shard in order for user_id in by_shard[shard]]
+        if self._one_server and keys:
+            counts = [len(by_shard[shard]) for shard in order]
+            values = self._scores(keys=keys, args=counts + ids)
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            for key, shard in zip(keys, order, strict=True):
+                pipe.zmscore(key, by_shard[shard])
+            values = [value for reply in pipe.execute() for value in reply]
+        return {
+            user_id: None if value is None else int(float(value))
+            for user_id, value in zip(ids, values, strict=True)
+        }
 
     def participants(self, day: date) -> int:
         """How many users reported on ``day``."""
@@ -282,9 +352,17 @@ class BoardStore:
         """``(rank, score, participants)`` of ``user_id`` on ``day``; None if no report.
 
         Rank is 1 + the users with a higher score + the users with the same score and a
-        lower id, summed over shards.
+        lower id, summed over shards: in one script call on a single server.
         """
-        own = self.client.zscore(self.board_key(day, self.shard(user_id)), user_id)
+        mine = self.shard(user_id)
+        if self._one_server:
+            keys = [self.board_key(day, shard) for shard in range(self.settings.shards)]
+            found = self._rank(keys=keys, args=[mine + 1, user_id])
+            if found is None:
+                return None
+            rank, score, total = found
+            return int(rank), int(float(score)), int(total)
+        own = self.client.zscore(self.board_key(day, mine), user_id)
         if own is None:
             return None
         score = int(own)
@@ -299,7 +377,7 @@ class BoardStore:
         ties = self.client.pipeline(transaction=False)
         tied = 0
         for shard in range(self.settings.shards):
-            if replies[3 * shard + 1] > (1 if shard == self.shard(user_id) else 0):
+            if replies[3 * shard + 1] > (1 if shard == mine else 0):
                 ties.zrangebyscore(self.board_key(day, shard), score, score)
                 tied += 1
         if tied:

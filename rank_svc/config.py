@@ -11,6 +11,10 @@ from common.reports import ValidationSettings
 from common.server import ServerSettings
 from rank_svc.board import BoardSettings
 
+# Users with more friends than this get precomputed rankings (precompute writes them,
+# the ranking server looks them up).
+HOT_FRIENDS_THRESHOLD = 5000
+
 
 @dataclass(frozen=True)
 class RankConfig:
@@ -24,10 +28,12 @@ class RankConfig:
     friends_fresh_s: float = 1.0
     friends_stale_s: float = 600.0
     friends_cached_users: int = 100_000
+    hot_threshold: int = HOT_FRIENDS_THRESHOLD
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RankConfig":
-        """Reads the server (default port 50053), Redis, board and social_svc settings."""
+        """Reads the server (default port 50053), Redis, board, social_svc and hot-user
+        settings."""
         return cls(
             server=ServerSettings.from_env(env, default_port=50053, default_metrics_port=9103),
             redis=RedisSettings.from_env(env),
@@ -37,6 +43,7 @@ class RankConfig:
             friends_fresh_s=env_float(env, "FRIENDS_FRESH_S", 1.0),
             friends_stale_s=env_float(env, "FRIENDS_STALE_S", 600.0),
             friends_cached_users=env_int(env, "FRIENDS_CACHED_USERS", 100_000, 0),
+            hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", HOT_FRIENDS_THRESHOLD, 1),
         )
 
 
@@ -86,7 +93,7 @@ class PrecomputeConfig:
             board=BoardSettings.from_env(env),
             social_addr=env_str(env, "SOCIAL_ADDR"),
             client=ChannelSettings.from_env(env),
-            hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", 5000, 1),
+            hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", HOT_FRIENDS_THRESHOLD, 1),
             interval_s=env_float(env, "PRECOMPUTE_INTERVAL_S", 60.0, minimum=0.1),
             metrics_port=env_int(env, "METRICS_PORT", 9105, 0, 65535) or None,
         )

@@ -30,6 +30,7 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
             max_cached_list=MAX_CACHED_LIST,
         ),
         ProfileSource(stub),
+        config.hot_threshold,
     )
     return build_grpc_server(
         config.server, [register(ranking_pb2, ranking_pb2_grpc, "Ranking", servicer)]

@@ -19,6 +19,7 @@ from rank_svc.friend_ranking import (
 )
 from rank_svc.hot_rankings import HotRankings
 from rank_svc.social_client import FriendSource, ProfileSource
+from rank_svc.top_cache import TopCache
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
 
 DEFAULT_TOP = 100
@@ -63,11 +64,15 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         hot: HotRankings,
         friends: FriendSource,
         profiles: ProfileSource,
+        hot_threshold: int,
     ) -> None:
+        """``hot_threshold``: users with more friends may have a precomputed ranking."""
         self._store = store
         self._hot = hot
         self._friends = friends
         self._profiles = profiles
+        self._hot_threshold = hot_threshold
+        self._tops: TopCache[ranking_pb2.GetGlobalTopResponse] = TopCache(store)
 
     def _entries(
         self, day: date, first_rank: int, rows: Sequence[Row], extra: Sequence[int],
@@ -85,9 +90,13 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         limit = request.limit or DEFAULT_TOP
         if not 1 <= limit <= MAX_TOP:
             raise InvalidArgument("limit", f"must be between 1 and {MAX_TOP}, got {limit}")
-        rows, total = self._store.top(day, limit)
-        entries, _ = self._entries(day, 1, rows, (), context)
-        return ranking_pb2.GetGlobalTopResponse(entries=entries, total_participants=total)
+
+        def build() -> ranking_pb2.GetGlobalTopResponse:
+            rows, total = self._store.top(day, limit)
+            entries, _ = self._entries(day, 1, rows, (), context)
+            return ranking_pb2.GetGlobalTopResponse(entries=entries, total_participants=total)
+
+        return self._tops.answer(day, limit, build)
 
     def GetGlobalRank(self, request, context):
         """One user's place among everyone who reported that day."""
@@ -102,7 +111,11 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
 
     def GetFriendRanking(self, request, context):
         """The caller and their friends, one page, served from a precomputed ranking when
-        the caller is a hot user, else computed from the friend list and the board."""
+        the caller is a hot user, else computed from the friend list and the board.
+
+        A user whose cached friend list is no longer than the hot threshold is not looked
+        up among the precomputed rankings (one Redis round trip saved for most users).
+        """
         user_id = request.user_id
         _check_user(user_id)
         day = parse_day(request.day)
@@ -110,7 +123,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         token_offset = decode_offset(request.page_token, token_scope(user_id, day))
         reply = ranking_pb2.GetFriendRankingResponse()
 
-        hot = self._hot.page(user_id, day, None if request.around_me else token_offset, size)
+        known = self._friends.known_count(user_id)
+        hot = None
+        if known is None or known > self._hot_threshold:
+            hot = self._hot.page(user_id, day, None if request.around_me else token_offset, size)
         if hot is not None:
             start, rows, total, my_index, me = hot.start, hot.rows, hot.total, hot.my_index, hot.me
             reply.computed_at.CopyFrom(Timestamp(seconds=hot.computed_at_s))

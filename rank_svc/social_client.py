@@ -9,16 +9,13 @@ without them.
 """
 
 import logging
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Hashable, Iterable
-from typing import Generic, TypeVar
+from collections.abc import Iterable
 
 import grpc
 from prometheus_client import Counter
 
 from common.errors import Unavailable
+from rank_svc.timed_lru import TimedLru
 from stepboard.v1 import social_pb2, social_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -34,37 +31,9 @@ PROFILES_MISSING = Counter(
 )
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 STREAM_CHUNK = 5000
+UNARY_PAGE = 1000  # social_svc's largest ListFriends page
 PROFILE_TTL_S = 30.0
 PROFILES_CACHED = 200_000
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class TimedLru(Generic[K, V]):
-    """A bounded, thread-safe LRU map that knows how old each value is."""
-
-    def __init__(self, max_items: int) -> None:
-        self._max_items = max_items
-        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> tuple[float, V] | None:
-        """``(age in seconds, value)``, or None if not cached."""
-        with self._lock:
-            found = self._items.get(key)
-            if found is None:
-                return None
-            self._items.move_to_end(key)
-        return time.monotonic() - found[0], found[1]
-
-    def put(self, key: K, value: V) -> None:
-        """Stores ``value``, evicting the least recently used beyond the bound."""
-        with self._lock:
-            self._items[key] = (time.monotonic(), value)
-            self._items.move_to_end(key)
-            while len(self._items) > self._max_items:
-                self._items.popitem(last=False)
 
 
 def stream_friends(
@@ -76,6 +45,19 @@ def stream_friends(
         timeout=timeout_s,
     )
     return [friend for chunk in chunks for friend in chunk.friend_ids]
+
+
+def fetch_friends(
+    stub: social_pb2_grpc.FriendGraphStub, user_id: int, timeout_s: float
+) -> list[int]:
+    """The whole friend list: one unary page when it fits (most users; a unary call costs
+    far less than a stream), else the stream."""
+    page = stub.ListFriends(
+        social_pb2.ListFriendsRequest(user_id=user_id, page_size=UNARY_PAGE), timeout=timeout_s
+    )
+    if not page.next_page_token:
+        return list(page.friend_ids)
+    return stream_friends(stub, user_id, timeout_s)
 
 
 class FriendSource:
@@ -95,13 +77,18 @@ class FriendSource:
         self._max_cached_list = max_cached_list
         self._cache: TimedLru[int, list[int]] = TimedLru(max_users)
 
+    def known_count(self, user_id: int) -> int | None:
+        """How many friends the cached list (of any age) holds; None if none is cached."""
+        cached = self._cache.get(user_id)
+        return None if cached is None else len(cached[1])
+
     def friends(self, user_id: int, timeout_s: float) -> tuple[list[int], bool]:
         """``(friend ids, stale)``; ``Unavailable`` if social_svc fails and nothing is cached."""
         cached = self._cache.get(user_id)
         if cached and cached[0] <= self._fresh_s:
             return cached[1], False
         try:
-            friends = stream_friends(self._stub, user_id, timeout_s)
+            friends = fetch_friends(self._stub, user_id, timeout_s)
         except grpc.RpcError as error:
             if error.code() not in _RETRYABLE:
                 raise

@@ -14,7 +14,7 @@ from rank_svc.friend_ranking import (
     page_size_of,
     token_scope,
 )
-from rank_svc.social_client import TimedLru
+from rank_svc.timed_lru import TimedLru
 
 DAY = date(2026, 11, 29)
 

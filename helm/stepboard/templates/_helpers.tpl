@@ -196,6 +196,7 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- end -}}
 {{- if has $c (list "rank" "precompute") -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_ADDR" (printf "%s:%d" (include "stepboard.componentName" (dict "root" .root "component" "social")) (int64 $v.social.service.port)) -}}
+{{- $_ := set $env "STEPBOARD_HOT_FRIENDS_THRESHOLD" (toString (int64 $v.precompute.hotFriendsThreshold)) -}}
 {{- end -}}
 {{- if eq $c "rank" -}}
 {{- $_ := set $env "STEPBOARD_FRIENDS_FRESH_S" (toString $v.rank.friendsFreshSeconds) -}}
@@ -207,7 +208,6 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $_ := set $env "STEPBOARD_CONSUMER_BATCH" (toString (int64 $v.consumer.batch)) -}}
 {{- end -}}
 {{- if eq $c "precompute" -}}
-{{- $_ := set $env "STEPBOARD_HOT_FRIENDS_THRESHOLD" (toString (int64 $v.precompute.hotFriendsThreshold)) -}}
 {{- $_ := set $env "STEPBOARD_PRECOMPUTE_INTERVAL_S" (toString $v.precompute.intervalSeconds) -}}
 {{- end -}}
 {{- if eq $c "social" -}}

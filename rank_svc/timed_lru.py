@@ -1,0 +1,36 @@
+"""A bounded, thread-safe LRU map that knows how old each value is (rank_svc's caches)."""
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class TimedLru(Generic[K, V]):
+    """A bounded, thread-safe LRU map that knows how old each value is."""
+
+    def __init__(self, max_items: int) -> None:
+        self._max_items = max_items
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> tuple[float, V] | None:
+        """``(age in seconds, value)``, or None if not cached."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+        return time.monotonic() - found[0], found[1]
+
+    def put(self, key: K, value: V) -> None:
+        """Stores ``value``, evicting the least recently used beyond the bound."""
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._max_items:
+                self._items.popitem(last=False)

@@ -2,6 +2,9 @@
 
 A report's ``day`` is a local date; the instants that belong to it in some time zone span
 from 00:00 at UTC+14 (:func:`day_start`) to 24:00 at UTC-12, 50 hours later.
+
+Every report of the write path passes here twice (ingest, then the consumer), so times are
+Unix seconds and the date arithmetic is cached: this is the hot path of both.
 """
 
 import functools
@@ -9,14 +12,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from common.config import env_int
 from common.errors import InvalidArgument
 from stepboard.v1 import ingest_pb2
 
 DAY_SPAN = timedelta(hours=50)
+_DAY_SPAN_S = int(DAY_SPAN.total_seconds())
 _EARLIEST_OFFSET = timedelta(hours=14)
-_LATEST_OFFSET = timedelta(hours=12)
+_EARLIEST_OFFSET_S = int(_EARLIEST_OFFSET.total_seconds())
+_LATEST_OFFSET_S = 12 * 3600
+_EPOCH = date(1970, 1, 1)
 _DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The board score packs steps above 18 bits of time; it must stay exact in a double.
 MAX_STEPS_LIMIT = 2**35 - 1
@@ -44,8 +51,7 @@ class ValidationSettings:
         )
 
 
-@dataclass(frozen=True)
-class ValidReport:
+class ValidReport(NamedTuple):
     """A report that passed validation, in the units the boards use."""
 
     user_id: int
@@ -65,42 +71,57 @@ def day_start_s(day: date) -> int:
     return int(day_start(day).timestamp())
 
 
-def parse_day(text: str, field: str = "day") -> date:
-    """A ``YYYY-MM-DD`` string as a date, or ``InvalidArgument`` naming ``field``."""
+@functools.lru_cache(maxsize=1024)
+def _day_of(text: str) -> date:
+    """``text`` as a date; ValueError with the reason if it is not one (only days are cached)."""
     if not _DAY_PATTERN.fullmatch(text):
-        raise InvalidArgument(field, f"must be a date as YYYY-MM-DD, got {text[:32]!r}")
+        raise ValueError(f"must be a date as YYYY-MM-DD, got {text[:32]!r}")
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InvalidArgument(field, f"{text!r} is not a real date") from None
+        raise ValueError(f"{text!r} is not a real date") from None
 
 
-def accepted_days(now: datetime, late_days: int) -> tuple[date, date]:
-    """The oldest and newest day a report may carry at ``now``.
+def parse_day(text: str, field: str = "day") -> date:
+    """A ``YYYY-MM-DD`` string as a date, or ``InvalidArgument`` naming ``field``."""
+    try:
+        return _day_of(text)
+    except ValueError as error:
+        raise InvalidArgument(field, str(error)) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _epoch_day(days: int) -> date:
+    return _EPOCH + timedelta(days=days)
+
+
+def accepted_days(now_s: float, late_days: int) -> tuple[date, date]:
+    """The oldest and newest day a report may carry at Unix time ``now_s``.
 
     The newest is today at UTC+14; the oldest is today at UTC-12 minus the late window.
     """
-    newest = (now + _EARLIEST_OFFSET).date()
-    oldest = (now - _LATEST_OFFSET).date() - timedelta(days=late_days)
+    now = int(now_s)
+    newest = _epoch_day((now + _EARLIEST_OFFSET_S) // 86400)
+    oldest = _epoch_day((now - _LATEST_OFFSET_S) // 86400 - late_days)
     return oldest, newest
 
 
 def validate_report(
     report: ingest_pb2.StepReport,
-    now: datetime,
+    now_s: float,
     settings: ValidationSettings,
     prefix: str = "",
 ) -> ValidReport:
     """Checks one report against every rule; the error names the first bad field.
 
-    ``now`` is the time the report arrived (the consumer passes the record's timestamp, so
-    a replay judges a report as ingest did). ``prefix`` is prepended to field names, such as
-    ``"reports[3]."`` in a batch.
+    ``now_s`` is the Unix time the report arrived (the consumer passes the record's
+    timestamp, so a replay judges a report as ingest did). ``prefix`` is prepended to field
+    names, such as ``"reports[3]."`` in a batch.
     """
     if report.user_id <= 0:
         raise InvalidArgument(prefix + "user_id", f"must be > 0, got {report.user_id}")
     day = parse_day(report.day, prefix + "day")
-    oldest, newest = accepted_days(now, settings.late_days)
+    oldest, newest = accepted_days(now_s, settings.late_days)
     if day > newest:
         raise InvalidArgument(prefix + "day", f"{day} is in the future (latest accepted {newest})")
     if day < oldest:
@@ -118,11 +139,11 @@ def validate_report(
     if not 0 <= measured.nanos < 1_000_000_000:
         raise InvalidArgument(prefix + "measured_at", f"nanos out of range: {measured.nanos}")
     start = day_start_s(day)
-    if not start <= measured.seconds < start + int(DAY_SPAN.total_seconds()):
+    if not start <= measured.seconds < start + _DAY_SPAN_S:
         raise InvalidArgument(
             prefix + "measured_at", f"is outside {day} in every time zone (UTC-12 to UTC+14)"
         )
-    if measured.seconds > now.timestamp() + settings.clock_skew_s:
+    if measured.seconds > now_s + settings.clock_skew_s:
         raise InvalidArgument(prefix + "measured_at", "is in the future")
     if len(report.report_id) > MAX_REPORT_ID_CHARS:
         raise InvalidArgument(

@@ -20,7 +20,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import NamedTuple
 
 from redis.cluster import RedisCluster
@@ -142,11 +142,6 @@ def decode_score(day: date, score: float) -> tuple[int, int]:
 def expire_at(day: date, retention_days: int) -> int:
     """Unix time when ``day``'s board may go: its end in the last time zone plus retention."""
     return int((day_start(day) + DAY_SPAN + timedelta(days=retention_days)).timestamp())
-
-
-def board_is_expired(day: date, retention_days: int, now: datetime) -> bool:
-    """Whether ``day``'s board is past retention (replayed reports for it are dropped)."""
-    return expire_at(day, retention_days) <= now.astimezone(UTC).timestamp()
 
 
 class Row(NamedTuple):

@@ -47,7 +47,7 @@ STREAM_TIMEOUT_S = 120.0
 
 def open_days(now: datetime) -> Iterator[date]:
     """Every day that is the current date in some time zone at ``now``."""
-    day, last = accepted_days(now, late_days=0)
+    day, last = accepted_days(now.timestamp(), late_days=0)
     while day <= last:
         yield day
         day += timedelta(days=1)

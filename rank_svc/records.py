@@ -5,9 +5,10 @@ Shared by the board consumer and the rebuild command, so both judge records iden
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TypeVar
 
 import redis
@@ -17,7 +18,7 @@ from prometheus_client import Counter
 
 from common.errors import InvalidArgument
 from common.reports import ValidationSettings, validate_report
-from rank_svc.board import board_is_expired, encode_score
+from rank_svc.board import encode_score, expire_at
 from stepboard.v1 import ingest_pb2
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,10 @@ class Collapsed:
     expired: int = 0
 
 
-def received_at(message: Message) -> datetime:
-    """When the broker got the record (its timestamp), which is when ingest validated it."""
+def received_at_s(message: Message) -> float:
+    """When the broker got the record (its timestamp, Unix seconds): when ingest validated it."""
     kind, millis = message.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE:
-        return datetime.now(UTC)
-    return datetime.fromtimestamp(millis / 1000, UTC)
+    return time.time() if kind == TIMESTAMP_NOT_AVAILABLE else millis / 1000
 
 
 def collapse(
@@ -56,7 +55,7 @@ def collapse(
     restricts the result to one day (for a rebuild).
     """
     batch = Collapsed()
-    now = datetime.now(UTC)
+    now_s = time.time()
     for message in messages:
         batch.last_offsets[message.partition()] = message.offset()
         try:
@@ -65,14 +64,14 @@ def collapse(
             batch.dead.append((message, f"undecodable StepReport: {error}"))
             continue
         try:
-            valid = validate_report(report, received_at(message), validation)
+            valid = validate_report(report, received_at_s(message), validation)
         except InvalidArgument as error:
             batch.dead.append((message, f"invalid report: {error}"))
             continue
         if message.key() != str(valid.user_id).encode():
             batch.dead.append((message, "record key does not match user_id"))
             continue
-        if board_is_expired(valid.day, retention_days, now):
+        if expire_at(valid.day, retention_days) <= now_s:
             batch.expired += 1
             continue
         if only_day is not None and valid.day != only_day:

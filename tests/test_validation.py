@@ -4,12 +4,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.errors import InvalidArgument
 from common.reports import ValidationSettings, accepted_days, day_start, validate_report
 from stepboard.v1 import ingest_pb2
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+NOW_S = NOW.timestamp()
 TODAY = date(2026, 11, 29)
 SETTINGS = ValidationSettings()
 
@@ -34,7 +37,7 @@ def at(moment: datetime, nanos: int = 0) -> Timestamp:
 
 
 def test_a_good_report_passes():
-    valid = validate_report(good(), NOW, SETTINGS)
+    valid = validate_report(good(), NOW_S, SETTINGS)
     assert (valid.user_id, valid.day, valid.steps) == (7, TODAY, 5000)
 
 
@@ -62,7 +65,7 @@ def test_a_good_report_passes():
 )
 def test_each_rule_names_its_field(changes, field, words):
     with pytest.raises(InvalidArgument) as raised:
-        validate_report(good(**changes), NOW, SETTINGS, prefix="report.")
+        validate_report(good(**changes), NOW_S, SETTINGS, prefix="report.")
     assert raised.value.field == f"report.{field}"
     assert str(raised.value).startswith(f"report.{field}: ")
     assert words in str(raised.value)
@@ -71,13 +74,20 @@ def test_each_rule_names_its_field(changes, field, words):
 def test_window_edges():
     # At 10:00 UTC the 30th has begun at UTC+14 while UTC-12 is still on the 28th, so with a
     # 1-day late window the 27th is the oldest day accepted.
-    assert accepted_days(NOW, 1) == (date(2026, 11, 27), date(2026, 11, 30))
-    assert accepted_days(NOW, 0) == (date(2026, 11, 28), date(2026, 11, 30))
+    assert accepted_days(NOW_S, 1) == (date(2026, 11, 27), date(2026, 11, 30))
+    assert accepted_days(NOW_S, 0) == (date(2026, 11, 28), date(2026, 11, 30))
     start = day_start(TODAY)
-    assert validate_report(good(measured_at=at(start)), NOW, SETTINGS).measured_at_s == int(
+    assert validate_report(good(measured_at=at(start)), NOW_S, SETTINGS).measured_at_s == int(
         start.timestamp()
     )
     tomorrow = good(day="2026-11-30", measured_at=at(NOW))
-    assert validate_report(tomorrow, NOW, SETTINGS).day == date(2026, 11, 30)
+    assert validate_report(tomorrow, NOW_S, SETTINGS).day == date(2026, 11, 30)
     configured = ValidationSettings(max_steps_per_day=200_000)
-    assert validate_report(good(steps=150_000), NOW, configured).steps == 150_000
+    assert validate_report(good(steps=150_000), NOW_S, configured).steps == 150_000
+
+
+@given(now_s=st.integers(0, 4_102_444_800), late_days=st.integers(0, 30))
+def test_window_matches_the_calendar(now_s, late_days):
+    now = datetime.fromtimestamp(now_s, UTC)
+    oldest = (now - timedelta(hours=12)).date() - timedelta(days=late_days)
+    assert accepted_days(now_s, late_days) == (oldest, (now + timedelta(hours=14)).date())

@@ -15,6 +15,15 @@ from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
 _DEADLINE_MARGIN_S = 0.1
 
 
+def _rejected(
+    index: int, report: ingest_pb2.StepReport, error: DomainError
+) -> ingest_pb2.ReportResult:
+    code, message = status_for(error)
+    return ingest_pb2.ReportResult(
+        index=index, report_id=report.report_id, code=code.value[0], message=message
+    )
+
+
 class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
     """Validates each report exactly as DESIGN.md says and produces the valid ones."""
 
@@ -65,26 +74,26 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
                 "reports", f"at most {self._validation.max_batch} per batch, got {count}"
             )
         now = self._clock()
-        results = [ingest_pb2.ReportResult(index=i) for i in range(count)]
-        accepted_index = []
+        failed: dict[int, DomainError] = {}
+        produced, records = [], []
         for index, report in enumerate(request.reports):
-            results[index].report_id = report.report_id
             try:
                 validate_report(report, now, self._validation, prefix=f"reports[{index}].")
             except InvalidArgument as error:
-                results[index].code = error.code.value[0]
-                results[index].message = str(error)
+                failed[index] = error
             else:
-                accepted_index.append(index)
-        records = [self._record(request.reports[i]) for i in accepted_index]
+                produced.append(index)
+                records.append(self._record(report))
         outcomes = self._producer.send(records, self._budget(context)) if records else []
-        for index, outcome in zip(accepted_index, outcomes, strict=True):
-            results[index].report_id = request.reports[index].report_id
+        for index, outcome in zip(produced, outcomes, strict=True):
             if not isinstance(outcome, Stored):
-                code, message = status_for(outcome)
-                results[index].code = code.value[0]
-                results[index].message = message
-        accepted = sum(1 for r in results if r.code == 0)
+                failed[index] = outcome
+        results = [
+            ingest_pb2.ReportResult(index=index, report_id=report.report_id)
+            if index not in failed else _rejected(index, report, failed[index])
+            for index, report in enumerate(request.reports)
+        ]
+        accepted = count - len(failed)
         return ingest_pb2.ReportStepsBatchResponse(
             results=results, accepted=accepted, rejected=count - accepted
         )

@@ -58,8 +58,17 @@ PRESETS = {
     "quick": Scale("quick", 50_000, 60, 0.6, 5, 5_000, 50_000, 2, 5.0, 10.0, 10.0, 5_000,
                    8, 16, 1),
     "full": Scale("full", 1_000_000, 60, 0.6, 20, 5_000, 1_000_000, 2, 15.0, 30.0, 20.0,
-                  5_000, 8, 16, 1),
+                  5_000, 8, 16, 2),
 }
+
+
+# Concurrent callers per ranking question, the same for stepboard (ghz) and the SQL baseline
+# (connections), so each latency is compared at the same load; the hot user's JOIN is so
+# slow that one caller already saturates MariaDB.
+READERS = {"global_top": 4, "global_rank": 4, "friend_ranking_200": 4,
+           "friend_ranking_5000": 2, "friend_ranking_hot": 1}
+# Callers for the saturation run that finds a rank process's maximum RPS.
+SATURATION_READERS = 16
 
 
 def scale_with(name: str, **overrides) -> Scale:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pymysql
 
+from bench.config import READERS
 from bench.dataset import connect
 from common.mysql_pools import MySQLSettings
 from common.sharding import shard_of
@@ -127,15 +128,15 @@ def idle(state) -> dict:
     users = [u for u, _ in state.naive_rows] or [1]
     out = {}
     plan = {
-        "global_rank": (q["global_rank"], users, 4),
-        "global_top": (q["global_top"], [0], 4),
-        "friend_ranking_200": (q["friend_ranking"], [u for u, _ in state.users_at["200"]], 4),
-        "friend_ranking_5000": (q["friend_ranking"], [u for u, _ in state.users_at["5000"]], 2),
-        "friend_ranking_hot": (q["friend_ranking"], [u for u, _ in state.users_at["hot"]], 1),
+        "global_rank": (q["global_rank"], users),
+        "global_top": (q["global_top"], [0]),
+        "friend_ranking_200": (q["friend_ranking"], [u for u, _ in state.users_at["200"]]),
+        "friend_ranking_5000": (q["friend_ranking"], [u for u, _ in state.users_at["5000"]]),
+        "friend_ranking_hot": (q["friend_ranking"], [u for u, _ in state.users_at["hot"]]),
     }
-    for name, (fn, who, threads) in plan.items():
+    for name, (fn, who) in plan.items():
         print(f"  naive {name}", flush=True)
-        result = _closed_loop(state.ctx.naive_db, fn, who, threads, d)
+        result = _closed_loop(state.ctx.naive_db, fn, who, READERS[name], d)
         state.keep(f"naive {name}", result.pop("latencies_ms"))
         out[name] = result
     out["upsert_max"] = upserts(state, 0, d)
@@ -199,7 +200,8 @@ def storm(state, rate: float, duration_s: float) -> dict:
     thread.start()
     time.sleep(1.0)
     reads = _closed_loop(state.ctx.naive_db, queries(state)["friend_ranking"],
-                         [u for u, _ in state.users_at["200"]], 4, max(1.0, duration_s - 2))
+                         [u for u, _ in state.users_at["200"]], READERS["friend_ranking_200"],
+                         max(1.0, duration_s - 2))
     state.keep("storm: naive friend ranking 200", reads.pop("latencies_ms"))
     thread.join()
     return {"upserts": box["up"], "friend_ranking_200": reads}

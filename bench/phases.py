@@ -14,7 +14,7 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from bench import dataset, naive
-from bench.config import Context
+from bench.config import READERS, SATURATION_READERS, Context
 from bench.dataset import Graph
 from bench.ghz import run_ghz
 from bench.loadgen import LoadResult, accepted_items, run_load
@@ -234,23 +234,36 @@ def _friend_data(state: State, kind: str) -> list[dict]:
 
 
 def ranking(state: State) -> dict:
-    """GetGlobalTop(100), GetGlobalRank, GetFriendRanking at 200 / 5,000 / hot."""
+    """GetGlobalTop(100), GetGlobalRank, GetFriendRanking at 200 / 5,000 / hot, each with as
+    many concurrent callers as its SQL baseline gets (``READERS``); then friend ranking at
+    200 friends with ``SATURATION_READERS`` callers, for the rank process's maximum RPS."""
     ctx, d = state.ctx, state.ctx.scale.duration_s
     day = ctx.day.isoformat()
     out = {"participants": state.store.participants(ctx.day)}
     calls = {
-        "GetGlobalTop(100)": ("GetGlobalTop", {"day": day, "limit": 100}),
+        "GetGlobalTop(100)": ("GetGlobalTop", {"day": day, "limit": 100}, "global_top"),
         "GetGlobalRank": ("GetGlobalRank", {
-            "user_id": "{{randomInt 1 " + str(ctx.scale.users) + "}}", "day": day}),
-        "GetFriendRanking 200": ("GetFriendRanking", _friend_data(state, "200")),
-        "GetFriendRanking 5000": ("GetFriendRanking", _friend_data(state, "5000")),
-        "GetFriendRanking hot": ("GetFriendRanking", _friend_data(state, "hot")),
+            "user_id": "{{randomInt 1 " + str(ctx.scale.users) + "}}", "day": day},
+            "global_rank"),
+        "GetFriendRanking 200": ("GetFriendRanking", _friend_data(state, "200"),
+                                 "friend_ranking_200"),
+        "GetFriendRanking 5000": ("GetFriendRanking", _friend_data(state, "5000"),
+                                  "friend_ranking_5000"),
+        "GetFriendRanking hot": ("GetFriendRanking", _friend_data(state, "hot"),
+                                 "friend_ranking_hot"),
     }
-    for name, (method, data) in calls.items():
-        print(f"  {name}", flush=True)
+    for name, (method, data, question) in calls.items():
+        callers = READERS[question]
+        print(f"  {name} ({callers} callers)", flush=True)
         out[name] = _ghz_result(state, name, run_ghz(
-            ctx.addr("rank"), f"{RANKING}.{method}", data, duration_s=d, concurrency=8,
-            connections=2, timeout_s=30))
+            ctx.addr("rank"), f"{RANKING}.{method}", data, duration_s=d, concurrency=callers,
+            connections=min(2, callers), timeout_s=30)) | {"callers": callers}
+    name = "GetFriendRanking 200, saturated"
+    print(f"  {name} ({SATURATION_READERS} callers)", flush=True)
+    out[name] = _ghz_result(state, name, run_ghz(
+        ctx.addr("rank"), f"{RANKING}.GetFriendRanking", _friend_data(state, "200"),
+        duration_s=d, concurrency=SATURATION_READERS, connections=2, timeout_s=30)
+    ) | {"callers": SATURATION_READERS}
     return out
 
 
@@ -338,7 +351,8 @@ def storm(state: State) -> dict:
     print("  stepboard: GetFriendRanking 200 under the ingest storm", flush=True)
     reads = _ghz_result(state, "storm: stepboard GetFriendRanking 200", run_ghz(
         ctx.addr("rank"), f"{RANKING}.GetFriendRanking", _friend_data(state, "200"),
-        duration_s=max(1.0, s - 2), concurrency=4, connections=1, timeout_s=30))
+        duration_s=max(1.0, s - 2), concurrency=READERS["friend_ranking_200"], connections=1,
+        timeout_s=30))
     thread.join()
     applied_during = _applied(state, low) - applied_before
     ingest_rate = box["ingest"].items_per_s

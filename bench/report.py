@@ -5,6 +5,8 @@ import platform
 
 import numpy as np
 
+from bench.config import READERS
+
 
 def machine() -> dict:
     """Where the run ran."""
@@ -75,10 +77,11 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
                  f"p50 {_fmt(g('freshness', 'p50_ms'))} ms, p99 {_fmt(fr)} ms at {_fmt(rate)}/s",
                  None if fr is None else fr <= 1000 and (rate or 0) >= 4500))
     f200 = g("ranking", "GetFriendRanking 200") or {}
+    most = g("ranking", "GetFriendRanking 200, saturated", "rps")
     rows.append(("friend ranking, 200 friends: p50 ≤ 3 ms and ≥ 1,000 RPS per rank process",
-                 f"p50 {_fmt(f200.get('p50_ms'), 2)} ms, {_fmt(f200.get('rps'))} RPS",
-                 None if f200.get("p50_ms") is None else f200["p50_ms"] <= 3
-                 and f200["rps"] >= 1000))
+                 f"p50 {_fmt(f200.get('p50_ms'), 2)} ms ({f200.get('callers')} callers), "
+                 f"{_fmt(most)} RPS at most", None if f200.get("p50_ms") is None or most is None
+                 else f200["p50_ms"] <= 3 and most >= 1000))
     f5k = g("ranking", "GetFriendRanking 5000") or {}
     rows.append(("friend ranking, 5,000 friends: p99 ≤ 60 ms",
                  f"p99 {_fmt(f5k.get('p99_ms'), 2)} ms", None if f5k.get("p99_ms") is None
@@ -170,10 +173,13 @@ def markdown(results: dict) -> str:
              ("GetFriendRanking 5000", "friend_ranking_5000"),
              ("GetFriendRanking hot", "friend_ranking_hot")]
     for name, sql in pairs:
-        out.append(_line(name, rk.get(name), f"SQL {sql}", nv.get(sql), key="p50_ms")
-                   .replace(" |", " |", 1))
+        out.append(_line(f"{name}, {READERS[sql]} callers", rk.get(name), f"SQL {sql}",
+                         nv.get(sql), key="p50_ms"))
+    saturated = "GetFriendRanking 200, saturated"
+    if saturated in rk:
+        out.append(_line(f"{saturated} ({rk[saturated]['callers']} callers)", rk[saturated]))
     for _, sql in pairs:
-        out.append(_line(f"naive SQL {sql}", nv.get(sql)))
+        out.append(_line(f"naive SQL {sql}, {READERS[sql]} connections", nv.get(sql)))
     up = nv.get("upsert_max")
     if up:
         out.append(f"| naive SQL upserts, max (100 rows/stmt, {up['connections']} conns) |"

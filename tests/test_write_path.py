@@ -11,6 +11,7 @@ from confluent_kafka import Producer
 
 from common.kafka_clients import producer_config
 from common.reports import day_start
+from rank_svc.board import BoardStore, encode_score
 from stepboard.v1 import ingest_pb2, ranking_pb2
 from tests.harness import report, today, wait_until
 from tests.model import BoardModel
@@ -250,3 +251,26 @@ def test_global_reads_validate_their_arguments(write_path):
         assert raised.value.details().startswith(prefix)
     empty = write_path.ranking.GetGlobalTop(ranking_pb2.GetGlobalTopRequest(day=day), timeout=5)
     assert (list(empty.entries), empty.total_participants) == ([], 0)
+
+
+def test_global_top_shows_every_write_at_once_despite_its_cache(write_path):
+    """GetGlobalTop answers are cached per board version: each write and a rebuild's swap
+    must show in the very next answer, never an older cached one."""
+    day = today()
+    start_s = int(day_start(day).timestamp())
+    staging = BoardStore(write_path.redis, write_path.store.settings, staging=True)
+
+    def top() -> list[tuple[int, int]]:
+        reply = write_path.ranking.GetGlobalTop(
+            ranking_pb2.GetGlobalTopRequest(day=day.isoformat(), limit=3), timeout=5
+        )
+        return [(e.user_id, e.steps) for e in reply.entries]
+
+    assert top() == []
+    for steps in (100, 200, 300):
+        write_path.store.apply({(day, steps): encode_score(day, steps, start_s + 60)}, {})
+        assert top()[0] == (steps, steps)
+    assert top() == [(300, 300), (200, 200), (100, 100)]
+    staging.apply({(day, 7): encode_score(day, 50, start_s + 60)}, {})
+    staging.move_day(day, write_path.store)
+    assert top() == [(7, 50)]

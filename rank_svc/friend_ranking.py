@@ -4,6 +4,7 @@ Order (DESIGN.md): users with a report by board score (steps, then who reached t
 first), then user id; users without a report follow, with 0 steps, by user id.
 """
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from datetime import date
 
@@ -15,11 +16,35 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 
+class Ordering:
+    """Users of a ranking in order, kept as sorted plain tuples (sorting 5,000 tuples is
+    cheap; building 5,000 rows is not): rows are made only for the slice asked for."""
+
+    def __init__(self, scores: Mapping[int, int | None]) -> None:
+        self._reported = sorted((-s, u) for u, s in scores.items() if s is not None)
+        self._silent = sorted(u for u, s in scores.items() if s is None)
+
+    def __len__(self) -> int:
+        return len(self._reported) + len(self._silent)
+
+    def index_of(self, user_id: int, score: int | None) -> int:
+        """Where ``user_id`` (one of the users, with that score) stands, from 0."""
+        if score is None:
+            return len(self._reported) + bisect_left(self._silent, user_id)
+        return bisect_left(self._reported, (-score, user_id))
+
+    def rows(self, start: int, stop: int) -> list[Row]:
+        """The rows at positions ``[start, stop)``."""
+        reported = [Row(u, -s) for s, u in self._reported[start:stop]]
+        first_silent = max(start - len(self._reported), 0)
+        silent_stop = max(stop - len(self._reported), 0)
+        return reported + [Row(u, None) for u in self._silent[first_silent:silent_stop]]
+
+
 def order_rows(scores: Mapping[int, int | None]) -> list[Row]:
-    """All users of ``scores`` in ranking order (sorted as plain tuples: the hot path)."""
-    reported = sorted((-s, u) for u, s in scores.items() if s is not None)
-    silent = sorted(u for u, s in scores.items() if s is None)
-    return [Row(u, -s) for s, u in reported] + [Row(u, None) for u in silent]
+    """All users of ``scores`` in ranking order."""
+    ordering = Ordering(scores)
+    return ordering.rows(0, len(ordering))
 
 
 def page_size_of(requested: int) -> int:

@@ -11,9 +11,9 @@ from common.page_tokens import decode_offset
 from common.reports import parse_day
 from rank_svc.board import BoardStore, Row, decode_score
 from rank_svc.friend_ranking import (
+    Ordering,
     first_index,
     next_token,
-    order_rows,
     page_size_of,
     token_scope,
 )
@@ -134,10 +134,12 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             friends, reply.stale_friends = self._friends.friends(
                 user_id, _social_timeout(context)
             )
-            ordered = order_rows(self._store.scores(day, {*friends, user_id}))
-            my_index = next(i for i, row in enumerate(ordered) if row.user_id == user_id)
+            scores = self._store.scores(day, {*friends, user_id})
+            ordering = Ordering(scores)
+            my_index = ordering.index_of(user_id, scores[user_id])
             start = first_index(size, token_offset, request.around_me, my_index)
-            rows, total, me = ordered[start:start + size], len(ordered), ordered[my_index]
+            rows, total = ordering.rows(start, start + size), len(ordering)
+            me = Row(user_id, scores[user_id])
 
         entries, profiles = self._entries(day, start + 1, rows, (user_id,), context)
         reply.entries.extend(entries)

@@ -3,11 +3,14 @@
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.errors import InvalidArgument
 from common.page_tokens import decode_offset, encode_token
 from rank_svc.board import Row
 from rank_svc.friend_ranking import (
+    Ordering,
     first_index,
     next_token,
     order_rows,
@@ -60,3 +63,17 @@ def test_timed_lru_is_bounded_and_ages_its_values():
     assert cache.get(2) is None
     age, value = cache.get(3)
     assert value == "c" and 0 <= age < 1
+
+
+@given(st.dictionaries(st.integers(1, 60), st.one_of(st.none(), st.integers(0, 5))),
+       st.integers(0, 70), st.integers(1, 10))
+def test_ordering_slices_and_positions_agree_with_the_full_order(scores, start, size):
+    full = sorted(
+        (Row(u, s) for u, s in scores.items()),
+        key=lambda r: (r.score is None, -(r.score or 0), r.user_id),
+    )
+    ordering = Ordering(scores)
+    assert len(ordering) == len(full)
+    assert ordering.rows(start, start + size) == full[start:start + size]
+    for position, row in enumerate(full):
+        assert ordering.index_of(row.user_id, row.score) == position

@@ -1,7 +1,9 @@
 """Server interceptors: request metrics, bearer-token authentication, domain-error mapping.
 
 Each interceptor decorates the handler's behaviour function, so the same decorators serve
-unary and streaming methods alike (:func:`decorate_handler`).
+unary and streaming methods alike (:func:`decorate_handler`). gRPC asks every interceptor
+for a handler on every call; each keeps what it built per method (:class:`_Built`), so a
+call pays only for the wrappers' work, not for building them.
 """
 
 import hmac
@@ -51,16 +53,35 @@ def decorate_handler(
     return handler
 
 
-def _guarded(behavior: Behavior, streaming: bool, on_error: Callable, after: Callable):
-    """Runs ``behavior`` (draining it when streaming) with error and completion hooks."""
+class _Built:
+    """Decorated handlers by method and inner handler, built once per method.
+
+    Unknown methods (no handler) are not kept: their names come from callers.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, int], grpc.RpcMethodHandler] = {}
+
+    def get(self, method: str, inner, build: Callable[[], grpc.RpcMethodHandler]):
+        """The handler built for ``(method, inner)``; ``build()`` the first time."""
+        if inner is None:
+            return None
+        key = (method, id(inner))  # inner handlers are kept alive, so ids stay unique
+        found = self._handlers.get(key)
+        if found is None:
+            found = self._handlers[key] = build()
+        return found
+
+
+def _guarded(behavior: Behavior, streaming: bool, on_error: Callable) -> Behavior:
+    """Runs ``behavior`` (draining it when streaming) and maps any failure with
+    ``on_error``."""
     if streaming:
         def run_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             try:
                 yield from behavior(request, context)
             except Exception as error:  # every failure must map to a status
                 on_error(error, context)
-            finally:
-                after(context)
         return run_stream
 
     def run_unary(request: Any, context: grpc.ServicerContext) -> Any:
@@ -68,8 +89,6 @@ def _guarded(behavior: Behavior, streaming: bool, on_error: Callable, after: Cal
             return behavior(request, context)
         except Exception as error:  # every failure must map to a status
             return on_error(error, context)
-        finally:
-            after(context)
     return run_unary
 
 
@@ -95,56 +114,82 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
     """Turns exceptions raised by servicers into status codes via :func:`status_for`, and
     undecodable requests into ``INVALID_ARGUMENT``."""
 
+    def __init__(self) -> None:
+        self._built = _Built()
+
     def intercept_service(self, continuation, handler_call_details):
         """Wraps the method's handler so domain errors abort with their code."""
         method = handler_call_details.method
-
-        def on_error(error: Exception, context: grpc.ServicerContext) -> None:
-            code = context.code()
-            if code is not None and code != grpc.StatusCode.OK:
-                raise error  # the servicer aborted by itself already
-            status, message = status_for(error)
-            if status == grpc.StatusCode.INTERNAL:
-                log.exception("unhandled error", extra={"method": method})
-            context.abort(status, message)
-
-        def reject_garbage(behavior: Behavior, streaming: bool) -> Behavior:
-            def run(request: Any, context: grpc.ServicerContext) -> Any:
-                if isinstance(request, _Undecodable):
-                    raise InvalidArgument("request", "is not a valid protobuf message")
-                return behavior(request, context)
-            return _guarded(run, streaming, on_error, _nothing)
-
-        return decorate_handler(continuation(handler_call_details), reject_garbage, _tolerant)
+        inner = continuation(handler_call_details)
+        return self._built.get(method, inner, lambda: _mapping_errors(method, inner))
 
 
-def _nothing(_context: grpc.ServicerContext) -> None:
-    return None
+def _mapping_errors(method: str, inner: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """``inner`` with failures mapped to statuses and garbage requests rejected."""
+
+    def on_error(error: Exception, context: grpc.ServicerContext) -> None:
+        code = context.code()
+        if code is not None and code != grpc.StatusCode.OK:
+            raise error  # the servicer aborted by itself already
+        status, message = status_for(error)
+        if status == grpc.StatusCode.INTERNAL:
+            log.exception("unhandled error", extra={"method": method})
+        context.abort(status, message)
+
+    def reject_garbage(behavior: Behavior, streaming: bool) -> Behavior:
+        def run(request: Any, context: grpc.ServicerContext) -> Any:
+            if isinstance(request, _Undecodable):
+                raise InvalidArgument("request", "is not a valid protobuf message")
+            return behavior(request, context)
+        return _guarded(run, streaming, on_error)
+
+    return decorate_handler(inner, reject_garbage, _tolerant)
 
 
 class MetricsInterceptor(grpc.ServerInterceptor):
     """Counts requests by method and final status code and observes their latency."""
 
+    def __init__(self) -> None:
+        self._built = _Built()
+
     def intercept_service(self, continuation, handler_call_details):
         """Wraps the handler to record the outcome when the call completes."""
         method = handler_call_details.method
+        inner = continuation(handler_call_details)
+        return self._built.get(method, inner, lambda: decorate_handler(inner, _timed(method)))
 
-        def decorate(behavior: Behavior, streaming: bool) -> Behavior:
-            def timed(request: Any, context: grpc.ServicerContext) -> Any:
-                start = time.perf_counter()
 
-                def after(ctx: grpc.ServicerContext) -> None:
-                    code = ctx.code() or grpc.StatusCode.OK
-                    GRPC_REQUESTS.labels(method, code.name).inc()
-                    GRPC_LATENCY.labels(method).observe(time.perf_counter() - start)
+def _timed(method: str) -> Decorator:
+    """A decorator recording ``method``'s calls, with its metric children resolved once."""
+    latency = GRPC_LATENCY.labels(method)
+    counts: dict[grpc.StatusCode, Any] = {}
 
-                def reraise(error: Exception, _ctx: grpc.ServicerContext) -> None:
-                    raise error
+    def record(context: grpc.ServicerContext, started: float) -> None:
+        code = context.code() or grpc.StatusCode.OK
+        counter = counts.get(code)
+        if counter is None:
+            counter = counts[code] = GRPC_REQUESTS.labels(method, code.name)
+        counter.inc()
+        latency.observe(time.perf_counter() - started)
 
-                return _guarded(behavior, streaming, reraise, after)(request, context)
-            return timed
+    def decorate(behavior: Behavior, streaming: bool) -> Behavior:
+        if streaming:
+            def timed_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                started = time.perf_counter()
+                try:
+                    yield from behavior(request, context)
+                finally:
+                    record(context, started)
+            return timed_stream
 
-        return decorate_handler(continuation(handler_call_details), decorate)
+        def timed(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                return behavior(request, context)
+            finally:
+                record(context, started)
+        return timed
+    return decorate
 
 
 class BearerAuthInterceptor(grpc.ServerInterceptor):
@@ -155,6 +200,7 @@ class BearerAuthInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, tokens: Mapping[str, str]) -> None:
         self._tokens = tuple(tokens.items())
+        self._denials = _Built()
 
     def _caller(self, metadata: tuple) -> str | None:
         header = dict(metadata or ()).get("authorization", "")
@@ -175,9 +221,11 @@ class BearerAuthInterceptor(grpc.ServerInterceptor):
         if self._caller(handler_call_details.invocation_metadata) is not None:
             return handler
 
-        def deny(_behavior: Behavior, _streaming: bool) -> Behavior:
-            def abort(_request: Any, context: grpc.ServicerContext) -> None:
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
-            return abort
+        method = handler_call_details.method
+        return self._denials.get(method, handler, lambda: decorate_handler(handler, _deny))
 
-        return decorate_handler(handler, deny)
+
+def _deny(_behavior: Behavior, _streaming: bool) -> Behavior:
+    def abort(_request: Any, context: grpc.ServicerContext) -> None:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+    return abort

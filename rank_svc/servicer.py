@@ -4,7 +4,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.errors import InvalidArgument, NotFound
 from common.page_tokens import decode_offset
@@ -28,20 +27,20 @@ MAX_TOP = 1000
 SOCIAL_TIMEOUT_S = 2.0
 
 
-def rank_entry(
-    day: date, rank: int, row: Row, profiles: Mapping[int, social_pb2.Profile]
-) -> ranking_pb2.RankEntry:
-    """A ranking row; a user without a report has 0 steps and no ``reached_at``."""
-    entry = ranking_pb2.RankEntry(rank=rank, user_id=row.user_id)
+def fill_entry(
+    entry: ranking_pb2.RankEntry, day: date, rank: int, row: Row,
+    profiles: Mapping[int, social_pb2.Profile],
+) -> None:
+    """Fills a ranking row in place (no copy into the reply); a user without a report has
+    0 steps and no ``reached_at``."""
+    entry.rank = rank
+    entry.user_id = row.user_id
     if row.score is not None:
-        steps, reached_at = decode_score(day, row.score)
-        entry.steps = steps
-        entry.reached_at.CopyFrom(Timestamp(seconds=reached_at))
+        entry.steps, entry.reached_at.seconds = decode_score(day, row.score)
     profile = profiles.get(row.user_id)
     if profile is not None:
         entry.nickname = profile.nickname
         entry.avatar_url = profile.avatar_url
-    return entry
 
 
 def _check_user(user_id: int) -> None:
@@ -74,15 +73,17 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         self._hot_threshold = hot_threshold
         self._tops: TopCache[ranking_pb2.GetGlobalTopResponse] = TopCache(store)
 
-    def _entries(
-        self, day: date, first_rank: int, rows: Sequence[Row], extra: Sequence[int],
+    def _add_entries(
+        self, entries, day: date, first_rank: int, rows: Sequence[Row], extra: Sequence[int],
         context: grpc.ServicerContext,
-    ) -> tuple[list[ranking_pb2.RankEntry], Mapping[int, social_pb2.Profile]]:
-        """Entries ranked from ``first_rank``, with profiles of them and of ``extra`` users."""
+    ) -> Mapping[int, social_pb2.Profile]:
+        """Appends ``rows`` ranked from ``first_rank`` to the repeated field ``entries``;
+        returns the profiles of them and of the ``extra`` users."""
         ids = [row.user_id for row in rows] + list(extra)
         profiles = self._profiles.profiles(ids, _social_timeout(context))
-        entries = [rank_entry(day, first_rank + i, row, profiles) for i, row in enumerate(rows)]
-        return entries, profiles
+        for i, row in enumerate(rows):
+            fill_entry(entries.add(), day, first_rank + i, row, profiles)
+        return profiles
 
     def GetGlobalTop(self, request, context):
         """The best ``limit`` (default 100, at most 1000) users of the day."""
@@ -93,8 +94,9 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
 
         def build() -> ranking_pb2.GetGlobalTopResponse:
             rows, total = self._store.top(day, limit)
-            entries, _ = self._entries(day, 1, rows, (), context)
-            return ranking_pb2.GetGlobalTopResponse(entries=entries, total_participants=total)
+            reply = ranking_pb2.GetGlobalTopResponse(total_participants=total)
+            self._add_entries(reply.entries, day, 1, rows, (), context)
+            return reply
 
         return self._tops.answer(day, limit, build)
 
@@ -106,8 +108,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         if found is None:
             raise NotFound(f"user {request.user_id} has no report for {day}")
         rank, score, total = found
-        (entry,), _ = self._entries(day, rank, [Row(request.user_id, score)], (), context)
-        return ranking_pb2.GetGlobalRankResponse(entry=entry, total_participants=total)
+        reply = ranking_pb2.GetGlobalRankResponse(total_participants=total)
+        profiles = self._profiles.profiles([request.user_id], _social_timeout(context))
+        fill_entry(reply.entry, day, rank, Row(request.user_id, score), profiles)
+        return reply
 
     def GetFriendRanking(self, request, context):
         """The caller and their friends, one page, served from a precomputed ranking when
@@ -129,7 +133,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             hot = self._hot.page(user_id, day, None if request.around_me else token_offset, size)
         if hot is not None:
             start, rows, total, my_index, me = hot.start, hot.rows, hot.total, hot.my_index, hot.me
-            reply.computed_at.CopyFrom(Timestamp(seconds=hot.computed_at_s))
+            reply.computed_at.seconds = hot.computed_at_s
         else:
             friends, reply.stale_friends = self._friends.friends(
                 user_id, _social_timeout(context)
@@ -141,9 +145,8 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             rows, total = ordering.rows(start, start + size), len(ordering)
             me = Row(user_id, scores[user_id])
 
-        entries, profiles = self._entries(day, start + 1, rows, (user_id,), context)
-        reply.entries.extend(entries)
-        reply.me.CopyFrom(rank_entry(day, my_index + 1, me, profiles))
+        profiles = self._add_entries(reply.entries, day, start + 1, rows, (user_id,), context)
+        fill_entry(reply.me, day, my_index + 1, me, profiles)
         reply.total = total
         reply.next_page_token = next_token(user_id, day, start, size, total)
         return reply

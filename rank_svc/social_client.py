@@ -112,15 +112,10 @@ class ProfileSource:
 
     def profiles(self, user_ids: Iterable[int], timeout_s: float) -> dict[int, social_pb2.Profile]:
         """Profiles by user id; without the missing ones (counted, logged) if social_svc fails."""
-        found: dict[int, social_pb2.Profile] = {}
-        wanted = []
-        for user_id in set(user_ids):
-            cached = self._cache.get(user_id)
-            if cached is not None and cached[0] <= PROFILE_TTL_S:
-                if cached[1] is not None:
-                    found[user_id] = cached[1]
-            else:
-                wanted.append(user_id)
+        ids = set(user_ids)
+        recent = self._cache.younger_than(ids, PROFILE_TTL_S)
+        found = {user_id: p for user_id, p in recent.items() if p is not None}
+        wanted = [user_id for user_id in ids if user_id not in recent]
         if not wanted:
             return found
         try:

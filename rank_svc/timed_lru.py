@@ -3,7 +3,7 @@
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -26,6 +26,18 @@ class TimedLru(Generic[K, V]):
                 return None
             self._items.move_to_end(key)
         return time.monotonic() - found[0], found[1]
+
+    def younger_than(self, keys: Iterable[K], max_age_s: float) -> dict[K, V]:
+        """The values of ``keys`` cached less than ``max_age_s`` ago (one lock for all)."""
+        oldest = time.monotonic() - max_age_s
+        found = {}
+        with self._lock:
+            for key in keys:
+                item = self._items.get(key)
+                if item is not None and item[0] >= oldest:
+                    self._items.move_to_end(key)
+                    found[key] = item[1]
+        return found
 
     def put(self, key: K, value: V) -> None:
         """Stores ``value``, evicting the least recently used beyond the bound."""

@@ -1,5 +1,6 @@
 """Ordering, paging and page tokens of friend rankings (pure logic)."""
 
+import time
 from datetime import date
 
 import pytest
@@ -77,3 +78,13 @@ def test_ordering_slices_and_positions_agree_with_the_full_order(scores, start, 
     assert ordering.rows(start, start + size) == full[start:start + size]
     for position, row in enumerate(full):
         assert ordering.index_of(row.user_id, row.score) == position
+
+
+def test_timed_lru_gives_only_values_younger_than_asked():
+    cache: TimedLru[int, str] = TimedLru(max_items=3)
+    cache.put(1, "one")
+    cache.put(2, "two")
+    time.sleep(0.05)
+    cache.put(3, "three")
+    assert cache.younger_than([1, 2, 3, 4], 10) == {1: "one", 2: "two", 3: "three"}
+    assert cache.younger_than([1, 2, 3, 4], 0.04) == {3: "three"}

@@ -48,10 +48,14 @@ def stream_friends(
 
 
 def fetch_friends(
-    stub: social_pb2_grpc.FriendGraphStub, user_id: int, timeout_s: float
+    stub: social_pb2_grpc.FriendGraphStub, user_id: int, timeout_s: float,
+    last_count: int | None = None,
 ) -> list[int]:
     """The whole friend list: one unary page when it fits (most users; a unary call costs
-    far less than a stream), else the stream."""
+    far less than a stream), else the stream; straight to the stream when the user's last
+    known list (``last_count``) did not fit."""
+    if last_count is not None and last_count > UNARY_PAGE:
+        return stream_friends(stub, user_id, timeout_s)
     page = stub.ListFriends(
         social_pb2.ListFriendsRequest(user_id=user_id, page_size=UNARY_PAGE), timeout=timeout_s
     )
@@ -88,7 +92,8 @@ class FriendSource:
         if cached and cached[0] <= self._fresh_s:
             return cached[1], False
         try:
-            friends = fetch_friends(self._stub, user_id, timeout_s)
+            last_count = None if cached is None else len(cached[1])
+            friends = fetch_friends(self._stub, user_id, timeout_s, last_count)
         except grpc.RpcError as error:
             if error.code() not in _RETRYABLE:
                 raise

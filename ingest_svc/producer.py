@@ -5,10 +5,11 @@ callbacks (``poll``). :meth:`ReportProducer.send` answers per record either wher
 broker stored it or the domain error to report, never waiting past the caller's budget.
 """
 
+import itertools
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from confluent_kafka import KafkaError, Producer
 
@@ -18,8 +19,7 @@ from common.kafka_clients import KafkaSettings, producer_config
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Stored:
+class Stored(NamedTuple):
     """Where the broker stored an acknowledged record."""
 
     partition: int
@@ -30,24 +30,23 @@ Outcome = Stored | DomainError
 
 
 class _Pending:
-    """Outcomes of one send, filled in by delivery callbacks; ``wait`` returns when all
-    arrived. A plain lock is the signal: cheaper than an Event on the per-request path."""
+    """Outcomes of one send, each set once: by its delivery callback (poll thread) or, for a
+    record that never got queued, by the sender. ``wait`` returns when all are in. The
+    count is an ``itertools.count`` (atomic under the GIL) and the signal a plain lock:
+    this runs once per report."""
 
     def __init__(self, count: int) -> None:
         self.outcomes: list[Outcome | None] = [None] * count
-        self._left = count
-        self._lock = threading.Lock()
+        self._count = count
+        self._settled = itertools.count(1)
         self._all_in = threading.Lock()
         if count:
             self._all_in.acquire()
 
     def settle(self, index: int, outcome: Outcome) -> None:
-        with self._lock:
-            if self.outcomes[index] is None:
-                self.outcomes[index] = outcome
-                self._left -= 1
-                if self._left == 0:
-                    self._all_in.release()
+        self.outcomes[index] = outcome
+        if next(self._settled) == self._count:
+            self._all_in.release()
 
     def wait(self, timeout_s: float) -> None:
         """Blocks until every outcome is in or ``timeout_s`` has passed."""

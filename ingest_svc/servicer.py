@@ -15,15 +15,6 @@ from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
 _DEADLINE_MARGIN_S = 0.1
 
 
-def _rejected(
-    index: int, report: ingest_pb2.StepReport, error: DomainError
-) -> ingest_pb2.ReportResult:
-    code, message = status_for(error)
-    return ingest_pb2.ReportResult(
-        index=index, report_id=report.report_id, code=code.value[0], message=message
-    )
-
-
 class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
     """Validates each report exactly as DESIGN.md says and produces the valid ones."""
 
@@ -88,12 +79,15 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         for index, outcome in zip(produced, outcomes, strict=True):
             if not isinstance(outcome, Stored):
                 failed[index] = outcome
-        results = [
-            ingest_pb2.ReportResult(index=index, report_id=report.report_id)
-            if index not in failed else _rejected(index, report, failed[index])
-            for index, report in enumerate(request.reports)
-        ]
-        accepted = count - len(failed)
-        return ingest_pb2.ReportStepsBatchResponse(
-            results=results, accepted=accepted, rejected=count - accepted
+        reply = ingest_pb2.ReportStepsBatchResponse(
+            accepted=count - len(failed), rejected=len(failed)
         )
+        add = reply.results.add  # built in place: no per-result message copies
+        for index, report in enumerate(request.reports):
+            error = failed.get(index)
+            if error is None:
+                add(index=index, report_id=report.report_id)
+            else:
+                code, message = status_for(error)
+                add(index=index, report_id=report.report_id, code=code.value[0], message=message)
+        return reply

@@ -100,7 +100,11 @@ def accepted_days(now_s: float, late_days: int) -> tuple[date, date]:
 
     The newest is today at UTC+14; the oldest is today at UTC-12 minus the late window.
     """
-    now = int(now_s)
+    return _accepted_days(int(now_s), late_days)
+
+
+@functools.lru_cache(maxsize=64)
+def _accepted_days(now: int, late_days: int) -> tuple[date, date]:
     newest = _epoch_day((now + _EARLIEST_OFFSET_S) // 86400)
     oldest = _epoch_day((now - _LATEST_OFFSET_S) // 86400 - late_days)
     return oldest, newest
@@ -118,35 +122,39 @@ def validate_report(
     timestamp, so a replay judges a report as ingest did). ``prefix`` is prepended to field
     names, such as ``"reports[3]."`` in a batch.
     """
-    if report.user_id <= 0:
-        raise InvalidArgument(prefix + "user_id", f"must be > 0, got {report.user_id}")
-    day = parse_day(report.day, prefix + "day")
-    oldest, newest = accepted_days(now_s, settings.late_days)
+    user_id, steps = report.user_id, report.steps
+    if user_id <= 0:
+        raise InvalidArgument(prefix + "user_id", f"must be > 0, got {user_id}")
+    try:
+        day = _day_of(report.day)
+    except ValueError as error:
+        raise InvalidArgument(prefix + "day", str(error)) from None
+    oldest, newest = _accepted_days(int(now_s), settings.late_days)
     if day > newest:
         raise InvalidArgument(prefix + "day", f"{day} is in the future (latest accepted {newest})")
     if day < oldest:
         raise InvalidArgument(
             prefix + "day", f"{day} is older than the late window (oldest accepted {oldest})"
         )
-    if not 0 <= report.steps <= settings.max_steps_per_day:
+    if not 0 <= steps <= settings.max_steps_per_day:
         raise InvalidArgument(
-            prefix + "steps",
-            f"must be between 0 and {settings.max_steps_per_day}, got {report.steps}",
+            prefix + "steps", f"must be between 0 and {settings.max_steps_per_day}, got {steps}"
         )
     if not report.HasField("measured_at"):
         raise InvalidArgument(prefix + "measured_at", "is required")
     measured = report.measured_at
-    if not 0 <= measured.nanos < 1_000_000_000:
-        raise InvalidArgument(prefix + "measured_at", f"nanos out of range: {measured.nanos}")
+    seconds, nanos = measured.seconds, measured.nanos
+    if not 0 <= nanos < 1_000_000_000:
+        raise InvalidArgument(prefix + "measured_at", f"nanos out of range: {nanos}")
     start = day_start_s(day)
-    if not start <= measured.seconds < start + _DAY_SPAN_S:
+    if not start <= seconds < start + _DAY_SPAN_S:
         raise InvalidArgument(
             prefix + "measured_at", f"is outside {day} in every time zone (UTC-12 to UTC+14)"
         )
-    if measured.seconds > now_s + settings.clock_skew_s:
+    if seconds > now_s + settings.clock_skew_s:
         raise InvalidArgument(prefix + "measured_at", "is in the future")
     if len(report.report_id) > MAX_REPORT_ID_CHARS:
         raise InvalidArgument(
             prefix + "report_id", f"must be at most {MAX_REPORT_ID_CHARS} characters"
         )
-    return ValidReport(report.user_id, day, report.steps, measured.seconds)
+    return ValidReport(user_id, day, steps, seconds)

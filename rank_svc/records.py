@@ -56,30 +56,34 @@ def collapse(
     """
     batch = Collapsed()
     now_s = time.time()
+    last_offsets, scores, dead = batch.last_offsets, batch.scores, batch.dead
+    decode = ingest_pb2.StepReport.FromString
     for message in messages:
-        batch.last_offsets[message.partition()] = message.offset()
+        last_offsets[message.partition()] = message.offset()
         try:
-            report = ingest_pb2.StepReport.FromString(message.value() or b"")
+            report = decode(message.value() or b"")
         except DecodeError as error:
-            batch.dead.append((message, f"undecodable StepReport: {error}"))
+            dead.append((message, f"undecodable StepReport: {error}"))
             continue
         try:
-            valid = validate_report(report, received_at_s(message), validation)
+            user_id, day, steps, measured_at_s = validate_report(
+                report, received_at_s(message), validation
+            )
         except InvalidArgument as error:
-            batch.dead.append((message, f"invalid report: {error}"))
+            dead.append((message, f"invalid report: {error}"))
             continue
-        if message.key() != str(valid.user_id).encode():
-            batch.dead.append((message, "record key does not match user_id"))
+        if message.key() != str(user_id).encode():
+            dead.append((message, "record key does not match user_id"))
             continue
-        if expire_at(valid.day, retention_days) <= now_s:
+        if expire_at(day, retention_days) <= now_s:
             batch.expired += 1
             continue
-        if only_day is not None and valid.day != only_day:
+        if only_day is not None and day != only_day:
             continue
-        key = (valid.day, valid.user_id)
-        score = encode_score(valid.day, valid.steps, valid.measured_at_s)
-        if score > batch.scores.get(key, -1):
-            batch.scores[key] = score
+        key = (day, user_id)
+        score = encode_score(day, steps, measured_at_s)
+        if score > scores.get(key, -1):
+            scores[key] = score
     return batch
 
 

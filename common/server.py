@@ -6,6 +6,7 @@ graceful shutdown: health NOT_SERVING, in-flight RPCs finish, then the process's
 are closed.
 """
 
+import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
@@ -187,6 +188,10 @@ def run_until_signal(
     """Serves until SIGTERM/SIGINT, then drains gracefully and runs ``closers`` in order."""
     stop = stop_on_signals()
     serve_metrics(settings.metrics_port)
+    # Everything alive now (modules, clients, servicers) lives as long as the process: keep
+    # it out of the collector's full scans, which took ~10-20 ms each and showed up as p99
+    # spikes of otherwise 2-3 ms calls.
+    gc.freeze()
     built.server.start()
     log.info("serving", extra={"port": built.port, "tls": settings.tls.enabled})
     stop.wait()

@@ -17,25 +17,31 @@ MAX_PAGE_SIZE = 500
 
 
 class Ordering:
-    """Users of a ranking in order, kept as sorted plain tuples (sorting 5,000 tuples is
-    cheap; building 5,000 rows is not): rows are made only for the slice asked for."""
+    """Users of a ranking in order: ids sorted twice with C-level keys (by id, then stably by
+    score descending), no per-user tuples; rows are made only for the slice asked for."""
 
     def __init__(self, scores: Mapping[int, int | None]) -> None:
-        self._reported = sorted((-s, u) for u, s in scores.items() if s is not None)
+        self._scores = scores
+        self._reported = sorted(u for u, s in scores.items() if s is not None)
+        self._reported.sort(key=scores.__getitem__, reverse=True)  # stable: ties keep id order
         self._silent = sorted(u for u, s in scores.items() if s is None)
 
     def __len__(self) -> int:
         return len(self._reported) + len(self._silent)
 
+    def _key(self, user_id: int) -> tuple[int, int]:
+        return -self._scores[user_id], user_id
+
     def index_of(self, user_id: int, score: int | None) -> int:
         """Where ``user_id`` (one of the users, with that score) stands, from 0."""
         if score is None:
             return len(self._reported) + bisect_left(self._silent, user_id)
-        return bisect_left(self._reported, (-score, user_id))
+        return bisect_left(self._reported, (-score, user_id), key=self._key)
 
     def rows(self, start: int, stop: int) -> list[Row]:
         """The rows at positions ``[start, stop)``."""
-        reported = [Row(u, -s) for s, u in self._reported[start:stop]]
+        scores = self._scores
+        reported = [Row(u, scores[u]) for u in self._reported[start:stop]]
         first_silent = max(start - len(self._reported), 0)
         silent_stop = max(stop - len(self._reported), 0)
         return reported + [Row(u, None) for u in self._silent[first_silent:silent_stop]]

@@ -186,3 +186,21 @@ def test_rankings_never_show_a_non_friend(path):
     for user, others in friends.items():
         entries, _ = whole_ranking(path, user, day, 50)
         assert {e[1] for e in entries} == others | {user}
+
+
+def test_a_list_longer_than_one_page_is_read_whole(path):
+    """1,500 friends: more than one ListFriends page, so the list comes by the stream (and,
+    once known to be long, straight by the stream when refreshed)."""
+    rng = random.Random(41)
+    user = rng.randint(10**12, 10**13)
+    others = {user + i for i in range(1, 1501)}
+    add_graph(path, {user: others})
+    day = today()
+    rows = [(day, u, rng.randint(0, 99_999), 5) for u in rng.sample(sorted(others), 300)]
+    model = send_rows(path, rows)
+    path.start_consumer()
+    wait_until(lambda: path.store.participants(day) == len(model.ranking(day)), 60)
+    expected = reference(model, day, user, others)
+    assert whole_ranking(path, user, day, 500)[0] == expected
+    time.sleep(1.5)  # past the fresh window: the refresh must read the whole list again
+    assert whole_ranking(path, user, day, 500)[0] == expected

@@ -8,7 +8,7 @@ from pathlib import Path
 import grpc
 
 from bench.config import LOGS, ROOT
-from common.processes import stop_process
+from common.processes import start_logged, stop_process
 
 
 class Processes:
@@ -20,10 +20,8 @@ class Processes:
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         """Starts ``argv`` (a ``python -m`` module when it starts with ``-m``) as ``name``."""
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log = open(LOGS / f"{self.run_id}-{name}.log", "wb")  # noqa: SIM115 - lives with the process
         command = [sys.executable, *argv] if argv[0] == "-m" else argv
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+        process = start_logged(command, env, self.log(name), ROOT)
         self.started[name] = process
         return process
 

@@ -1,6 +1,18 @@
-"""Stopping child processes politely: shared by the tests and the benchmark harness."""
+"""Starting child processes with a log file, and stopping them politely: shared by the
+tests and the benchmark harness."""
 
 import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def start_logged(
+    command: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: Path
+) -> subprocess.Popen:
+    """Starts ``command`` in ``cwd`` with its stdout and stderr written to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "wb")  # noqa: SIM115 - lives with the process
+    return subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdout=log, stderr=log)
 
 
 def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> int:

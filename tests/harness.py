@@ -14,6 +14,7 @@ from typing import TypeVar
 from confluent_kafka.admin import AdminClient, NewTopic
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from common.processes import start_logged
 from common.reports import day_start
 from stepboard.v1 import ingest_pb2
 from tests.stack import ROOT, local_env
@@ -54,12 +55,8 @@ def service_env(**overrides: str) -> dict[str, str]:
 def start_process(module: str, env: dict[str, str], *args: str) -> subprocess.Popen:
     """Starts ``python -m module`` with its output in ``.stack/logs/tests/`` (the path is
     the process's ``log_path`` attribute)."""
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
     path = LOG_DIR / f"{unique(module)}.log"
-    log = open(path, "wb")  # noqa: SIM115 - lives with the process
-    process = subprocess.Popen(
-        [sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
+    process = start_logged([sys.executable, "-m", module, *args], env, path, ROOT)
     process.log_path = path
     return process
 

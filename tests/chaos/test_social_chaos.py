@@ -157,13 +157,20 @@ def wait_fresh(path: WritePath, user: int, day, since: float) -> float:
     return round(time.monotonic() - since, 2)
 
 
-def test_slow_then_broken_link_between_rank_and_social(proxied):
-    path, proxy = proxied
-    friends, model, day = populate(path, random.Random(47), users=60)
+def warmed_up(path: WritePath, seed: int):
+    """A populated graph whose five best-connected users have fresh cached friend lists in
+    rank_svc, and the sixth, which has none: ``(friends, model, day, cached, uncached)``."""
+    friends, model, day = populate(path, random.Random(seed), users=60)
     by_degree = sorted(friends, key=lambda u: -len(friends[u]))
     cached, uncached = by_degree[:5], by_degree[5]
     for user in cached:
         assert not ranking_call(path, user, day)[1].stale_friends
+    return friends, model, day, cached, uncached
+
+
+def test_slow_then_broken_link_between_rank_and_social(proxied):
+    path, proxy = proxied
+    friends, model, day, cached, uncached = warmed_up(path, 47)
 
     proxy.set_latency(3 * DEADLINE_S)
     slow = check_degraded(path, friends, model, day, cached, uncached)
@@ -182,11 +189,7 @@ def test_slow_then_broken_link_between_rank_and_social(proxied):
 
 def test_social_svc_stopped_and_restarted(proxied):
     path, _ = proxied
-    friends, model, day = populate(path, random.Random(53), users=60)
-    by_degree = sorted(friends, key=lambda u: -len(friends[u]))
-    cached, uncached = by_degree[:5], by_degree[5]
-    for user in cached:
-        ranking_call(path, user, day)
+    friends, model, day, cached, uncached = warmed_up(path, 53)
 
     port = path.env["STEPBOARD_SOCIAL_ADDR"].rsplit(":", 1)[1]
     path.social_process.terminate()

@@ -58,10 +58,12 @@ class ConsumerConfig:
     group_id: str
     batch_size: int
     metrics_port: int | None
+    rejoin_after_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ConsumerConfig":
-        """Reads Kafka, Redis, board, validation, group, batch size and metrics port."""
+        """Reads Kafka, Redis, board, validation, group, batch size, metrics port and how
+        long a group join may go without an assignment."""
         return cls(
             kafka=KafkaSettings.from_env(env),
             redis=RedisSettings.from_env(env),
@@ -70,6 +72,7 @@ class ConsumerConfig:
             group_id=env_str(env, "CONSUMER_GROUP", "stepboard-board-writer"),
             batch_size=env_int(env, "CONSUMER_BATCH", 5000, 1, 100_000),
             metrics_port=env_int(env, "METRICS_PORT", 9104, 0, 65535) or None,
+            rejoin_after_s=env_float(env, "CONSUMER_REJOIN_S", 30.0, minimum=1.0),
         )
 
 

@@ -33,6 +33,7 @@ from common.reports import parse_day
 from common.runtime import load
 from rank_svc.board import BoardStore
 from rank_svc.config import ConsumerConfig
+from rank_svc.join_watch import JoinWatch
 from rank_svc.rebuild import rebuild_day
 from rank_svc.records import collapse, retry_until
 
@@ -41,6 +42,10 @@ log = logging.getLogger("rank_svc.consumer")
 RECORDS = Counter("stepboard_consumer_records_total", "Records consumed, by outcome.", ["outcome"])
 REPLAYS = Counter("stepboard_consumer_replays_total", "Rewinds after Redis lost board data.")
 LAG = Gauge("stepboard_consumer_lag", "Records behind the log end, by partition.", ["partition"])
+REPLACED = Counter(
+    "stepboard_consumer_replaced_total",
+    "Kafka consumers replaced because a group join got no assignment in time.",
+)
 
 UNKNOWN = -1  # no applied offset known yet: the next write has nothing to check against
 IDLE_CHECK_S = 2.0
@@ -89,12 +94,20 @@ class BoardConsumer:
         self.dead_letters = dead_letters
         self.stop = stop
         self.applied: dict[int, int] = {}
-        self.consumer = Consumer(
+        self.consumer = self._subscribed_consumer()
+        self.join_watch = JoinWatch(config.rejoin_after_s, time.monotonic())
+
+    def _subscribed_consumer(self) -> Consumer:
+        consumer = Consumer(
             consumer_config(
-                config.kafka, config.group_id,
+                self.config.kafka, self.config.group_id,
                 **{"statistics.interval.ms": 5000, "stats_cb": self._on_stats},
             )
         )
+        consumer.subscribe(
+            [self.config.kafka.topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        return consumer
 
     # -- rebalance ----------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -115,6 +128,7 @@ class BoardConsumer:
             else:
                 self.applied[tp.partition] = tp.offset - 1
         consumer.assign(committed)
+        self.join_watch.assigned()
         log.info("assigned", extra={"partitions": ids})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -127,6 +141,7 @@ class BoardConsumer:
             self.applied.pop(tp.partition, None)
             with contextlib.suppress(KeyError):
                 LAG.remove(str(tp.partition))
+        self.join_watch.waiting(time.monotonic())
         log.info("revoked", extra={"partitions": [tp.partition for tp in partitions]})
 
     def _on_stats(self, stats_json: str) -> None:
@@ -190,11 +205,25 @@ class BoardConsumer:
         if known:
             self._apply({}, known)
 
+    def _replace_if_stuck(self) -> None:
+        """No assignment for too long: if the broker answers, the join is stuck
+        (:mod:`rank_svc.join_watch`) and a new consumer joins instead."""
+        try:
+            self.consumer.list_topics(self.config.kafka.topic, timeout=5)
+        except KafkaException:
+            log.info("still no assignment; the broker is not answering either")
+        else:
+            REPLACED.inc()
+            log.warning("no assignment though the broker answers: replacing the Kafka consumer",
+                        extra={"after_s": self.config.rejoin_after_s})
+            stuck = self.consumer
+            # It owns no partitions; its close may hang in the stalled join, so off the loop.
+            threading.Thread(target=stuck.close, name="close-stuck", daemon=True).start()
+            self.consumer = self._subscribed_consumer()
+        self.join_watch = JoinWatch(self.config.rejoin_after_s, time.monotonic())
+
     def run(self) -> None:
         """Consumes until stopped, then commits what was applied and leaves the group."""
-        self.consumer.subscribe(
-            [self.config.kafka.topic], on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
         last_check = time.monotonic()
         try:
             while not self.stop.is_set():
@@ -205,6 +234,8 @@ class BoardConsumer:
                 elif time.monotonic() - last_check >= IDLE_CHECK_S:
                     self._check_idle()
                     last_check = time.monotonic()
+                if self.join_watch.overdue(time.monotonic()):
+                    self._replace_if_stuck()
         finally:
             self.consumer.close()  # commits the stored offsets
             log.info("consumer closed")

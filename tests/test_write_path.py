@@ -7,13 +7,13 @@ import time
 
 import grpc
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from common.kafka_clients import producer_config
 from common.reports import day_start
 from rank_svc.board import BoardStore, encode_score
 from stepboard.v1 import ingest_pb2, ranking_pb2
-from tests.harness import report, today, wait_until
+from tests.harness import log_tail, report, today, wait_until
 from tests.model import BoardModel
 
 
@@ -119,6 +119,33 @@ def test_survivor_takes_over_when_one_of_two_consumers_dies(write_path):
     send_batches(write_path, [report(u, d, s, t) for d, u, s, t in rows[half:]])
     wait_until(lambda: write_path.matches(model, day, start_s), 90)
     assert survivor.poll() is None
+
+
+def test_a_consumer_whose_group_join_gets_nowhere_replaces_itself(write_path):
+    """A member that gets no assignment while the broker answers replaces its Kafka
+    consumer after STEPBOARD_CONSUMER_REJOIN_S. Here the join is blocked by a foreign member
+    holding the group with an assignment protocol ours does not offer; once it leaves, the
+    writer joins and applies what was acknowledged meanwhile."""
+    blocker = Consumer({
+        "bootstrap.servers": write_path.kafka.bootstrap,
+        "group.id": write_path.env["STEPBOARD_CONSUMER_GROUP"],
+        "partition.assignment.strategy": "cooperative-sticky",
+    })
+    joined = []
+    blocker.subscribe([write_path.topic], on_assign=lambda _c, parts: joined.append(parts))
+    wait_until(lambda: blocker.poll(0.1) is None and bool(joined), 30)
+    consumer = write_path.start_consumer(STEPBOARD_CONSUMER_REJOIN_S="2")
+    day = today()
+    write_path.ingest.ReportSteps(
+        ingest_pb2.ReportStepsRequest(report=report(7, day, 700, 5)), timeout=10
+    )
+    try:
+        wait_until(lambda: "replacing the Kafka consumer" in consumer.log_path.read_text(), 30)
+    except AssertionError:
+        raise AssertionError(log_tail(consumer.log_path)) from None
+    finally:
+        blocker.close()
+    wait_until(lambda: write_path.store.scores(day, [7])[7] is not None, 60)
 
 
 def test_flushall_during_steady_ingest_heals_within_60_s(write_path):

@@ -206,6 +206,7 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- if eq $c "consumer" -}}
 {{- $_ := set $env "STEPBOARD_CONSUMER_GROUP" (toString $v.consumer.group) -}}
 {{- $_ := set $env "STEPBOARD_CONSUMER_BATCH" (toString (int64 $v.consumer.batch)) -}}
+{{- $_ := set $env "STEPBOARD_CONSUMER_REJOIN_S" (toString $v.consumer.rejoinSeconds) -}}
 {{- end -}}
 {{- if eq $c "precompute" -}}
 {{- $_ := set $env "STEPBOARD_PRECOMPUTE_INTERVAL_S" (toString $v.precompute.intervalSeconds) -}}

@@ -2,12 +2,18 @@
 
 Merging every shard's best ``limit`` users costs milliseconds, and many callers ask for the
 same top. An answer is kept with the board's versions (:meth:`BoardStore.versions`, bumped
-by every write) and served again while they are equal, so it is never staler than the board;
-``MAX_AGE_S`` bounds how long the nicknames in it may be reused.
+by every write) and served again while they are equal. Reading the versions is a Redis
+round trip that cost a cached answer a third of its latency (p50 3.0 → 2.0 ms at 4
+callers, measured), so an answer whose versions were confirmed less than ``RECHECK_S``
+ago is served without asking: a top is never more than ``RECHECK_S`` behind the board,
+small beside the consumer's own batching. ``MAX_AGE_S`` bounds how long the nicknames in
+an answer may be reused.
 """
 
 import threading
+import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import date
 from typing import Generic, TypeVar
 
@@ -15,8 +21,16 @@ from rank_svc.board import BoardStore
 from rank_svc.timed_lru import TimedLru
 
 MAX_AGE_S = 5.0
+RECHECK_S = 0.05
 MAX_ANSWERS = 64
 T = TypeVar("T")
+
+
+@dataclass
+class _Cached(Generic[T]):
+    versions: tuple
+    answer: T
+    confirmed_at: float  # monotonic time just before ``versions`` were last read
 
 
 class TopCache(Generic[T]):
@@ -24,31 +38,31 @@ class TopCache(Generic[T]):
 
     def __init__(self, store: BoardStore) -> None:
         self._store = store
-        self._answers: TimedLru[tuple[date, Hashable], tuple[tuple, T]] = TimedLru(
-            MAX_ANSWERS
-        )
+        self._answers: TimedLru[tuple[date, Hashable], _Cached[T]] = TimedLru(MAX_ANSWERS)
         self._building = threading.Lock()
 
-    def _unchanged(self, key: tuple[date, Hashable], versions: tuple) -> T | None:
+    def _cached(self, key: tuple[date, Hashable]) -> _Cached[T] | None:
         found = self._answers.get(key)
-        if found is None:
-            return None
-        age, (seen, answer) = found
-        return answer if age <= MAX_AGE_S and seen == versions else None
+        return found[1] if found is not None and found[0] <= MAX_AGE_S else None
 
     def answer(self, day: date, question: Hashable, build: Callable[[], T]) -> T:
         """The cached answer to ``question`` about ``day``'s board, or ``build()``'s.
 
         Versions are read before building, so a write that lands meanwhile makes the next
-        call build again. Callers that miss together wait for one build.
+        check build again. Callers that miss together wait for one build.
         """
         key = (day, question)
+        cached = self._cached(key)
+        reading_at = time.monotonic()
+        if cached is not None and reading_at - cached.confirmed_at < RECHECK_S:
+            return cached.answer
         versions = self._store.versions(day)
-        answer = self._unchanged(key, versions)
-        if answer is None:
-            with self._building:
-                answer = self._unchanged(key, versions)
-                if answer is None:
-                    answer = build()
-                    self._answers.put(key, (versions, answer))
-        return answer
+        if cached is not None and cached.versions == versions:
+            cached.confirmed_at = reading_at
+            return cached.answer
+        with self._building:
+            cached = self._cached(key)
+            if cached is None or cached.versions != versions:
+                cached = _Cached(versions, build(), reading_at)
+                self._answers.put(key, cached)
+        return cached.answer

@@ -62,11 +62,16 @@ PRESETS = {
 }
 
 
-# Concurrent callers per ranking question, the same for stepboard (ghz) and the SQL baseline
-# (connections), so each latency is compared at the same load; the hot user's JOIN is so
-# slow that one caller already saturates MariaDB.
+# Concurrent callers per ranking question, the same for stepboard (Python generator) and the
+# SQL baseline (connections), so each latency is compared at the same load; the hot user's
+# JOIN is so slow that one caller already saturates MariaDB.
 READERS = {"global_top": 4, "global_rank": 4, "friend_ranking_200": 4,
            "friend_ranking_5000": 2, "friend_ranking_hot": 1}
+# Each ranking question of stepboard and the SQL baseline's name for the same question.
+QUESTIONS = {"GetGlobalTop(100)": "global_top", "GetGlobalRank": "global_rank",
+             "GetFriendRanking 200": "friend_ranking_200",
+             "GetFriendRanking 5000": "friend_ranking_5000",
+             "GetFriendRanking hot": "friend_ranking_hot"}
 # Callers for the saturation run that finds a rank process's maximum RPS.
 SATURATION_READERS = 16
 

@@ -14,7 +14,7 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from bench import dataset, naive
-from bench.config import READERS, SATURATION_READERS, Context
+from bench.config import QUESTIONS, READERS, SATURATION_READERS, Context
 from bench.dataset import Graph
 from bench.ghz import run_ghz
 from bench.loadgen import LoadResult, accepted_items, run_load
@@ -228,42 +228,54 @@ def pick_users(state: State) -> dict:
     return {k: v[:5] for k, v in state.users_at.items()}
 
 
-def _friend_data(state: State, kind: str) -> list[dict]:
-    return [{"user_id": str(u), "day": state.ctx.day.isoformat(), "page_size": 50}
-            for u, _ in state.users_at[kind]]
+def _ranking_requests(state: State, question: str) -> tuple[str, list[bytes]]:
+    """The method and pre-serialized requests of one ranking question."""
+    ctx, day = state.ctx, state.ctx.day.isoformat()
+    if question == "GetGlobalTop(100)":
+        return "GetGlobalTop", [
+            ranking_pb2.GetGlobalTopRequest(day=day, limit=100).SerializeToString()]
+    if question == "GetGlobalRank":
+        rng = random.Random(7)
+        return "GetGlobalRank", [
+            ranking_pb2.GetGlobalRankRequest(user_id=rng.randint(1, ctx.scale.users), day=day)
+            .SerializeToString() for _ in range(10_000)]
+    kind = question.removeprefix("GetFriendRanking ")
+    return "GetFriendRanking", [
+        ranking_pb2.GetFriendRankingRequest(user_id=u, day=day, page_size=50)
+        .SerializeToString() for u, _ in state.users_at[kind]]
+
+
+def _read(state: State, name: str, question: str, callers: int, duration_s: float) -> dict:
+    """``question`` asked by ``callers`` concurrent callers of the Python generator (two
+    processes when there are two callers or more)."""
+    method, requests = _ranking_requests(state, question)
+    processes = min(2, callers)
+    result = run_load(state.ctx.addr("rank"), f"/{RANKING}/{method}", requests,
+                      processes=processes, concurrency=callers // processes,
+                      duration_s=duration_s, timeout_s=30)
+    return _load_result(state, name, result, "python") | {"callers": callers}
 
 
 def ranking(state: State) -> dict:
     """GetGlobalTop(100), GetGlobalRank, GetFriendRanking at 200 / 5,000 / hot, each with as
     many concurrent callers as its SQL baseline gets (``READERS``); then friend ranking at
-    200 friends with ``SATURATION_READERS`` callers, for the rank process's maximum RPS."""
+    200 friends with ``SATURATION_READERS`` callers, for the rank process's maximum RPS;
+    and GetGlobalTop(100) once more with ghz, the comparison behind the choice of tool."""
     ctx, d = state.ctx, state.ctx.scale.duration_s
-    day = ctx.day.isoformat()
     out = {"participants": state.store.participants(ctx.day)}
-    calls = {
-        "GetGlobalTop(100)": ("GetGlobalTop", {"day": day, "limit": 100}, "global_top"),
-        "GetGlobalRank": ("GetGlobalRank", {
-            "user_id": "{{randomInt 1 " + str(ctx.scale.users) + "}}", "day": day},
-            "global_rank"),
-        "GetFriendRanking 200": ("GetFriendRanking", _friend_data(state, "200"),
-                                 "friend_ranking_200"),
-        "GetFriendRanking 5000": ("GetFriendRanking", _friend_data(state, "5000"),
-                                  "friend_ranking_5000"),
-        "GetFriendRanking hot": ("GetFriendRanking", _friend_data(state, "hot"),
-                                 "friend_ranking_hot"),
-    }
-    for name, (method, data, question) in calls.items():
-        callers = READERS[question]
-        print(f"  {name} ({callers} callers)", flush=True)
-        out[name] = _ghz_result(state, name, run_ghz(
-            ctx.addr("rank"), f"{RANKING}.{method}", data, duration_s=d, concurrency=callers,
-            connections=min(2, callers), timeout_s=30)) | {"callers": callers}
+    for name, question in QUESTIONS.items():
+        print(f"  {name} ({READERS[question]} callers)", flush=True)
+        out[name] = _read(state, name, name, READERS[question], d)
     name = "GetFriendRanking 200, saturated"
     print(f"  {name} ({SATURATION_READERS} callers)", flush=True)
+    out[name] = _read(state, name, "GetFriendRanking 200", SATURATION_READERS, d)
+    name = "GetGlobalTop(100), ghz"
+    callers = READERS["global_top"]
+    print(f"  {name} ({callers} callers, load tool comparison)", flush=True)
     out[name] = _ghz_result(state, name, run_ghz(
-        ctx.addr("rank"), f"{RANKING}.GetFriendRanking", _friend_data(state, "200"),
-        duration_s=d, concurrency=SATURATION_READERS, connections=2, timeout_s=30)
-    ) | {"callers": SATURATION_READERS}
+        ctx.addr("rank"), f"{RANKING}.GetGlobalTop", {"day": ctx.day.isoformat(),
+                                                      "limit": 100},
+        duration_s=d, concurrency=callers, connections=2, timeout_s=30)) | {"callers": callers}
     return out
 
 
@@ -349,10 +361,8 @@ def storm(state: State) -> dict:
     thread.start()
     time.sleep(1.0)
     print("  stepboard: GetFriendRanking 200 under the ingest storm", flush=True)
-    reads = _ghz_result(state, "storm: stepboard GetFriendRanking 200", run_ghz(
-        ctx.addr("rank"), f"{RANKING}.GetFriendRanking", _friend_data(state, "200"),
-        duration_s=max(1.0, s - 2), concurrency=READERS["friend_ranking_200"], connections=1,
-        timeout_s=30))
+    reads = _read(state, "storm: stepboard GetFriendRanking 200", "GetFriendRanking 200",
+                  READERS["friend_ranking_200"], max(1.0, s - 2))
     thread.join()
     applied_during = _applied(state, low) - applied_before
     ingest_rate = box["ingest"].items_per_s

@@ -5,7 +5,7 @@ import platform
 
 import numpy as np
 
-from bench.config import READERS
+from bench.config import QUESTIONS, READERS
 
 
 def machine() -> dict:
@@ -168,17 +168,17 @@ def markdown(results: dict) -> str:
                    f"{_fmt(fr['background_reports_per_s'])} reports/s) | - | - | "
                    f"{_fmt(fr['p50_ms'])} | {_fmt(fr['p99_ms'])} | | |")
     rk, nv = g("ranking") or {}, g("naive") or {}
-    pairs = [("GetGlobalTop(100)", "global_top"), ("GetGlobalRank", "global_rank"),
-             ("GetFriendRanking 200", "friend_ranking_200"),
-             ("GetFriendRanking 5000", "friend_ranking_5000"),
-             ("GetFriendRanking hot", "friend_ranking_hot")]
-    for name, sql in pairs:
+    for name, sql in QUESTIONS.items():
         out.append(_line(f"{name}, {READERS[sql]} callers", rk.get(name), f"SQL {sql}",
                          nv.get(sql), key="p50_ms"))
     saturated = "GetFriendRanking 200, saturated"
     if saturated in rk:
         out.append(_line(f"{saturated} ({rk[saturated]['callers']} callers)", rk[saturated]))
-    for _, sql in pairs:
+    top_ghz = "GetGlobalTop(100), ghz"
+    if top_ghz in rk:
+        out.append(_line(f"{top_ghz} ({rk[top_ghz]['callers']} callers, tool comparison)",
+                         rk[top_ghz], "GetGlobalTop(100), python", rk.get("GetGlobalTop(100)")))
+    for sql in QUESTIONS.values():
         out.append(_line(f"naive SQL {sql}, {READERS[sql]} connections", nv.get(sql)))
     up = nv.get("upsert_max")
     if up:

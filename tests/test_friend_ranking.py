@@ -191,7 +191,7 @@ def test_rankings_never_show_a_non_friend(path):
 def test_a_list_longer_than_one_page_is_read_whole(path):
     """1,500 friends: more than one ListFriends page, so the list comes by the stream (and,
     once known to be long, straight by the stream when refreshed)."""
-    rng = random.Random(41)
+    rng = random.Random(53)
     user = rng.randint(10**12, 10**13)
     others = {user + i for i in range(1, 1501)}
     add_graph(path, {user: others})
@@ -204,3 +204,29 @@ def test_a_list_longer_than_one_page_is_read_whole(path):
     assert whole_ranking(path, user, day, 500)[0] == expected
     time.sleep(1.5)  # past the fresh window: the refresh must read the whole list again
     assert whole_ranking(path, user, day, 500)[0] == expected
+
+
+def test_a_list_in_use_is_refetched_before_it_expires():
+    """Past half its freshness a cached friend list still answers, and is refetched in the
+    background: a friendship added meanwhile shows before the list's freshness runs out,
+    so no call of an active user waits for social_svc."""
+    fresh_s = 4.0
+    path = WritePath({"STEPBOARD_FRIENDS_FRESH_S": str(fresh_s)}, own_social=True)
+    try:
+        user = random.randint(10**12, 10**13)  # a user no other run has befriended
+        old, new = user + 1, user + 2
+        add_graph(path, {user: {old}})
+        day = today()
+
+        def members() -> set[int]:
+            return {e[1] for e in whole_ranking(path, user, day, 50)[0]}
+
+        assert members() == {user, old}
+        cached_at = time.monotonic()
+        add_graph(path, {user: {new}})
+        time.sleep(fresh_s / 2 + 0.2)
+        assert members() == {user, old}  # still fresh: served from the cache
+        wait_until(lambda: members() == {user, old, new},
+                   fresh_s - (time.monotonic() - cached_at) - 0.3, 0.05)
+    finally:
+        path.close()

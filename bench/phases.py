@@ -29,6 +29,7 @@ from stepboard.v1 import ingest_pb2, ingest_pb2_grpc, ranking_pb2, ranking_pb2_g
 
 INGEST = "stepboard.v1.StepIngest"
 RANKING = "stepboard.v1.Ranking"
+WARM_UP_CALLS = 32
 
 
 @dataclass
@@ -247,10 +248,16 @@ def _ranking_requests(state: State, question: str) -> tuple[str, list[bytes]]:
 
 def _read(state: State, name: str, question: str, callers: int, duration_s: float) -> dict:
     """``question`` asked by ``callers`` concurrent callers of the Python generator (two
-    processes when there are two callers or more)."""
+    processes when there are two callers or more), after each of its first
+    ``WARM_UP_CALLS`` requests was asked once unmeasured (as ghz's ``--skipFirst``)."""
     method, requests = _ranking_requests(state, question)
+    path = f"/{RANKING}/{method}"
+    with grpc.insecure_channel(state.ctx.addr("rank")) as channel:
+        call = channel.unary_unary(path)
+        for request in requests[:WARM_UP_CALLS]:
+            call(request, timeout=30)
     processes = min(2, callers)
-    result = run_load(state.ctx.addr("rank"), f"/{RANKING}/{method}", requests,
+    result = run_load(state.ctx.addr("rank"), path, requests,
                       processes=processes, concurrency=callers // processes,
                       duration_s=duration_s, timeout_s=30)
     return _load_result(state, name, result, "python") | {"callers": callers}

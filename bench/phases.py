@@ -76,6 +76,12 @@ def report_steps_data(ctx: Context) -> dict:
                        "measured_at": _measured_at(ctx)}}
 
 
+def _echo_request(ctx: Context) -> bytes:
+    """A serialized ReportStepsRequest for the echo server."""
+    return ingest_pb2.ReportStepsRequest(report=ingest_pb2.StepReport(
+        user_id=1, day=ctx.day.isoformat(), steps=1000)).SerializeToString()
+
+
 # -- backlog and raw producer ------------------------------------------------------------
 def backlog(state: State) -> dict:
     """A day's reports for every user (and the hot user) through the raw producer loop:
@@ -100,11 +106,9 @@ def ingest(state: State) -> dict:
         ctx.addr("ingest"), f"{INGEST}.ReportSteps", data, duration_s=d, concurrency=32,
         connections=4))
     print("  echo with the Python generator (tool comparison)", flush=True)
-    request = ingest_pb2.ReportStepsRequest(report=ingest_pb2.StepReport(
-        user_id=1, day=ctx.day.isoformat(), steps=1000)).SerializeToString()
     out["echo_python"] = _load_result(state, "echo (python gen)", run_load(
-        ctx.addr("echo"), f"/{INGEST}/ReportSteps", [request], processes=2, concurrency=16,
-        duration_s=d), "python")
+        ctx.addr("echo"), f"/{INGEST}/ReportSteps", [_echo_request(ctx)], processes=2,
+        concurrency=16, duration_s=d), "python")
     print("  ReportStepsBatch with the Python generator", flush=True)
     batches = [batch_request(ctx.day, ctx.scale.users, 1000, seed) for seed in range(8)]
     out["report_steps_batch"] = _load_result(state, "ReportStepsBatch", run_load(
@@ -267,7 +271,8 @@ def ranking(state: State) -> dict:
     """GetGlobalTop(100), GetGlobalRank, GetFriendRanking at 200 / 5,000 / hot, each with as
     many concurrent callers as its SQL baseline gets (``READERS``); then friend ranking at
     200 friends with ``SATURATION_READERS`` callers, for the rank process's maximum RPS;
-    and GetGlobalTop(100) once more with ghz, the comparison behind the choice of tool."""
+    the bare echo server at 4 callers (what any call costs at that load); and
+    GetGlobalTop(100) once more with ghz, the comparison behind the choice of tool."""
     ctx, d = state.ctx, state.ctx.scale.duration_s
     out = {"participants": state.store.participants(ctx.day)}
     for name, question in QUESTIONS.items():
@@ -276,6 +281,11 @@ def ranking(state: State) -> dict:
     name = "GetFriendRanking 200, saturated"
     print(f"  {name} ({SATURATION_READERS} callers)", flush=True)
     out[name] = _read(state, name, "GetFriendRanking 200", SATURATION_READERS, d)
+    name = "echo, 4 callers"
+    print(f"  {name} (the floor of any call at that load)", flush=True)
+    out[name] = _load_result(state, name, run_load(
+        ctx.addr("echo"), f"/{INGEST}/ReportSteps", [_echo_request(ctx)], processes=2,
+        concurrency=2, duration_s=d), "python") | {"callers": 4}
     name = "GetGlobalTop(100), ghz"
     callers = READERS["global_top"]
     print(f"  {name} ({callers} callers, load tool comparison)", flush=True)

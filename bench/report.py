@@ -174,6 +174,8 @@ def markdown(results: dict) -> str:
     saturated = "GetFriendRanking 200, saturated"
     if saturated in rk:
         out.append(_line(f"{saturated} ({rk[saturated]['callers']} callers)", rk[saturated]))
+    if "echo, 4 callers" in rk:
+        out.append(_line("bare gRPC echo, 4 callers (floor of a call)", rk["echo, 4 callers"]))
     top_ghz = "GetGlobalTop(100), ghz"
     if top_ghz in rk:
         out.append(_line(f"{top_ghz} ({rk[top_ghz]['callers']} callers, tool comparison)",

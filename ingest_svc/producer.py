@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, Message, Producer
 
 from common.errors import DomainError, ResourceExhausted, Unavailable
 from common.kafka_clients import KafkaSettings, producer_config
@@ -30,28 +30,54 @@ Outcome = Stored | DomainError
 
 
 class _Pending:
-    """Outcomes of one send, each set once: by its delivery callback (poll thread) or, for a
-    record that never got queued, by the sender. ``wait`` returns when all are in. The
-    count is an ``itertools.count`` (atomic under the GIL) and the signal a plain lock:
-    this runs once per report."""
+    """Outcomes of one send, each set once: by the delivery callback (poll thread) or, for a
+    record that never got queued, by the sender. ``wait`` returns when all are in.
+
+    One bound method is the callback of every record (a closure per record cost ~1 µs, a
+    tenth of a batched report's whole budget); it finds the record by its bytes, and equal
+    records are interchangeable, so each delivery takes one of their indices. Deliveries
+    wait on ``lock`` until the sender has said which records were queued. The count is an
+    ``itertools.count`` (atomic under the GIL) and the signal a plain lock."""
 
     def __init__(self, count: int) -> None:
         self.outcomes: list[Outcome | None] = [None] * count
+        self.lock = threading.Lock()
         self._count = count
+        self._indices: dict[bytes, list[int]] = {}
         self._settled = itertools.count(1)
         self._all_in = threading.Lock()
         if count:
             self._all_in.acquire()
+
+    def expect(self, index: int, value: bytes) -> None:
+        """Record ``index`` (bytes ``value``) was queued: its delivery will come."""
+        self._indices.setdefault(value, []).append(index)
 
     def settle(self, index: int, outcome: Outcome) -> None:
         self.outcomes[index] = outcome
         if next(self._settled) == self._count:
             self._all_in.release()
 
+    def on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        """The broker's verdict on one queued record."""
+        with self.lock:
+            index = self._indices[message.value()].pop()
+        if error is not None:
+            self.settle(index, Unavailable(f"broker rejected the record: {error}"))
+        else:
+            self.settle(index, Stored(message.partition(), message.offset()))
+
     def wait(self, timeout_s: float) -> None:
         """Blocks until every outcome is in or ``timeout_s`` has passed."""
         if self._all_in.acquire(timeout=max(timeout_s, 0.0)):
             self._all_in.release()
+
+
+def _refused(error: KafkaError) -> DomainError:
+    """What to answer for a record the client library would not queue."""
+    if error.code() == KafkaError._QUEUE_FULL:
+        return ResourceExhausted("ingest queue is full, retry later")
+    return Unavailable(f"record not queued: {error.str()}")
 
 
 class ReportProducer:
@@ -79,16 +105,17 @@ class ReportProducer:
         record not acknowledged in time (broker down or slow) gives ``Unavailable``.
         """
         pending = _Pending(len(records))
-        for index, (key, value) in enumerate(records):
-            def on_delivery(error, message, index=index):
-                if error is not None:
-                    pending.settle(index, Unavailable(f"broker rejected the record: {error}"))
+        messages = [{"key": key, "value": value} for key, value in records]
+        with pending.lock:
+            # One call for all (measured: 1.7 vs 2.7 µs per record); keyed partitioning as
+            # produce(). Records it could not queue carry "_error".
+            self._producer.produce_batch(self.topic, messages, on_delivery=pending.on_delivery)
+            for index, message in enumerate(messages):
+                error = message.get("_error")
+                if error is None:
+                    pending.expect(index, message["value"])
                 else:
-                    pending.settle(index, Stored(message.partition(), message.offset()))
-            try:
-                self._producer.produce(self.topic, key=key, value=value, on_delivery=on_delivery)
-            except BufferError:
-                pending.settle(index, ResourceExhausted("ingest queue is full, retry later"))
+                    pending.settle(index, _refused(error))
         pending.wait(budget_s)
         timeout = Unavailable("broker did not acknowledge the report in time")
         return [timeout if outcome is None else outcome for outcome in pending.outcomes]

@@ -260,6 +260,21 @@ def test_missing_report_and_batch_bounds(write_path):
     assert write_path.log_end(write_path.topic) == 0
 
 
+def test_identical_reports_in_one_batch_are_each_acknowledged(write_path):
+    """Deliveries are matched to reports by their bytes: byte-identical reports (same
+    report_id) in one batch each get their own OK, and each is a record in the log."""
+    day = today()
+    same = report(5, day, 500, 5, report_id="twice")
+    reply = write_path.ingest.ReportStepsBatch(
+        ingest_pb2.ReportStepsBatchRequest(reports=[same, report(6, day, 600, 5), same]),
+        timeout=10,
+    )
+    assert (reply.accepted, reply.rejected) == (3, 0)
+    assert [(r.index, r.report_id, r.code) for r in reply.results] == [
+        (0, "twice", 0), (1, reply.results[1].report_id, 0), (2, "twice", 0)]
+    assert write_path.log_end(write_path.topic) == 3
+
+
 def test_global_reads_validate_their_arguments(write_path):
     day = today().isoformat()
     cases = [

@@ -125,11 +125,8 @@ def validate_report(
     user_id, steps = report.user_id, report.steps
     if user_id <= 0:
         raise InvalidArgument(prefix + "user_id", f"must be > 0, got {user_id}")
-    try:
-        day = _day_of(report.day)
-    except ValueError as error:
-        raise InvalidArgument(prefix + "day", str(error)) from None
-    oldest, newest = _accepted_days(int(now_s), settings.late_days)
+    day = parse_day(report.day, prefix + "day")
+    oldest, newest = accepted_days(now_s, settings.late_days)
     if day > newest:
         raise InvalidArgument(prefix + "day", f"{day} is in the future (latest accepted {newest})")
     if day < oldest:

@@ -72,6 +72,10 @@ QUESTIONS = {"GetGlobalTop(100)": "global_top", "GetGlobalRank": "global_rank",
              "GetFriendRanking 200": "friend_ranking_200",
              "GetFriendRanking 5000": "friend_ranking_5000",
              "GetFriendRanking hot": "friend_ranking_hot"}
+# Result names of the ranking phase's other series, shared by the phase and the report.
+SATURATED = "GetFriendRanking 200, saturated"  # SATURATION_READERS callers: the max RPS
+ECHO_FLOOR = "echo, 4 callers"  # a bare gRPC call at the ranking questions' load
+TOP_WITH_GHZ = "GetGlobalTop(100), ghz"  # the load-tool comparison
 # Callers for the saturation run that finds a rank process's maximum RPS.
 SATURATION_READERS = 16
 

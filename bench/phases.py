@@ -14,7 +14,15 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from bench import dataset, naive
-from bench.config import QUESTIONS, READERS, SATURATION_READERS, Context
+from bench.config import (
+    ECHO_FLOOR,
+    QUESTIONS,
+    READERS,
+    SATURATED,
+    SATURATION_READERS,
+    TOP_WITH_GHZ,
+    Context,
+)
 from bench.dataset import Graph
 from bench.ghz import run_ghz
 from bench.loadgen import LoadResult, accepted_items, run_load
@@ -278,15 +286,15 @@ def ranking(state: State) -> dict:
     for name, question in QUESTIONS.items():
         print(f"  {name} ({READERS[question]} callers)", flush=True)
         out[name] = _read(state, name, name, READERS[question], d)
-    name = "GetFriendRanking 200, saturated"
+    name = SATURATED
     print(f"  {name} ({SATURATION_READERS} callers)", flush=True)
     out[name] = _read(state, name, "GetFriendRanking 200", SATURATION_READERS, d)
-    name = "echo, 4 callers"
+    name = ECHO_FLOOR
     print(f"  {name} (the floor of any call at that load)", flush=True)
     out[name] = _load_result(state, name, run_load(
         ctx.addr("echo"), f"/{INGEST}/ReportSteps", [_echo_request(ctx)], processes=2,
         concurrency=2, duration_s=d), "python") | {"callers": 4}
-    name = "GetGlobalTop(100), ghz"
+    name = TOP_WITH_GHZ
     callers = READERS["global_top"]
     print(f"  {name} ({callers} callers, load tool comparison)", flush=True)
     out[name] = _ghz_result(state, name, run_ghz(

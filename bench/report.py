@@ -5,7 +5,7 @@ import platform
 
 import numpy as np
 
-from bench.config import QUESTIONS, READERS
+from bench.config import ECHO_FLOOR, QUESTIONS, READERS, SATURATED, TOP_WITH_GHZ
 
 
 def machine() -> dict:
@@ -77,7 +77,7 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
                  f"p50 {_fmt(g('freshness', 'p50_ms'))} ms, p99 {_fmt(fr)} ms at {_fmt(rate)}/s",
                  None if fr is None else fr <= 1000 and (rate or 0) >= 4500))
     f200 = g("ranking", "GetFriendRanking 200") or {}
-    most = g("ranking", "GetFriendRanking 200, saturated", "rps")
+    most = g("ranking", SATURATED, "rps")
     rows.append(("friend ranking, 200 friends: p50 ≤ 3 ms and ≥ 1,000 RPS per rank process",
                  f"p50 {_fmt(f200.get('p50_ms'), 2)} ms ({f200.get('callers')} callers), "
                  f"{_fmt(most)} RPS at most", None if f200.get("p50_ms") is None or most is None
@@ -171,15 +171,14 @@ def markdown(results: dict) -> str:
     for name, sql in QUESTIONS.items():
         out.append(_line(f"{name}, {READERS[sql]} callers", rk.get(name), f"SQL {sql}",
                          nv.get(sql), key="p50_ms"))
-    saturated = "GetFriendRanking 200, saturated"
-    if saturated in rk:
-        out.append(_line(f"{saturated} ({rk[saturated]['callers']} callers)", rk[saturated]))
-    if "echo, 4 callers" in rk:
-        out.append(_line("bare gRPC echo, 4 callers (floor of a call)", rk["echo, 4 callers"]))
-    top_ghz = "GetGlobalTop(100), ghz"
-    if top_ghz in rk:
-        out.append(_line(f"{top_ghz} ({rk[top_ghz]['callers']} callers, tool comparison)",
-                         rk[top_ghz], "GetGlobalTop(100), python", rk.get("GetGlobalTop(100)")))
+    if SATURATED in rk:
+        out.append(_line(f"{SATURATED} ({rk[SATURATED]['callers']} callers)", rk[SATURATED]))
+    if ECHO_FLOOR in rk:
+        out.append(_line("bare gRPC echo, 4 callers (floor of a call)", rk[ECHO_FLOOR]))
+    if TOP_WITH_GHZ in rk:
+        out.append(_line(f"{TOP_WITH_GHZ} ({rk[TOP_WITH_GHZ]['callers']} callers, tool comparison)",
+                         rk[TOP_WITH_GHZ], "GetGlobalTop(100), python",
+                         rk.get("GetGlobalTop(100)")))
     for sql in QUESTIONS.values():
         out.append(_line(f"naive SQL {sql}, {READERS[sql]} connections", nv.get(sql)))
     up = nv.get("upsert_max")

@@ -52,6 +52,8 @@ class State:
     samples: dict = field(default_factory=dict)
     users_at: dict = field(default_factory=dict)
     storm_rate: float = 0.0
+    backlog_reports: int = 0  # reports in the backlog phase's records
+    backlog_end: dict = field(default_factory=dict)  # log end offsets after the backlog
 
     def __post_init__(self) -> None:
         self.redis = create_redis(RedisSettings.from_env(self.ctx.env))
@@ -92,12 +94,17 @@ def _echo_request(ctx: Context) -> bytes:
 
 # -- backlog and raw producer ------------------------------------------------------------
 def backlog(state: State) -> dict:
-    """A day's reports for every user (and the hot user) through the raw producer loop:
-    the ReportStepsBatch baseline and the consumer's backlog."""
+    """A day's reports for every user (and the hot user), produced twice by a raw producer
+    loop: one record per report to a side topic (the ReportStepsBatch baseline), then in
+    ingest's records to the run's topic (the consumer's backlog)."""
     ctx = state.ctx
-    records = day_reports(ctx.day, ctx.scale.users + 1, ctx.scale.reports_per_user)
-    result = raw_produce(ctx.env, records)
-    return result
+    day = day_reports(ctx.day, ctx.scale.users + 1, ctx.scale.reports_per_user)
+    raw_loop = raw_produce(ctx.env, ctx.raw_topic, day.reports)
+    in_records = raw_produce(ctx.env, ctx.topic, day.records)
+    in_records["reports"] = state.backlog_reports = len(day.reports)
+    in_records["reports_per_s"] = round(len(day.reports) / in_records["seconds"])
+    state.backlog_end = _log_span(ctx)[1]
+    return {"raw_loop": raw_loop, "backlog": in_records}
 
 
 # -- ingest -------------------------------------------------------------------------------
@@ -137,43 +144,61 @@ def _log_span(ctx: Context) -> tuple[dict[int, int], dict[int, int]]:
     return {p: lo for p, (lo, _) in marks.items()}, {p: hi for p, (_, hi) in marks.items()}
 
 
-def _applied(state: State, low: dict[int, int]) -> int:
+def _applied(state: State, low: dict[int, int], end: dict[int, int] | None = None) -> int:
+    """Records applied from ``low`` (up to, not past, ``end``), summed over partitions."""
     marks = state.store.watermarks(low)
-    return sum(0 if w is None else w + 1 - low[p] for p, w in marks.items())
+    return sum(0 if w is None else min(w + 1, (end or {}).get(p, w + 1)) - low[p]
+               for p, w in marks.items())
 
 
 def consumer(state: State) -> dict:
-    """The consumer group applying the whole backlog; redis-benchmark pipelined ZADD."""
+    """The consumer group applying the whole backlog; redis-benchmark pipelined ZADD.
+
+    Timed up to the backlog's end (the records the ingest phase appended after it are then
+    applied untimed). Progress is read in records (the offsets the writers store); every
+    backlog record but the last holds ``REPORTS_PER_RECORD`` reports, so reports/s is
+    records/s times reports per record."""
     ctx = state.ctx
     low, high = _log_span(ctx)
-    total = sum(high[p] - low[p] for p in low)
+    end = state.backlog_end or high
+    total = sum(end[p] - low[p] for p in low)
+    reports = state.backlog_reports or total
     start_consumers(ctx, state.procs)
     started = time.monotonic()
-    bar = Progress("consumer backlog", total, "records")
     first = None
     samples = []
-    while True:
-        applied = _applied(state, low)
+    bar = Progress("consumer backlog", total, "records")
+    while (applied := _applied(state, low, end)) < total:
         now = time.monotonic()
         if applied and first is None:
             first = (now, applied)
         samples.append((now - started, applied))
         bar.update(applied)
-        if applied >= total:
-            break
         if now - started > 1800:
             raise RuntimeError("consumer did not catch up in 30 min")
         time.sleep(0.2)
+    bar.update(total)
     bar.finish()
     done = time.monotonic()
-    t0, a0 = first
-    rate = (total - a0) / max(done - t0, 1e-9)
-    zadd = redis_benchmark_zadd(ctx, max(200_000, min(total, 2_000_000)))
-    return {"backlog_records": total, "consumers": ctx.scale.consumers,
+    t0, a0 = first or (started, 0)
+    rate = (total - a0) * (reports / total) / max(done - t0, 1e-9)
+    wait_until_applied(state, low, high)
+    zadd = redis_benchmark_zadd(ctx, max(200_000, min(reports, 2_000_000)))
+    return {"backlog_records": total, "backlog_reports": reports,
+            "consumers": ctx.scale.consumers,
             "seconds_from_start": round(done - started, 2),
-            "seconds_applying": round(done - t0, 2), "records_per_s": round(rate),
+            "seconds_applying": round(done - t0, 2), "reports_per_s": round(rate),
             "progress": samples[:: max(1, len(samples) // 100)],
             "zadd_pipelined": zadd}
+
+
+def wait_until_applied(state: State, low: dict[int, int], high: dict[int, int]) -> None:
+    """Waits (at most 10 min) until the writers have applied every record up to ``high``."""
+    deadline = time.monotonic() + 600
+    while _applied(state, low, high) < sum(high[p] - low[p] for p in low):
+        if time.monotonic() > deadline:
+            raise RuntimeError("consumer did not apply the log in 10 min")
+        time.sleep(0.2)
 
 
 def redis_benchmark_zadd(ctx: Context, n: int) -> dict:
@@ -372,7 +397,8 @@ def storm(state: State) -> dict:
     same for the naive way at the same report rate (upserts)."""
     ctx = state.ctx
     s = ctx.scale.storm_s
-    batches = [batch_request(ctx.day, ctx.scale.users, 1000, 200 + k) for k in range(8)]
+    batch_size = 1000  # all valid: one record each
+    batches = [batch_request(ctx.day, ctx.scale.users, batch_size, 200 + k) for k in range(8)]
     box: dict = {}
 
     def load() -> None:
@@ -389,7 +415,7 @@ def storm(state: State) -> dict:
     reads = _read(state, "storm: stepboard GetFriendRanking 200", "GetFriendRanking 200",
                   READERS["friend_ranking_200"], max(1.0, s - 2))
     thread.join()
-    applied_during = _applied(state, low) - applied_before
+    applied_during = (_applied(state, low) - applied_before) * batch_size
     ingest_rate = box["ingest"].items_per_s
     state.storm_rate = ingest_rate
     out = {"stepboard": {"ingest": {"tool": "python", **box["ingest"].summary()},

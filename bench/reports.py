@@ -1,4 +1,4 @@
-"""A realistic day of step reports, and the raw confluent-kafka producer baseline.
+"""A realistic day of step reports, and the raw confluent-kafka producer loop.
 
 Each user lives in a time zone (most at UTC+8, the rest spread from UTC-8 to UTC+9) and
 reports ``reports_per_user`` times during their local day at times drawn from a daily
@@ -10,12 +10,14 @@ Reports are produced in time order, like a day's traffic.
 import time
 import uuid
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 import numpy as np
 from confluent_kafka import Producer
 
 from bench.progress import Progress
 from common.kafka_clients import KafkaSettings, producer_config
+from common.report_records import REPORTS_PER_RECORD
 from common.reports import day_start
 from stepboard.v1 import ingest_pb2
 
@@ -23,8 +25,16 @@ ZONES = np.array([8, -8, -5, 0, 1, 3, 5, 9])
 ZONE_WEIGHTS = np.array([0.6, 0.06, 0.08, 0.06, 0.08, 0.04, 0.04, 0.04])
 
 
-def day_reports(day: date, users: int, per_user: int, seed: int = 11) -> list[tuple[bytes, bytes]]:
-    """``(key, value)`` records of every user's reports for ``day``, in time order."""
+class DayReports(NamedTuple):
+    """A day's reports in time order, twice: one serialized ``StepReport`` per report (the
+    raw producer baseline's records) and ingest's records of ``REPORTS_PER_RECORD`` each."""
+
+    reports: list[bytes]
+    records: list[bytes]
+
+
+def day_reports(day: date, users: int, per_user: int, seed: int = 11) -> DayReports:
+    """Every user's reports for ``day``, in time order."""
     rng = np.random.default_rng(seed)
     n = users * per_user
     user = np.repeat(np.arange(1, users + 1), per_user)
@@ -45,25 +55,27 @@ def day_reports(day: date, users: int, per_user: int, seed: int = 11) -> list[tu
     measured = np.clip(measured, earliest, latest)
     order = np.argsort(measured, kind="stable")
     day_text = day.isoformat()
-    records = []
+    out = DayReports([], [])
     bar = Progress("generate reports", n, "reports")
-    report = ingest_pb2.StepReport(day=day_text)
+    record = ingest_pb2.ReportStepsBatchRequest()
     for done, i in enumerate(order.tolist()):
-        report.user_id = int(user[i])
-        report.steps = int(steps[i])
+        report = record.reports.add(user_id=int(user[i]), day=day_text, steps=int(steps[i]),
+                                    report_id=uuid.uuid4().hex)
         report.measured_at.seconds = int(measured[i])
-        report.report_id = uuid.uuid4().hex
-        records.append((str(report.user_id).encode(), report.SerializeToString(deterministic=True)))
+        out.reports.append(report.SerializeToString(deterministic=True))
+        if len(record.reports) == REPORTS_PER_RECORD or done == n - 1:
+            out.records.append(record.SerializeToString(deterministic=True))
+            record = ingest_pb2.ReportStepsBatchRequest()
         if done % 50_000 == 0:
             bar.update(done)
     bar.update(n)
     bar.finish()
-    return records
+    return out
 
 
-def raw_produce(env: dict[str, str], records: list[tuple[bytes, bytes]]) -> dict:
-    """The baseline: a bare produce loop with ingest's producer settings (idempotent,
-    ``acks=all``); returns acknowledged records per second."""
+def raw_produce(env: dict[str, str], topic: str, values: list[bytes]) -> dict:
+    """A bare produce loop with ingest's producer settings (idempotent, ``acks=all``), one
+    unkeyed record per value; returns acknowledged records per second."""
     settings = KafkaSettings.from_env(env)
     producer = Producer(producer_config(settings))
     acked = [0, 0]
@@ -71,12 +83,12 @@ def raw_produce(env: dict[str, str], records: list[tuple[bytes, bytes]]) -> dict
     def delivered(error, _message):
         acked[0 if error is None else 1] += 1
 
-    bar = Progress("raw producer loop", len(records), "records")
+    bar = Progress(f"raw producer loop → {topic}", len(values), "records")
     started = time.monotonic()
-    for index, (key, value) in enumerate(records):
+    for index, value in enumerate(values):
         while True:
             try:
-                producer.produce(settings.topic, key=key, value=value, on_delivery=delivered)
+                producer.produce(topic, value=value, on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.01)
@@ -88,7 +100,7 @@ def raw_produce(env: dict[str, str], records: list[tuple[bytes, bytes]]) -> dict
     seconds = time.monotonic() - started
     bar.update(acked[0])
     bar.finish()
-    return {"records": len(records), "acked": acked[0], "failed": acked[1],
+    return {"records": len(values), "acked": acked[0], "failed": acked[1],
             "seconds": round(seconds, 2), "acked_per_s": round(acked[0] / seconds)}
 
 

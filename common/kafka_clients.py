@@ -77,4 +77,7 @@ def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) ->
         "auto.offset.reset": "earliest",
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 2_000,
+        # Bounds the prefetch, and so what one consume hands over, to ~16 MB (~300k
+        # reports); records hold up to a whole batch of reports each.
+        "queued.max.messages.kbytes": 16_384,
     } | overrides

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import grpc
 
 from common.errors import DomainError, InvalidArgument, status_for
+from common.report_records import REPORTS_PER_RECORD, encode_reports
 from common.reports import ValidationSettings, validate_report
 from ingest_svc.producer import ReportProducer, Stored
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
@@ -37,10 +38,10 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         return min(self._max_wait_s, remaining - min(_DEADLINE_MARGIN_S, remaining * 0.2))
 
     @staticmethod
-    def _record(report: ingest_pb2.StepReport) -> tuple[bytes, bytes]:
+    def _name(report: ingest_pb2.StepReport) -> None:
+        """Gives a report without an id one, so its result and record can name it."""
         if not report.report_id:
             report.report_id = uuid.uuid4().hex
-        return str(report.user_id).encode(), report.SerializeToString(deterministic=True)
 
     def ReportSteps(self, request, context):
         """One report: OK with its position in the log, or the specific error."""
@@ -48,7 +49,8 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
             raise InvalidArgument("report", "is required")
         report = request.report
         validate_report(report, self._clock(), self._validation, prefix="report.")
-        (outcome,) = self._producer.send([self._record(report)], self._budget(context))
+        self._name(report)
+        (outcome,) = self._producer.send([encode_reports([report])], self._budget(context))
         if isinstance(outcome, DomainError):
             raise outcome
         return ingest_pb2.ReportStepsResponse(
@@ -66,19 +68,25 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
             )
         now = self._clock()
         failed: dict[int, DomainError] = {}
-        produced, records = [], []
+        valid = []
         for index, report in enumerate(request.reports):
             try:
                 validate_report(report, now, self._validation, prefix=f"reports[{index}].")
             except InvalidArgument as error:
                 failed[index] = error
             else:
-                produced.append(index)
-                records.append(self._record(report))
-        outcomes = self._producer.send(records, self._budget(context)) if records else []
-        for index, outcome in zip(produced, outcomes, strict=True):
+                self._name(report)
+                valid.append(index)
+        groups = [valid[first:first + REPORTS_PER_RECORD]
+                  for first in range(0, len(valid), REPORTS_PER_RECORD)]
+        if len(valid) == count <= REPORTS_PER_RECORD:
+            values = [request.SerializeToString(deterministic=True)]  # no copy: ~10x cheaper
+        else:
+            values = [encode_reports([request.reports[i] for i in group]) for group in groups]
+        outcomes = self._producer.send(values, self._budget(context)) if values else []
+        for group, outcome in zip(groups, outcomes, strict=True):
             if not isinstance(outcome, Stored):
-                failed[index] = outcome
+                failed.update(dict.fromkeys(group, outcome))
         reply = ingest_pb2.ReportStepsBatchResponse(
             accepted=count - len(failed), rejected=len(failed)
         )

@@ -35,11 +35,11 @@ from rank_svc.board import BoardStore
 from rank_svc.config import ConsumerConfig
 from rank_svc.join_watch import JoinWatch
 from rank_svc.rebuild import rebuild_day
-from rank_svc.records import collapse, retry_until
+from rank_svc.records import DeadLetter, collapse, records_to_ask, retry_until
 
 log = logging.getLogger("rank_svc.consumer")
 
-RECORDS = Counter("stepboard_consumer_records_total", "Records consumed, by outcome.", ["outcome"])
+REPORTS = Counter("stepboard_consumer_reports_total", "Reports consumed, by outcome.", ["outcome"])
 REPLAYS = Counter("stepboard_consumer_replays_total", "Rewinds after Redis lost board data.")
 LAG = Gauge("stepboard_consumer_lag", "Records behind the log end, by partition.", ["partition"])
 REPLACED = Counter(
@@ -58,20 +58,19 @@ class DeadLetters:
         self._producer = producer
         self._topic = topic
 
-    def send(self, dead: list, stop: threading.Event) -> bool:
+    def send(self, dead: list[DeadLetter], stop: threading.Event) -> bool:
         """Produces and waits until the broker has every dead letter; False if stopped."""
-        for message, reason in dead:
+        for source, value, reason in dead:
             self._producer.produce(
                 self._topic,
-                key=message.key(),
-                value=message.value(),
+                value=value,
                 headers=[
                     ("error", reason.encode()),
-                    ("source", f"{message.topic()}/{message.partition()}/{message.offset()}"
+                    ("source", f"{source.topic()}/{source.partition()}/{source.offset()}"
                      .encode()),
                 ],
             )
-            log.warning("dead letter", extra={"offset": message.offset(), "reason": reason})
+            log.warning("dead letter", extra={"offset": source.offset(), "reason": reason})
         while self._producer.flush(5.0) > 0:
             log.warning("dead-letter topic not acknowledging yet")
             if stop.is_set():
@@ -94,6 +93,7 @@ class BoardConsumer:
         self.dead_letters = dead_letters
         self.stop = stop
         self.applied: dict[int, int] = {}
+        self.records_per_consume = 1  # until a batch shows how many reports a record holds
         self.consumer = self._subscribed_consumer()
         self.join_watch = JoinWatch(config.rejoin_after_s, time.monotonic())
 
@@ -187,6 +187,9 @@ class BoardConsumer:
         batch = collapse(
             usable, self.config.validation, self.config.board.retention_days
         )
+        self.records_per_consume = records_to_ask(
+            self.config.batch_size, len(usable), batch.reports
+        )
         if batch.dead and not self.dead_letters.send(batch.dead, self.stop):
             return
         if not self._apply(batch.scores, batch.last_offsets):
@@ -195,9 +198,9 @@ class BoardConsumer:
             TopicPartition(self.config.kafka.topic, p, offset + 1)
             for p, offset in batch.last_offsets.items()
         ])
-        RECORDS.labels("dead_letter").inc(len(batch.dead))
-        RECORDS.labels("expired").inc(batch.expired)
-        RECORDS.labels("applied").inc(len(usable) - len(batch.dead) - batch.expired)
+        REPORTS.labels("dead_letter").inc(len(batch.dead))
+        REPORTS.labels("expired").inc(batch.expired)
+        REPORTS.labels("applied").inc(batch.merged)
 
     def _check_idle(self) -> None:
         """With no traffic, still notice a Redis that lost data (empty write, same marks)."""
@@ -227,7 +230,7 @@ class BoardConsumer:
         last_check = time.monotonic()
         try:
             while not self.stop.is_set():
-                messages = self.consumer.consume(self.config.batch_size, timeout=0.5)
+                messages = self.consumer.consume(self.records_per_consume, timeout=0.5)
                 if messages:
                     self._process(messages)
                     last_check = time.monotonic()

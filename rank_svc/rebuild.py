@@ -18,7 +18,7 @@ from common.redis_clients import create_redis
 from common.reports import day_start
 from rank_svc.board import BoardStore
 from rank_svc.config import ConsumerConfig
-from rank_svc.records import collapse, retry_until
+from rank_svc.records import collapse, records_to_ask, retry_until
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,10 @@ def _replay(
         return 0
     consumer.assign([TopicPartition(topic, p, ranges[p][0]) for p in todo])
     read = 0
+    ask = 1  # records to ask for, until a batch shows how many reports a record holds
     while todo and not stop.is_set():
         messages = [
-            m for m in consumer.consume(config.batch_size, timeout=1.0)
+            m for m in consumer.consume(ask, timeout=1.0)
             if m.error() is None and m.partition() in todo and m.offset() < todo[m.partition()]
         ]
         for message in messages:
@@ -67,6 +68,8 @@ def _replay(
         batch = collapse(messages, config.validation, config.board.retention_days, only_day=day)
         retry_until(lambda b=batch: store.apply(b.scores, {}), stop, "rebuild")
         read += len(messages)
+        if messages:
+            ask = records_to_ask(config.batch_size, len(messages), batch.reports)
     consumer.unassign()
     return read
 

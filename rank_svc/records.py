@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import redis
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
@@ -17,13 +17,22 @@ from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
 from common.errors import InvalidArgument
+from common.report_records import decode_reports, encode_reports
 from common.reports import ValidationSettings, validate_report
 from rank_svc.board import encode_score, expire_at
-from stepboard.v1 import ingest_pb2
 
 log = logging.getLogger(__name__)
 REDIS_RETRIES = Counter("stepboard_consumer_redis_retries_total", "Failed Redis writes retried.")
 T = TypeVar("T")
+
+
+class DeadLetter(NamedTuple):
+    """What the writer could not use: the record it came in, the value to park (the whole
+    record if undecodable, else the one bad report as a record of its own) and why."""
+
+    source: Message
+    value: bytes | None
+    reason: str
 
 
 @dataclass
@@ -32,7 +41,9 @@ class Collapsed:
 
     scores: dict[tuple[date, int], int] = field(default_factory=dict)
     last_offsets: dict[int, int] = field(default_factory=dict)
-    dead: list[tuple[Message, str]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    reports: int = 0  # decoded from the batch's records
+    merged: int = 0  # of them, valid and in the scores' running
     expired: int = 0
 
 
@@ -48,43 +59,50 @@ def collapse(
     retention_days: int,
     only_day: date | None = None,
 ) -> Collapsed:
-    """Decodes and re-validates each record and keeps the max score per (day, user).
+    """Decodes and re-validates each report and keeps the max score per (day, user).
 
-    Undecodable or invalid records are returned in ``dead`` with the reason; reports for
-    boards already past retention are dropped (counted in ``expired``); ``only_day``
-    restricts the result to one day (for a rebuild).
+    Undecodable records and invalid reports are returned in ``dead`` with the reason;
+    reports for boards already past retention are dropped (counted in ``expired``);
+    ``only_day`` restricts the result to one day (for a rebuild).
     """
     batch = Collapsed()
     now_s = time.time()
     last_offsets, scores, dead = batch.last_offsets, batch.scores, batch.dead
-    decode = ingest_pb2.StepReport.FromString
     for message in messages:
         last_offsets[message.partition()] = message.offset()
         try:
-            report = decode(message.value() or b"")
+            reports = decode_reports(message.value())
         except DecodeError as error:
-            dead.append((message, f"undecodable StepReport: {error}"))
+            dead.append(DeadLetter(message, message.value(), f"undecodable record: {error}"))
             continue
-        try:
-            user_id, day, steps, measured_at_s = validate_report(
-                report, received_at_s(message), validation
-            )
-        except InvalidArgument as error:
-            dead.append((message, f"invalid report: {error}"))
-            continue
-        if message.key() != str(user_id).encode():
-            dead.append((message, "record key does not match user_id"))
-            continue
-        if expire_at(day, retention_days) <= now_s:
-            batch.expired += 1
-            continue
-        if only_day is not None and day != only_day:
-            continue
-        key = (day, user_id)
-        score = encode_score(day, steps, measured_at_s)
-        if score > scores.get(key, -1):
-            scores[key] = score
+        batch.reports += len(reports)
+        received_s = received_at_s(message)
+        for index, report in enumerate(reports):
+            try:
+                user_id, day, steps, measured_at_s = validate_report(report, received_s, validation)
+            except InvalidArgument as error:
+                dead.append(DeadLetter(
+                    message, encode_reports([report]), f"invalid report [{index}]: {error}"
+                ))
+                continue
+            if expire_at(day, retention_days) <= now_s:
+                batch.expired += 1
+                continue
+            if only_day is not None and day != only_day:
+                continue
+            batch.merged += 1
+            key = (day, user_id)
+            score = encode_score(day, steps, measured_at_s)
+            if score > scores.get(key, -1):
+                scores[key] = score
     return batch
+
+
+def records_to_ask(target_reports: int, records: int, reports: int) -> int:
+    """How many records the next consume should ask for so that its batch holds about
+    ``target_reports`` reports, judged by the last batch (``records`` held ``reports``):
+    a record holds one report (``ReportSteps``) up to a whole ``ReportStepsBatch``."""
+    return max(1, min(target_reports, target_reports * records // max(reports, 1)))
 
 
 def retry_until(action: Callable[[], T], stop: threading.Event, what: str) -> T | None:

@@ -10,12 +10,14 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from common.kafka_clients import producer_config
+from common.report_records import REPORTS_PER_RECORD, encode_reports
 from common.reports import day_start
 from rank_svc.board import BoardStore, encode_score
 from rank_svc.top_cache import RECHECK_S
 from stepboard.v1 import ingest_pb2, ranking_pb2
 from tests.harness import log_tail, report, today, wait_until
 from tests.model import BoardModel
+from tests.write_path import WritePath
 
 
 def send_batches(path, reports, size=200):
@@ -94,7 +96,7 @@ def test_consumer_killed_mid_backlog_then_restarted(write_path):
     rng = random.Random(11)
     day = today()
     rows = random_reports(rng, day, users=3000, count=20_000)
-    model = send_rows(write_path, rows, size=1000)
+    model = send_rows(write_path, rows, size=100)  # 200 records, a few per batch
     first = write_path.start_consumer()
     wait_until(lambda: write_path.store.participants(day) > 0, 60, 0.05)
     first.send_signal(signal.SIGKILL)
@@ -185,24 +187,27 @@ def test_poison_records_go_to_the_dead_letter_topic(write_path):
     producer = Producer(producer_config(write_path.kafka))
     bad_report = report(5, day, 10, 10)
     bad_report.steps = -3
-    for key, value in [
-        (b"1", b"\xff\x00 not a protobuf"),
-        (b"5", bad_report.SerializeToString()),
-        (b"6", report(7, day, 10, 10).SerializeToString()),  # key does not match user_id
+    mixed = encode_reports([report(6, day, 66, 10), bad_report])
+    for value in [
+        b"\xff\x00 not a protobuf",
+        report(7, day, 10, 10).SerializeToString(),  # one bare report: the old format
+        mixed,
     ]:
-        producer.produce(write_path.topic, key=key, value=value, partition=0)
+        producer.produce(write_path.topic, value=value, partition=0)
     assert producer.flush(30) == 0
     write_path.start_consumer()
     good = ingest_pb2.ReportStepsRequest(report=report(9, day, 777, 100))
     write_path.ingest.ReportSteps(good, timeout=10)
     dead = write_path.read_topic(write_path.dlq_topic, 3)
-    reasons = sorted(dict(m.headers())["error"].decode() for m in dead)
-    assert len(reasons) == 3
-    assert reasons[0].startswith("invalid report: steps: must be between 0 and")
-    assert reasons[1] == "record key does not match user_id"
-    assert reasons[2].startswith("undecodable StepReport")
-    wait_until(lambda: write_path.board(day) == [(9, 777, int(day_start(day).timestamp()) + 100)],
-               30)
+    letters = sorted((dict(m.headers())["error"].decode(), m.value()) for m in dead)
+    assert [reason.split(":")[0] for reason, _ in letters] == [
+        "invalid report [1]", "undecodable record", "undecodable record"
+    ]
+    assert letters[0][0].startswith("invalid report [1]: steps: must be between 0 and")
+    assert letters[0][1] == encode_reports([bad_report])  # the bad report alone, replayable
+    assert "no reports" in letters[2][0]
+    start = int(day_start(day).timestamp())
+    wait_until(lambda: write_path.board(day) == [(9, 777, start + 100), (6, 66, start + 10)], 30)
 
 
 @pytest.mark.parametrize(
@@ -260,19 +265,26 @@ def test_missing_report_and_batch_bounds(write_path):
     assert write_path.log_end(write_path.topic) == 0
 
 
-def test_identical_reports_in_one_batch_are_each_acknowledged(write_path):
-    """Deliveries are matched to reports by their bytes: byte-identical reports (same
-    report_id) in one batch each get their own OK, and each is a record in the log."""
-    day = today()
-    same = report(5, day, 500, 5, report_id="twice")
-    reply = write_path.ingest.ReportStepsBatch(
-        ingest_pb2.ReportStepsBatchRequest(reports=[same, report(6, day, 600, 5), same]),
-        timeout=10,
-    )
-    assert (reply.accepted, reply.rejected) == (3, 0)
-    assert [(r.index, r.report_id, r.code) for r in reply.results] == [
-        (0, "twice", 0), (1, reply.results[1].report_id, 0), (2, "twice", 0)]
-    assert write_path.log_end(write_path.topic) == 3
+def test_a_batch_is_one_record_and_identical_records_are_each_acknowledged():
+    """A batch's reports travel as one record, up to REPORTS_PER_RECORD per record.
+    Deliveries are matched to records by their bytes: a batch of byte-identical halves
+    (same report ids) gives two identical records, each acknowledged and in the log."""
+    path = WritePath({"STEPBOARD_MAX_BATCH": str(2 * REPORTS_PER_RECORD)})
+    try:
+        day = today()
+        half = [report(5 + i % 7, day, 500 + i, 5, report_id=f"r{i}")
+                for i in range(REPORTS_PER_RECORD)]
+        reply = path.ingest.ReportStepsBatch(
+            ingest_pb2.ReportStepsBatchRequest(reports=half + half), timeout=10
+        )
+        assert (reply.accepted, reply.rejected) == (2 * REPORTS_PER_RECORD, 0)
+        assert [r.report_id for r in reply.results] == [r.report_id for r in half + half]
+        path.ingest.ReportStepsBatch(
+            ingest_pb2.ReportStepsBatchRequest(reports=half[:3]), timeout=10
+        )
+        assert path.log_end(path.topic) == 3
+    finally:
+        path.close()
 
 
 def test_global_reads_validate_their_arguments(write_path):

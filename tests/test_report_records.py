@@ -1,0 +1,53 @@
+"""The reports topic's record format and how the writer reads it (pure logic)."""
+
+import pytest
+from google.protobuf.message import DecodeError
+
+from bench.collapse_micro import FakeMessage
+from common.report_records import decode_reports, encode_reports
+from common.reports import ValidationSettings, day_start
+from rank_svc.board import encode_score
+from rank_svc.records import collapse, records_to_ask
+from tests.harness import report, today
+
+
+def test_a_record_holds_its_reports_in_order():
+    reports = [report(1, today(), 10, 5), report(2, today(), 20, 6, "id-2")]
+    assert decode_reports(encode_reports(reports)) == reports
+
+
+@pytest.mark.parametrize("value", [None, b"", b"\xff\x00 not a protobuf",
+                                   report(7, today(), 10, 10).SerializeToString()])
+def test_a_value_without_reports_is_refused(value):
+    with pytest.raises(DecodeError):
+        decode_reports(value)
+
+
+def test_collapse_keeps_each_users_best_and_parks_each_bad_report_alone():
+    day = today()
+    bad = report(3, day, -1, 5)
+    records = [encode_reports([report(1, day, 10, 5), bad, report(1, day, 30, 9)]),
+               encode_reports([report(1, day, 20, 7), report(2, day, 5, 5)]),
+               b"\xff\x00"]
+    now_ms = int(day_start(day).timestamp() * 1000) + 60_000
+    messages = [FakeMessage(value, offset, now_ms) for offset, value in enumerate(records)]
+    batch = collapse(messages, ValidationSettings(), 3)
+    start = int(day_start(day).timestamp())
+    assert batch.scores == {(day, 1): encode_score(day, 30, start + 9),
+                            (day, 2): encode_score(day, 5, start + 5)}
+    assert (batch.reports, batch.merged, batch.last_offsets) == (5, 4, {0: 2})
+    assert [(d.source.offset(), d.value, d.reason.split(":")[0]) for d in batch.dead] == [
+        (0, encode_reports([bad]), "invalid report [1]"),
+        (2, b"\xff\x00", "undecodable record"),
+    ]
+
+
+@pytest.mark.parametrize(("records", "reports", "asked"), [
+    (5000, 5000, 5000),  # one report per record: ask for the target
+    (5, 5000, 5),  # whole batches: a handful of records
+    (3, 1, 5000),  # never more than the target
+    (1, 100_000, 1),  # never fewer than one
+    (0, 0, 1),
+])
+def test_consume_asks_for_about_the_target_number_of_reports(records, reports, asked):
+    assert records_to_ask(5000, records, reports) == asked

@@ -61,7 +61,9 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
     return _common_config(settings) | {
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": 2,
+        # Unkeyed records stick to one partition per batch: at 5 ms a produce request
+        # carries ~10 single-report records at 2k calls/s; ReportSteps +15 % over 2 ms.
+        "linger.ms": 5,
         "compression.type": "lz4",
         "message.timeout.ms": int(settings.delivery_timeout_s * 1000),
         "queue.buffering.max.messages": 200_000,

@@ -49,6 +49,8 @@ REPLACED = Counter(
 
 UNKNOWN = -1  # no applied offset known yet: the next write has nothing to check against
 IDLE_CHECK_S = 2.0
+# Longest a consume waits to fill its batch: what a report waits at low traffic.
+CONSUME_WAIT_S = 0.1
 
 
 class DeadLetters:
@@ -230,7 +232,7 @@ class BoardConsumer:
         last_check = time.monotonic()
         try:
             while not self.stop.is_set():
-                messages = self.consumer.consume(self.records_per_consume, timeout=0.5)
+                messages = self.consumer.consume(self.records_per_consume, timeout=CONSUME_WAIT_S)
                 if messages:
                     self._process(messages)
                     last_check = time.monotonic()

@@ -117,7 +117,6 @@ class Context:
         self.day = bench_day()
         self.topic = f"bench-{self.run_id}-reports"
         self.dlq_topic = self.topic + ".dlq"
-        self.raw_topic = self.topic + ".raw"  # the raw producer loop's one record per report
         self.namespace = f"bench-{self.run_id}"
         self.social_namespace = f"bench-{self.run_id}-sg"
         self.group = f"bench-{self.run_id}-writer"

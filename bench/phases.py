@@ -32,6 +32,7 @@ from bench.reports import batch_request, day_reports, raw_produce
 from bench.services import start_consumers
 from common.kafka_clients import KafkaSettings, consumer_config
 from common.redis_clients import RedisSettings, create_redis
+from common.report_records import REPORTS_PER_RECORD
 from rank_svc.board import BoardSettings, BoardStore
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 
@@ -52,7 +53,6 @@ class State:
     samples: dict = field(default_factory=dict)
     users_at: dict = field(default_factory=dict)
     storm_rate: float = 0.0
-    backlog_reports: int = 0  # reports in the backlog phase's records
     backlog_end: dict = field(default_factory=dict)  # log end offsets after the backlog
 
     def __post_init__(self) -> None:
@@ -94,17 +94,14 @@ def _echo_request(ctx: Context) -> bytes:
 
 # -- backlog and raw producer ------------------------------------------------------------
 def backlog(state: State) -> dict:
-    """A day's reports for every user (and the hot user), produced twice by a raw producer
-    loop: one record per report to a side topic (the ReportStepsBatch baseline), then in
-    ingest's records to the run's topic (the consumer's backlog)."""
+    """A day's reports for every user (and the hot user), one record per report as
+    ``ReportSteps`` writes them, through a raw producer loop: the ReportStepsBatch baseline
+    and the consumer's first backlog."""
     ctx = state.ctx
     day = day_reports(ctx.day, ctx.scale.users + 1, ctx.scale.reports_per_user)
-    raw_loop = raw_produce(ctx.env, ctx.raw_topic, day.reports)
-    in_records = raw_produce(ctx.env, ctx.topic, day.records)
-    in_records["reports"] = state.backlog_reports = len(day.reports)
-    in_records["reports_per_s"] = round(len(day.reports) / in_records["seconds"])
+    result = raw_produce(ctx.env, day.single)
     state.backlog_end = _log_span(ctx)[1]
-    return {"raw_loop": raw_loop, "backlog": in_records}
+    return result
 
 
 # -- ingest -------------------------------------------------------------------------------
@@ -151,23 +148,16 @@ def _applied(state: State, low: dict[int, int], end: dict[int, int] | None = Non
                for p, w in marks.items())
 
 
-def consumer(state: State) -> dict:
-    """The consumer group applying the whole backlog; redis-benchmark pipelined ZADD.
-
-    Timed up to the backlog's end (the records the ingest phase appended after it are then
-    applied untimed). Progress is read in records (the offsets the writers store); every
-    backlog record but the last holds ``REPORTS_PER_RECORD`` reports, so reports/s is
-    records/s times reports per record."""
-    ctx = state.ctx
-    low, high = _log_span(ctx)
-    end = state.backlog_end or high
+def _apply_rate(state: State, label: str, low: dict[int, int], end: dict[int, int],
+                reports: int) -> dict:
+    """Waits until the writers have applied the records from ``low`` up to ``end`` (which
+    hold ``reports`` reports); their rate from the first applied record on. Progress is
+    read in records (the offsets the writers store)."""
     total = sum(end[p] - low[p] for p in low)
-    reports = state.backlog_reports or total
-    start_consumers(ctx, state.procs)
     started = time.monotonic()
     first = None
     samples = []
-    bar = Progress("consumer backlog", total, "records")
+    bar = Progress(label, total, "records")
     while (applied := _applied(state, low, end)) < total:
         now = time.monotonic()
         if applied and first is None:
@@ -181,24 +171,35 @@ def consumer(state: State) -> dict:
     bar.finish()
     done = time.monotonic()
     t0, a0 = first or (started, 0)
-    rate = (total - a0) * (reports / total) / max(done - t0, 1e-9)
-    wait_until_applied(state, low, high)
-    zadd = redis_benchmark_zadd(ctx, max(200_000, min(reports, 2_000_000)))
-    return {"backlog_records": total, "backlog_reports": reports,
-            "consumers": ctx.scale.consumers,
+    return {"records": total, "reports": reports,
             "seconds_from_start": round(done - started, 2),
-            "seconds_applying": round(done - t0, 2), "reports_per_s": round(rate),
-            "progress": samples[:: max(1, len(samples) // 100)],
-            "zadd_pipelined": zadd}
+            "seconds_applying": round(done - t0, 2),
+            "reports_per_s": round((total - a0) * (reports / max(total, 1))
+                                   / max(done - t0, 1e-9)),
+            "progress": samples[:: max(1, len(samples) // 100)]}
 
 
-def wait_until_applied(state: State, low: dict[int, int], high: dict[int, int]) -> None:
-    """Waits (at most 10 min) until the writers have applied every record up to ``high``."""
-    deadline = time.monotonic() + 600
-    while _applied(state, low, high) < sum(high[p] - low[p] for p in low):
-        if time.monotonic() > deadline:
-            raise RuntimeError("consumer did not apply the log in 10 min")
-        time.sleep(0.2)
+def consumer(state: State) -> dict:
+    """The consumer group applying backlogs of the same size in both record shapes ingest
+    writes: one report per record (the backlog phase's, as ``ReportSteps`` writes them),
+    then another draw of the day's reports in records of ``REPORTS_PER_RECORD`` (as
+    ``ReportStepsBatch`` writes them; about half of them raise a user's score). Then
+    redis-benchmark pipelined ZADD. The records the ingest phase appended between the two
+    are applied untimed."""
+    ctx = state.ctx
+    users, per_user = ctx.scale.users + 1, ctx.scale.reports_per_user
+    low, high = _log_span(ctx)
+    end = state.backlog_end or high
+    start_consumers(ctx, state.procs)
+    single = _apply_rate(state, "consumer, 1 report/record", low, end, users * per_user)
+    _apply_rate(state, "consumer, the ingest phase's records", end, high, 0)
+    batched = day_reports(ctx.day, users, per_user, seed=12).batched
+    produced = raw_produce(ctx.env, batched)
+    grouped = _apply_rate(state, f"consumer, {REPORTS_PER_RECORD:,} reports/record", high,
+                          _log_span(ctx)[1], users * per_user)
+    zadd = redis_benchmark_zadd(ctx, max(200_000, min(users * per_user, 2_000_000)))
+    return {"consumers": ctx.scale.consumers, "single": single,
+            "batched": grouped | {"produced": produced}, "zadd_pipelined": zadd}
 
 
 def redis_benchmark_zadd(ctx: Context, n: int) -> dict:

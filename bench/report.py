@@ -65,16 +65,21 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
                  f"{_fmt(rs)} vs {_fmt(echo)} RPS = {_fmt(r, 2)}x",
                  None if r is None else r >= 0.6))
     batch = g("ingest", "report_steps_batch", "items_per_s")
-    raw = g("backlog", "raw_loop", "acked_per_s")
+    raw = g("backlog", "acked_per_s")
     rows.append(("ReportStepsBatch ≥ 100k acked reports/s per ingest process",
                  f"{_fmt(batch)}/s ({_fmt(_ratio(batch, raw), 2)}x a raw producer loop of one "
                  f"record per report, {_fmt(raw)}/s)",
                  None if batch is None else batch >= 100_000))
-    cons, zadd = g("consumer", "reports_per_s"), g("consumer", "zadd_pipelined", "zadd_per_s")
-    r = _ratio(cons, zadd)
+    single, zadd = g("consumer", "single", "reports_per_s"), g("consumer", "zadd_pipelined",
+                                                                 "zadd_per_s")
+    batched = g("consumer", "batched", "reports_per_s")
+    slower = None if single is None or batched is None else min(single, batched)
+    r = _ratio(slower, zadd)
     rows.append(("consumer ≥ 100k reports/s and ≥ 0.4x pipelined ZADD",
-                 f"{_fmt(cons)}/s vs ZADD {_fmt(zadd)}/s = {_fmt(r, 2)}x",
-                 None if cons is None else cons >= 100_000 and (r or 0) >= 0.4))
+                 f"{_fmt(single)}/s at 1 report per record, {_fmt(batched)}/s at "
+                 f"{REPORTS_PER_RECORD:,} per record, vs ZADD {_fmt(zadd)}/s: the slower "
+                 f"{_fmt(r, 2)}x",
+                 None if slower is None else slower >= 100_000 and (r or 0) >= 0.4))
     fr, rate = g("freshness", "p99_ms"), g("freshness", "background_reports_per_s")
     rows.append(("freshness p99 ≤ 1 s at 5k reports/s",
                  f"p50 {_fmt(g('freshness', 'p50_ms'))} ms, p99 {_fmt(fr)} ms at {_fmt(rate)}/s",
@@ -148,13 +153,10 @@ def markdown(results: dict) -> str:
     out.append(_line("ReportSteps", ing.get("report_steps_ghz"), "echo, ghz", ing.get("echo_ghz")))
     out.append(_line("echo, Python generator", ing.get("echo_python"), "echo, ghz",
                      ing.get("echo_ghz")))
-    raw, backlog = g("backlog", "raw_loop"), g("backlog", "backlog")
+    raw = g("backlog")
     if raw:
         out.append(f"| raw confluent-kafka producer loop, one record per report | python | "
                    f"{_fmt(raw['acked_per_s'])} | - | - | | |")
-    if backlog:
-        out.append(f"| raw producer loop, ingest's records ({REPORTS_PER_RECORD:,} reports each),"
-                   f" reports | python | {_fmt(backlog['reports_per_s'])} | - | - | | |")
     batch = ing.get("report_steps_batch")
     if batch:
         out.append(f"| ReportStepsBatch (1000/batch), acked reports | python | "
@@ -165,10 +167,12 @@ def markdown(results: dict) -> str:
     if cons:
         z = cons["zadd_pipelined"]["zadd_per_s"]
         out.append(f"| redis-benchmark ZADD -P 100 | redis-benchmark | {_fmt(z)} | - | - | | |")
-        out.append(f"| consumer apply, reports ({_fmt(cons['backlog_reports'])} in "
-                   f"{_fmt(cons['backlog_records'])} records, {cons['consumers']} process) | - |"
-                   f" {_fmt(cons['reports_per_s'])} | - | - |"
-                   f" ZADD -P 100 | {_fmt(_ratio(cons['reports_per_s'], z), 2)} |")
+        for shape in ("single", "batched"):
+            part = cons[shape]
+            out.append(f"| consumer apply, reports ({_fmt(part['reports'])} in "
+                       f"{_fmt(part['records'])} records, {cons['consumers']} process) | - |"
+                       f" {_fmt(part['reports_per_s'])} | - | - |"
+                       f" ZADD -P 100 | {_fmt(_ratio(part['reports_per_s'], z), 2)} |")
     fr = g("freshness")
     if fr:
         out.append(f"| freshness ack → GetGlobalRank ({fr['probes']} probes, "
@@ -266,10 +270,11 @@ def plots(results: dict, stem: str) -> list[str]:
     bars = [
         ("echo", g("ingest", "echo_ghz", "rps")), ("ReportSteps", g("ingest", "report_steps_ghz",
                                                                      "rps")),
-        ("raw producer", g("backlog", "raw_loop", "acked_per_s")),
+        ("raw producer", g("backlog", "acked_per_s")),
         ("ReportStepsBatch", g("ingest", "report_steps_batch", "items_per_s")),
         ("ZADD -P100", g("consumer", "zadd_pipelined", "zadd_per_s")),
-        ("consumer", g("consumer", "reports_per_s")),
+        ("consumer, 1/record", g("consumer", "single", "reports_per_s")),
+        (f"consumer, {REPORTS_PER_RECORD}/record", g("consumer", "batched", "reports_per_s")),
         ("SQL upserts", g("naive", "upsert_max", "rows_per_s")),
     ]
     bars = [(k, v) for k, v in bars if v]

@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 
 from bench.progress import Progress
 from common.kafka_clients import KafkaSettings, producer_config
-from common.report_records import REPORTS_PER_RECORD
+from common.report_records import REPORTS_PER_RECORD, encode_reports
 from common.reports import day_start
 from stepboard.v1 import ingest_pb2
 
@@ -25,12 +25,16 @@ ZONES = np.array([8, -8, -5, 0, 1, 3, 5, 9])
 ZONE_WEIGHTS = np.array([0.6, 0.06, 0.08, 0.06, 0.08, 0.04, 0.04, 0.04])
 
 
-class DayReports(NamedTuple):
-    """A day's reports in time order, twice: one serialized ``StepReport`` per report (the
-    raw producer baseline's records) and ingest's records of ``REPORTS_PER_RECORD`` each."""
+Record = tuple[bytes | None, bytes]  # (key, value) as ingest produces them
 
-    reports: list[bytes]
-    records: list[bytes]
+
+class DayReports(NamedTuple):
+    """A day's reports in time order, as the records ingest would write for them: one per
+    report (as ``ReportSteps`` writes them: unkeyed) and ``REPORTS_PER_RECORD`` per record
+    (as ``ReportStepsBatch`` writes them: keyed by the first report's user)."""
+
+    single: list[Record]
+    batched: list[Record]
 
 
 def day_reports(day: date, users: int, per_user: int, seed: int = 11) -> DayReports:
@@ -62,9 +66,10 @@ def day_reports(day: date, users: int, per_user: int, seed: int = 11) -> DayRepo
         report = record.reports.add(user_id=int(user[i]), day=day_text, steps=int(steps[i]),
                                     report_id=uuid.uuid4().hex)
         report.measured_at.seconds = int(measured[i])
-        out.reports.append(report.SerializeToString(deterministic=True))
+        out.single.append((None, encode_reports([report])))
         if len(record.reports) == REPORTS_PER_RECORD or done == n - 1:
-            out.records.append(record.SerializeToString(deterministic=True))
+            key = str(record.reports[0].user_id).encode()
+            out.batched.append((key, record.SerializeToString(deterministic=True)))
             record = ingest_pb2.ReportStepsBatchRequest()
         if done % 50_000 == 0:
             bar.update(done)
@@ -73,9 +78,9 @@ def day_reports(day: date, users: int, per_user: int, seed: int = 11) -> DayRepo
     return out
 
 
-def raw_produce(env: dict[str, str], topic: str, values: list[bytes]) -> dict:
-    """A bare produce loop with ingest's producer settings (idempotent, ``acks=all``), one
-    unkeyed record per value; returns acknowledged records per second."""
+def raw_produce(env: dict[str, str], records: list[Record]) -> dict:
+    """A bare produce loop to the reports topic with ingest's producer settings
+    (idempotent, ``acks=all``); returns acknowledged records per second."""
     settings = KafkaSettings.from_env(env)
     producer = Producer(producer_config(settings))
     acked = [0, 0]
@@ -83,12 +88,12 @@ def raw_produce(env: dict[str, str], topic: str, values: list[bytes]) -> dict:
     def delivered(error, _message):
         acked[0 if error is None else 1] += 1
 
-    bar = Progress(f"raw producer loop → {topic}", len(values), "records")
+    bar = Progress("raw producer loop", len(records), "records")
     started = time.monotonic()
-    for index, value in enumerate(values):
+    for index, (key, value) in enumerate(records):
         while True:
             try:
-                producer.produce(topic, value=value, on_delivery=delivered)
+                producer.produce(settings.topic, key=key, value=value, on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.01)
@@ -100,7 +105,7 @@ def raw_produce(env: dict[str, str], topic: str, values: list[bytes]) -> dict:
     seconds = time.monotonic() - started
     bar.update(acked[0])
     bar.finish()
-    return {"records": len(values), "acked": acked[0], "failed": acked[1],
+    return {"records": len(records), "acked": acked[0], "failed": acked[1],
             "seconds": round(seconds, 2), "acked_per_s": round(acked[0] / seconds)}
 
 

@@ -12,11 +12,9 @@ SERVERS = {"social": "social_svc", "rank": "rank_svc", "ingest": "ingest_svc"}
 
 
 def create_topics(ctx: Context) -> None:
-    """The run's report, dead-letter and raw-loop topics, ready when every partition has a
-    leader."""
+    """The run's report and dead-letter topics, ready when every partition has a leader."""
     admin = AdminClient({"bootstrap.servers": ctx.kafka})
-    wanted = {ctx.topic: ctx.scale.partitions, ctx.dlq_topic: 1,
-              ctx.raw_topic: ctx.scale.partitions}
+    wanted = {ctx.topic: ctx.scale.partitions, ctx.dlq_topic: 1}
     for future in admin.create_topics(
         [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in wanted.items()]
     ).values():
@@ -35,7 +33,7 @@ def create_topics(ctx: Context) -> None:
 def delete_topics(ctx: Context) -> None:
     """Drops the run's topics."""
     admin = AdminClient({"bootstrap.servers": ctx.kafka})
-    for future in admin.delete_topics([ctx.topic, ctx.dlq_topic, ctx.raw_topic]).values():
+    for future in admin.delete_topics([ctx.topic, ctx.dlq_topic]).values():
         with contextlib.suppress(Exception):  # already gone
             future.result(30)
 

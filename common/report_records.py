@@ -4,8 +4,14 @@ A record's value is a serialized ``ReportStepsBatchRequest``: the reports one ca
 accepted, in the order given, with their ids filled in. One record per call (not per
 report) is what lets one ingest process acknowledge over 100k reports/s: Kafka's and the
 client library's cost per record (queueing, delivery report, a Python callback) is paid
-once per call. Records carry no key: max-merge needs no per-user order, so any partition
-will do and the client spreads them at random.
+once per call.
+
+Max-merge needs no per-user order, so a record may go to any partition. A ``ReportSteps``
+record has no key: the client then sticks to one partition for a few milliseconds, so
+many small records share one produce request (ReportSteps +20 % against a random
+partition per record). A ``ReportStepsBatch`` record is keyed by its first report's user,
+only so that big records spread evenly over the partitions (unkeyed, a burst of them
+landed 98 % on two of eight partitions, and one consumer did all the work).
 """
 
 from collections.abc import Sequence
@@ -17,6 +23,7 @@ from stepboard.v1 import ingest_pb2
 # Reports per record: a full batch of the default size fits one record, and a record stays
 # far below Kafka's 1 MB message limit (a report is at most ~200 bytes).
 REPORTS_PER_RECORD = 1000
+_FIELD_1 = 0x0A  # protobuf tag of field 1 (``reports``), length-delimited
 
 
 def encode_reports(reports: Sequence[ingest_pb2.StepReport]) -> bytes:
@@ -26,10 +33,15 @@ def encode_reports(reports: Sequence[ingest_pb2.StepReport]) -> bytes:
     )
 
 
-def decode_reports(value: bytes | None) -> list[ingest_pb2.StepReport]:
+def decode_reports(value: bytes | None) -> Sequence[ingest_pb2.StepReport]:
     """The reports of one record value; ``DecodeError`` if it is not one or holds none
     (a record of the old one-report format decodes to none and is refused, not dropped)."""
-    reports = list(ingest_pb2.ReportStepsBatchRequest.FromString(value or b"").reports)
+    if (value and len(value) >= 2 and value[0] == _FIELD_1 and value[1] < 0x80
+            and len(value) == 2 + value[1]):
+        # One report shorter than 128 bytes (ReportSteps): the record is its bytes behind a
+        # 2-byte header (field 1, length). Parsed directly: ~0.5 us less per record.
+        return (ingest_pb2.StepReport.FromString(value[2:]),)
+    reports = ingest_pb2.ReportStepsBatchRequest.FromString(value or b"").reports
     if not reports:
         raise DecodeError("no reports (a record holds a serialized ReportStepsBatchRequest)")
     return reports

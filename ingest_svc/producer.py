@@ -99,14 +99,16 @@ class ReportProducer:
     def _on_error(error: KafkaError) -> None:
         log.warning("kafka client error", extra={"error": str(error)})
 
-    def send(self, values: Sequence[bytes], budget_s: float) -> list[Outcome]:
-        """Produces one unkeyed record per value; waits at most ``budget_s`` for all acks.
+    def send(
+        self, records: Sequence[tuple[bytes | None, bytes]], budget_s: float
+    ) -> list[Outcome]:
+        """Produces ``(key, value)`` records; waits at most ``budget_s`` for all acks.
 
         A full local queue gives ``ResourceExhausted`` for the records that did not fit; a
         record not acknowledged in time (broker down or slow) gives ``Unavailable``.
         """
-        pending = _Pending(len(values))
-        messages = [{"value": value} for value in values]
+        pending = _Pending(len(records))
+        messages = [{"key": key, "value": value} for key, value in records]
         with pending.lock:
             # One call for all (measured: 1.7 vs 2.7 µs per record); partitioned as
             # produce() would. Records it could not queue carry "_error".

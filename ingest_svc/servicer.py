@@ -50,7 +50,8 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         report = request.report
         validate_report(report, self._clock(), self._validation, prefix="report.")
         self._name(report)
-        (outcome,) = self._producer.send([encode_reports([report])], self._budget(context))
+        record = (None, encode_reports([report]))
+        (outcome,) = self._producer.send([record], self._budget(context))
         if isinstance(outcome, DomainError):
             raise outcome
         return ingest_pb2.ReportStepsResponse(
@@ -83,7 +84,9 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
             values = [request.SerializeToString(deterministic=True)]  # no copy: ~10x cheaper
         else:
             values = [encode_reports([request.reports[i] for i in group]) for group in groups]
-        outcomes = self._producer.send(values, self._budget(context)) if values else []
+        keys = [str(request.reports[group[0]].user_id).encode() for group in groups]
+        records = list(zip(keys, values, strict=True))
+        outcomes = self._producer.send(records, self._budget(context)) if records else []
         for group, outcome in zip(groups, outcomes, strict=True):
             if not isinstance(outcome, Stored):
                 failed.update(dict.fromkeys(group, outcome))

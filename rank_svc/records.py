@@ -68,6 +68,8 @@ def collapse(
     batch = Collapsed()
     now_s = time.time()
     last_offsets, scores, dead = batch.last_offsets, batch.scores, batch.dead
+    open_days: dict[date, bool] = {}  # day -> its board is inside retention
+    decoded = merged = 0
     for message in messages:
         last_offsets[message.partition()] = message.offset()
         try:
@@ -75,7 +77,7 @@ def collapse(
         except DecodeError as error:
             dead.append(DeadLetter(message, message.value(), f"undecodable record: {error}"))
             continue
-        batch.reports += len(reports)
+        decoded += len(reports)
         received_s = received_at_s(message)
         for index, report in enumerate(reports):
             try:
@@ -85,16 +87,20 @@ def collapse(
                     message, encode_reports([report]), f"invalid report [{index}]: {error}"
                 ))
                 continue
-            if expire_at(day, retention_days) <= now_s:
+            is_open = open_days.get(day)
+            if is_open is None:
+                is_open = open_days[day] = expire_at(day, retention_days) > now_s
+            if not is_open:
                 batch.expired += 1
                 continue
             if only_day is not None and day != only_day:
                 continue
-            batch.merged += 1
+            merged += 1
             key = (day, user_id)
             score = encode_score(day, steps, measured_at_s)
             if score > scores.get(key, -1):
                 scores[key] = score
+    batch.reports, batch.merged = decoded, merged
     return batch
 
 

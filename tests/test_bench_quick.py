@@ -27,7 +27,8 @@ def test_bench_harness_runs_at_tiny_scale(tmp_path):
     for phase in ("backlog", "ingest", "consumer", "memory", "ranking", "freshness", "naive",
                   "storm", "library", "rss"):
         assert phase in results["phases"], phase
-    assert results["phases"]["consumer"]["reports_per_s"] > 0
+    assert results["phases"]["consumer"]["single"]["reports_per_s"] > 0
+    assert results["phases"]["consumer"]["batched"]["reports_per_s"] > 0
     assert (tmp_path / "tiny.md").read_text().count("| target |") == 1
     assert list(tmp_path.glob("tiny-*.png"))
     assert time.monotonic() - started < 170

@@ -11,12 +11,16 @@ from rank_svc.records import collapse, records_to_ask
 from tests.harness import report, today
 
 
-def test_a_record_holds_its_reports_in_order():
-    reports = [report(1, today(), 10, 5), report(2, today(), 20, 6, "id-2")]
-    assert decode_reports(encode_reports(reports)) == reports
+@pytest.mark.parametrize("reports", [
+    [report(1, today(), 10, 5), report(2, today(), 20, 6, "id-2")],
+    [report(3, today(), 30, 7, "id-3")],  # one short report: the direct path
+    [report(4, today(), 40, 8, "x" * 128)],  # one report of 128 bytes or more
+])
+def test_a_record_holds_its_reports_in_order(reports):
+    assert list(decode_reports(encode_reports(reports))) == reports
 
 
-@pytest.mark.parametrize("value", [None, b"", b"\xff\x00 not a protobuf",
+@pytest.mark.parametrize("value", [None, b"", b"\x0a", b"\x0a\x05abc", b"\xff\x00 not a protobuf",
                                    report(7, today(), 10, 10).SerializeToString()])
 def test_a_value_without_reports_is_refused(value):
     with pytest.raises(DecodeError):

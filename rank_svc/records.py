@@ -43,7 +43,7 @@ class Collapsed:
     last_offsets: dict[int, int] = field(default_factory=dict)
     dead: list[DeadLetter] = field(default_factory=list)
     reports: int = 0  # decoded from the batch's records
-    merged: int = 0  # of them, valid and in the scores' running
+    merged: int = 0  # of them, valid, on an open board (and the day asked): max-merged
     expired: int = 0
 
 

@@ -190,7 +190,8 @@ def test_poison_records_go_to_the_dead_letter_topic(write_path):
     mixed = encode_reports([report(6, day, 66, 10), bad_report])
     for value in [
         b"\xff\x00 not a protobuf",
-        report(7, day, 10, 10).SerializeToString(),  # one bare report: the old format
+        ingest_pb2.StepReport(steps=5).SerializeToString(),  # decodes, holds no report
+        report(7, day, 10, 10).SerializeToString(),  # the one-report format before: applied
         mixed,
     ]:
         producer.produce(write_path.topic, value=value, partition=0)
@@ -207,7 +208,8 @@ def test_poison_records_go_to_the_dead_letter_topic(write_path):
     assert letters[0][1] == encode_reports([bad_report])  # the bad report alone, replayable
     assert "no reports" in letters[2][0]
     start = int(day_start(day).timestamp())
-    wait_until(lambda: write_path.board(day) == [(9, 777, start + 100), (6, 66, start + 10)], 30)
+    wait_until(lambda: write_path.board(day) == [
+        (9, 777, start + 100), (6, 66, start + 10), (7, 10, start + 10)], 30)
 
 
 @pytest.mark.parametrize(

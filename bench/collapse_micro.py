@@ -6,7 +6,8 @@ import time
 from datetime import UTC, datetime
 
 from bench.config import bench_day
-from bench.reports import day_reports
+from bench.reports import day_records
+from common.report_records import REPORTS_PER_RECORD
 from common.reports import ValidationSettings
 from rank_svc import records
 
@@ -45,10 +46,10 @@ def rate(messages: list[FakeMessage], reports: int, rounds: int = 3) -> float:
 def main() -> None:
     """Prints the rate over 200,000 reports of a realistic day, in either record shape."""
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    day = day_reports(bench_day(), 100_000, 2)
-    for shape, found in (("1 report", day.single), ("1,000 reports", day.batched)):
+    for per_record in (1, REPORTS_PER_RECORD):
+        found = day_records(bench_day(), 100_000, 2, per_record)
         messages = [FakeMessage(value, i, now_ms) for i, (_, value) in enumerate(found)]
-        print(f"collapse, {shape} per record: {rate(messages, 200_000):,.0f} reports/s "
+        print(f"collapse, {per_record:,} per record: {rate(messages, 200_000):,.0f} reports/s "
               "on one core")
 
 

@@ -28,7 +28,7 @@ from bench.ghz import run_ghz
 from bench.loadgen import LoadResult, accepted_items, run_load
 from bench.procs import Processes
 from bench.progress import Progress, timed_wait
-from bench.reports import batch_request, day_reports, raw_produce
+from bench.reports import batch_request, day_records, raw_produce
 from bench.services import start_consumers
 from common.kafka_clients import KafkaSettings, consumer_config
 from common.redis_clients import RedisSettings, create_redis
@@ -98,8 +98,8 @@ def backlog(state: State) -> dict:
     ``ReportSteps`` writes them, through a raw producer loop: the ReportStepsBatch baseline
     and the consumer's first backlog."""
     ctx = state.ctx
-    day = day_reports(ctx.day, ctx.scale.users + 1, ctx.scale.reports_per_user)
-    result = raw_produce(ctx.env, day.single)
+    records = day_records(ctx.day, ctx.scale.users + 1, ctx.scale.reports_per_user, 1)
+    result = raw_produce(ctx.env, records)
     state.backlog_end = _log_span(ctx)[1]
     return result
 
@@ -193,7 +193,7 @@ def consumer(state: State) -> dict:
     start_consumers(ctx, state.procs)
     single = _apply_rate(state, "consumer, 1 report/record", low, end, users * per_user)
     _apply_rate(state, "consumer, the ingest phase's records", end, high, 0)
-    batched = day_reports(ctx.day, users, per_user, seed=12).batched
+    batched = day_records(ctx.day, users, per_user, REPORTS_PER_RECORD, seed=12)
     produced = raw_produce(ctx.env, batched)
     grouped = _apply_rate(state, f"consumer, {REPORTS_PER_RECORD:,} reports/record", high,
                           _log_span(ctx)[1], users * per_user)

@@ -10,14 +10,12 @@ Reports are produced in time order, like a day's traffic.
 import time
 import uuid
 from datetime import UTC, date, datetime
-from typing import NamedTuple
 
 import numpy as np
 from confluent_kafka import Producer
 
 from bench.progress import Progress
 from common.kafka_clients import KafkaSettings, producer_config
-from common.report_records import REPORTS_PER_RECORD, encode_reports
 from common.reports import day_start
 from stepboard.v1 import ingest_pb2
 
@@ -28,17 +26,11 @@ ZONE_WEIGHTS = np.array([0.6, 0.06, 0.08, 0.06, 0.08, 0.04, 0.04, 0.04])
 Record = tuple[bytes | None, bytes]  # (key, value) as ingest produces them
 
 
-class DayReports(NamedTuple):
-    """A day's reports in time order, as the records ingest would write for them: one per
-    report (as ``ReportSteps`` writes them: unkeyed) and ``REPORTS_PER_RECORD`` per record
-    (as ``ReportStepsBatch`` writes them: keyed by the first report's user)."""
-
-    single: list[Record]
-    batched: list[Record]
-
-
-def day_reports(day: date, users: int, per_user: int, seed: int = 11) -> DayReports:
-    """Every user's reports for ``day``, in time order."""
+def day_records(day: date, users: int, per_user: int, per_record: int,
+                seed: int = 11) -> list[Record]:
+    """Every user's reports for ``day`` in time order, as the records ingest writes for
+    them: ``per_record`` 1 as ``ReportSteps`` writes them (unkeyed), more as
+    ``ReportStepsBatch`` does (keyed by the record's first user)."""
     rng = np.random.default_rng(seed)
     n = users * per_user
     user = np.repeat(np.arange(1, users + 1), per_user)
@@ -59,17 +51,16 @@ def day_reports(day: date, users: int, per_user: int, seed: int = 11) -> DayRepo
     measured = np.clip(measured, earliest, latest)
     order = np.argsort(measured, kind="stable")
     day_text = day.isoformat()
-    out = DayReports([], [])
+    out: list[Record] = []
     bar = Progress("generate reports", n, "reports")
     record = ingest_pb2.ReportStepsBatchRequest()
     for done, i in enumerate(order.tolist()):
         report = record.reports.add(user_id=int(user[i]), day=day_text, steps=int(steps[i]),
                                     report_id=uuid.uuid4().hex)
         report.measured_at.seconds = int(measured[i])
-        out.single.append((None, encode_reports([report])))
-        if len(record.reports) == REPORTS_PER_RECORD or done == n - 1:
-            key = str(record.reports[0].user_id).encode()
-            out.batched.append((key, record.SerializeToString(deterministic=True)))
+        if len(record.reports) == per_record or done == n - 1:
+            key = None if per_record == 1 else str(record.reports[0].user_id).encode()
+            out.append((key, record.SerializeToString(deterministic=True)))
             record = ingest_pb2.ReportStepsBatchRequest()
         if done % 50_000 == 0:
             bar.update(done)

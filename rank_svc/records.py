@@ -69,7 +69,7 @@ def collapse(
     now_s = time.time()
     last_offsets, scores, dead = batch.last_offsets, batch.scores, batch.dead
     open_days: dict[date, bool] = {}  # day -> its board is inside retention
-    decoded = merged = 0
+    decoded = merged = expired = 0
     for message in messages:
         last_offsets[message.partition()] = message.offset()
         try:
@@ -91,7 +91,7 @@ def collapse(
             if is_open is None:
                 is_open = open_days[day] = expire_at(day, retention_days) > now_s
             if not is_open:
-                batch.expired += 1
+                expired += 1
                 continue
             if only_day is not None and day != only_day:
                 continue
@@ -100,7 +100,7 @@ def collapse(
             score = encode_score(day, steps, measured_at_s)
             if score > scores.get(key, -1):
                 scores[key] = score
-    batch.reports, batch.merged = decoded, merged
+    batch.reports, batch.merged, batch.expired = decoded, merged, expired
     return batch
 
 

@@ -269,8 +269,8 @@ def test_missing_report_and_batch_bounds(write_path):
 
 def test_a_batch_is_one_record_and_identical_records_are_each_acknowledged():
     """A batch's reports travel as one record, up to REPORTS_PER_RECORD per record.
-    Deliveries are matched to records by their bytes: a batch of byte-identical halves
-    (same report ids) gives two identical records, each acknowledged and in the log."""
+    A batch of byte-identical halves (same report ids) gives two identical records, each
+    acknowledged on its own and in the log."""
     path = WritePath({"STEPBOARD_MAX_BATCH": str(2 * REPORTS_PER_RECORD)})
     try:
         day = today()

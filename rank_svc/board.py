@@ -139,6 +139,36 @@ def sort_key(row: Row) -> tuple[int, int]:
     return (-row.score, row.user_id)
 
 
+class Members:
+    """A fixed set of users prepared for repeated score reads: grouped by board shard, each
+    group already in Redis wire form (RESP bulk strings). A cached friend list is read on
+    every ranking of its owner and changes rarely, so grouping and encoding are paid once
+    per list instead of once per read (measured at 201 ids: ~130 µs of ``shard_of`` calls
+    and ~400 µs of redis-py packing and reply conversion per read)."""
+
+    __slots__ = ("groups", "ids")
+
+    def __init__(self, user_ids: Iterable[int], shards: int) -> None:
+        """``user_ids`` in any order; repeats are dropped."""
+        by_shard: dict[int, list[int]] = defaultdict(list)
+        for user_id in dict.fromkeys(user_ids):
+            by_shard[shard_of(user_id, shards)].append(user_id)
+        ordered = sorted(by_shard.items())
+        self.ids: list[int] = [user_id for _, ids in ordered for user_id in ids]
+        self.groups: list[tuple[int, list[int], bytes]] = [
+            (shard, ids, b"".join(_bulk(b"%d" % user_id) for user_id in ids))
+            for shard, ids in ordered
+        ]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _bulk(value: bytes) -> bytes:
+    """``value`` as a RESP bulk string."""
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
 class BoardStore:
     """Reads and writes the sharded daily boards through one Redis client."""
 
@@ -266,22 +296,59 @@ class BoardStore:
         return tuple(None if v is None else int(v) for v in found)
 
     # -- readers ------------------------------------------------------------------------
+    def members(self, user_ids: Iterable[int]) -> Members:
+        """``user_ids`` prepared for :meth:`read_scores`."""
+        return Members(user_ids, self.settings.shards)
+
     def scores(self, day: date, user_ids: Iterable[int]) -> dict[int, int | None]:
-        """Each user's score on ``day`` (None: no report), one ``ZMSCORE`` per shard in a
-        pipeline (measured: as fast end to end as one script call, at half the Redis CPU)."""
-        by_shard: dict[int, list[int]] = defaultdict(list)
-        shards = self.settings.shards
-        for user_id in user_ids:
-            by_shard[shard_of(user_id, shards)].append(user_id)
-        pipe = self.client.pipeline(transaction=False)
-        order = sorted(by_shard)
-        for shard in order:
-            pipe.zmscore(self.board_key(day, shard), by_shard[shard])
-        found: dict[int, int | None] = {}
-        for shard, values in zip(order, pipe.execute(), strict=True):
-            for user_id, value in zip(by_shard[shard], values, strict=True):
-                found[user_id] = None if value is None else int(value)
-        return found
+        """Each user's score on ``day`` (None: no report)."""
+        members = self.members(user_ids)
+        return dict(zip(members.ids, self.read_scores(day, members), strict=True))
+
+    def read_scores(self, day: date, members: Members) -> list[int | None]:
+        """The score on ``day`` of each of ``members.ids``, in that order (None: no report):
+        one ``ZMSCORE`` per shard, all in one round trip (measured: as fast end to end as
+        one script call, at half the Redis CPU). On a single server the commands go out as
+        the prepared bytes; a Cluster routes them through redis-py's cluster pipeline."""
+        if self._one_server:
+            commands = b"".join(
+                self._zmscore_head(day, shard, len(ids)) + wire
+                for shard, ids, wire in members.groups
+            )
+            replies = self._send_packed(commands, len(members.groups))
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            for shard, ids, _ in members.groups:
+                pipe.zmscore(self.board_key(day, shard), ids)
+            replies = pipe.execute()
+        return [None if value is None else int(value) for reply in replies for value in reply]
+
+    def _zmscore_head(self, day: date, shard: int, members: int) -> bytes:
+        """The start of a ``ZMSCORE`` of ``members`` ids on ``day``'s board of ``shard``."""
+        return b"*%d\r\n$7\r\nZMSCORE\r\n%s" % (
+            members + 2, _bulk(self.board_key(day, shard).encode())
+        )
+
+    def _send_packed(self, commands: bytes, replies: int) -> list:
+        """Sends commands already in wire form on one pooled connection and reads their
+        ``replies``, with the client's retry on connection errors. A connection that failed
+        midway (an error reply, a timeout) may hold unread replies, so it is dropped."""
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+
+        def round_trip() -> list:
+            connection.send_packed_command([commands])
+            return [connection.read_response() for _ in range(replies)]
+
+        try:
+            return connection.retry.call_with_retry(
+                round_trip, lambda _error: connection.disconnect()
+            )
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
 
     def participants(self, day: date) -> int:
         """How many users reported on ``day``."""

@@ -5,7 +5,7 @@ first), then user id; users without a report follow, with 0 steps, by user id.
 """
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 
 from common.errors import InvalidArgument
@@ -16,40 +16,53 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 
-class Ordering:
-    """Users of a ranking in order: ids sorted twice with C-level keys (by id, then stably by
-    score descending), no per-user tuples; rows are made only for the slice asked for."""
+# A user's place in a ranking as one int, so that one C-level sort of plain ints orders a
+# ranking (no key function, no per-user tuples): (band << 64) | user_id, where the band is
+# _CEILING - score for a user with a report and _SILENT for one without. User ids are
+# positive int64s; board scores are below 2**53 (exact in Redis) and so below _CEILING.
+_ID_BITS = 64
+_ID_MASK = (1 << _ID_BITS) - 1
+_CEILING = 1 << 62
+_SILENT = 2 * _CEILING
+_FIRST_SILENT = _SILENT << _ID_BITS
 
-    def __init__(self, scores: Mapping[int, int | None]) -> None:
-        self._scores = scores
-        self._reported = sorted(u for u, s in scores.items() if s is not None)
-        self._reported.sort(key=scores.__getitem__, reverse=True)  # stable: ties keep id order
-        self._silent = sorted(u for u, s in scores.items() if s is None)
+
+def _places(scores: Iterable[tuple[int, int | None]]) -> list[int]:
+    """The place of each ``(user_id, score or None)``."""
+    return [
+        _FIRST_SILENT | user_id if score is None else (_CEILING - score) << _ID_BITS | user_id
+        for user_id, score in scores
+    ]
+
+
+class Ordering:
+    """Users of a ranking in order, each kept as its place (an int: see ``_places``); rows
+    are made only for the slice asked for. (Sorting ids twice with ``scores.__getitem__``
+    as the key took ~100 µs for 201 users, the packed ints ~30 µs.)"""
+
+    def __init__(self, scores: Iterable[tuple[int, int | None]]) -> None:
+        """``scores``: ``(user_id, score or None)`` pairs, each user once."""
+        self._places = sorted(_places(scores))
 
     def __len__(self) -> int:
-        return len(self._reported) + len(self._silent)
-
-    def _key(self, user_id: int) -> tuple[int, int]:
-        return -self._scores[user_id], user_id
+        return len(self._places)
 
     def index_of(self, user_id: int, score: int | None) -> int:
         """Where ``user_id`` (one of the users, with that score) stands, from 0."""
-        if score is None:
-            return len(self._reported) + bisect_left(self._silent, user_id)
-        return bisect_left(self._reported, (-score, user_id), key=self._key)
+        return bisect_left(self._places, _places([(user_id, score)])[0])
 
     def rows(self, start: int, stop: int) -> list[Row]:
         """The rows at positions ``[start, stop)``."""
-        scores = self._scores
-        reported = [Row(u, scores[u]) for u in self._reported[start:stop]]
-        first_silent = max(start - len(self._reported), 0)
-        silent_stop = max(stop - len(self._reported), 0)
-        return reported + [Row(u, None) for u in self._silent[first_silent:silent_stop]]
+        return [
+            Row(place & _ID_MASK,
+                None if place >= _FIRST_SILENT else _CEILING - (place >> _ID_BITS))
+            for place in self._places[start:stop]
+        ]
 
 
 def order_rows(scores: Mapping[int, int | None]) -> list[Row]:
     """All users of ``scores`` in ranking order."""
-    ordering = Ordering(scores)
+    ordering = Ordering(scores.items())
     return ordering.rows(0, len(ordering))
 
 

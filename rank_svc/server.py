@@ -19,8 +19,9 @@ MAX_CACHED_LIST = 20_000
 def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) -> BuiltServer:
     """The ranking server with health and reflection, bound but not started."""
     stub = social_pb2_grpc.FriendGraphStub(social)
+    store = BoardStore(client, config.board)
     servicer = RankingServicer(
-        BoardStore(client, config.board),
+        store,
         HotRankings(client, config.board.namespace, config.board.retention_days),
         FriendSource(
             stub,
@@ -28,6 +29,8 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
             stale_s=config.friends_stale_s,
             max_users=config.friends_cached_users,
             max_cached_list=MAX_CACHED_LIST,
+            # a friend ranking is over the user and their friends
+            prepare=lambda user_id, friends: store.members([user_id, *friends]),
         ),
         ProfileSource(stub),
         config.hot_threshold,

@@ -8,7 +8,7 @@ import grpc
 from common.errors import InvalidArgument, NotFound
 from common.page_tokens import decode_offset
 from common.reports import parse_day
-from rank_svc.board import BoardStore, Row, decode_score
+from rank_svc.board import BoardStore, Members, Row, decode_score
 from rank_svc.friend_ranking import (
     Ordering,
     first_index,
@@ -61,7 +61,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         self,
         store: BoardStore,
         hot: HotRankings,
-        friends: FriendSource,
+        friends: FriendSource[Members],
         profiles: ProfileSource,
         hot_threshold: int,
     ) -> None:
@@ -135,15 +135,15 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             start, rows, total, my_index, me = hot.start, hot.rows, hot.total, hot.my_index, hot.me
             reply.computed_at.seconds = hot.computed_at_s
         else:
-            friends, reply.stale_friends = self._friends.friends(
+            members, reply.stale_friends = self._friends.friends(
                 user_id, _social_timeout(context)
             )
-            scores = self._store.scores(day, {*friends, user_id})
-            ordering = Ordering(scores)
-            my_index = ordering.index_of(user_id, scores[user_id])
+            scores = self._store.read_scores(day, members)
+            ordering = Ordering(zip(members.ids, scores, strict=True))
+            me = Row(user_id, scores[members.ids.index(user_id)])
+            my_index = ordering.index_of(*me)
             start = first_index(size, token_offset, request.around_me, my_index)
             rows, total = ordering.rows(start, start + size), len(ordering)
-            me = Row(user_id, scores[user_id])
 
         profiles = self._add_entries(reply.entries, day, start + 1, rows, (user_id,), context)
         fill_entry(reply.me, day, my_index + 1, me, profiles)

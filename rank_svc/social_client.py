@@ -1,6 +1,9 @@
 """rank_svc's view of social_svc: friend lists with a stale fallback, and profiles.
 
-Both are kept in bounded in-process caches (:class:`TimedLru`). A friend list younger than
+Both are kept in bounded in-process caches (:class:`TimedLru`). A friend list is kept in
+the form its reader asked for (``prepare``: rank_svc keeps the user and their friends
+grouped and encoded for the board reads), so that work is paid once per fetch, not once
+per ranking. A friend list younger than
 ``fresh_s`` is used as is; once it is past half that age, using it also refetches it in the
 background, so the calls of an active user never wait for social_svc (before, every
 refresh sat inside some caller's request: at 5,000 friends a streamed list, the slowest
@@ -13,8 +16,9 @@ be fetched, rankings go out without them.
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
 
 import grpc
 from prometheus_client import Counter
@@ -39,6 +43,8 @@ STREAM_CHUNK = 5000
 UNARY_PAGE = 1000  # social_svc's largest ListFriends page
 PROFILE_TTL_S = 30.0
 PROFILES_CACHED = 200_000
+
+Prepared = TypeVar("Prepared")
 
 
 def stream_friends(
@@ -69,8 +75,9 @@ def fetch_friends(
     return stream_friends(stub, user_id, timeout_s)
 
 
-class FriendSource:
-    """Friend ids of a user, from social_svc or, when it fails, from the last known list."""
+class FriendSource(Generic[Prepared]):
+    """A user's friend list, from social_svc or, when it fails, from the last known list;
+    each list as ``prepare(user_id, friend_ids)`` makes it."""
 
     def __init__(
         self,
@@ -79,12 +86,15 @@ class FriendSource:
         stale_s: float,
         max_users: int,
         max_cached_list: int,
+        prepare: Callable[[int, list[int]], Prepared],
     ) -> None:
         self._stub = stub
         self._fresh_s = fresh_s
         self._stale_s = stale_s
         self._max_cached_list = max_cached_list
-        self._cache: TimedLru[int, list[int]] = TimedLru(max_users)
+        self._prepare = prepare
+        # user id -> (friend count, prepared list)
+        self._cache: TimedLru[int, tuple[int, Prepared]] = TimedLru(max_users)
         self._refresher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="friends-ahead")
         self._refreshing: set[int] = set()
         self._refreshing_lock = threading.Lock()
@@ -92,34 +102,37 @@ class FriendSource:
     def known_count(self, user_id: int) -> int | None:
         """How many friends the cached list (of any age) holds; None if none is cached."""
         cached = self._cache.get(user_id)
-        return None if cached is None else len(cached[1])
+        return None if cached is None else cached[1][0]
 
-    def friends(self, user_id: int, timeout_s: float) -> tuple[list[int], bool]:
-        """``(friend ids, stale)``; ``Unavailable`` if social_svc fails and nothing is cached."""
+    def friends(self, user_id: int, timeout_s: float) -> tuple[Prepared, bool]:
+        """``(prepared friend list, stale)``; ``Unavailable`` if social_svc fails and nothing
+        is cached."""
         cached = self._cache.get(user_id)
         if cached and cached[0] <= self._fresh_s:
+            count, prepared = cached[1]
             if cached[0] > self._fresh_s / 2:
-                self._refresh_ahead(user_id, len(cached[1]), timeout_s)
-            return cached[1], False
+                self._refresh_ahead(user_id, count, timeout_s)
+            return prepared, False
         try:
-            last_count = None if cached is None else len(cached[1])
+            last_count = None if cached is None else cached[1][0]
             friends = self._fetch(user_id, timeout_s, last_count)
         except grpc.RpcError as error:
             if error.code() not in _RETRYABLE:
                 raise
             if cached and cached[0] <= self._stale_s:
                 STALE_FRIEND_LISTS.inc()
-                return cached[1], True
+                return cached[1][1], True
             raise Unavailable(
                 f"friend graph unavailable ({error.code().name}) and no recent friend list cached"
             ) from None
         return friends, False
 
-    def _fetch(self, user_id: int, timeout_s: float, last_count: int | None) -> list[int]:
+    def _fetch(self, user_id: int, timeout_s: float, last_count: int | None) -> Prepared:
         friends = fetch_friends(self._stub, user_id, timeout_s, last_count)
+        prepared = self._prepare(user_id, friends)
         if len(friends) <= self._max_cached_list:
-            self._cache.put(user_id, friends)
-        return friends
+            self._cache.put(user_id, (len(friends), prepared))
+        return prepared
 
     def _refresh_ahead(self, user_id: int, last_count: int, timeout_s: float) -> None:
         """Refetches a list in use in the background, once at a time per user."""

@@ -66,14 +66,15 @@ def test_timed_lru_is_bounded_and_ages_its_values():
     assert value == "c" and 0 <= age < 1
 
 
-@given(st.dictionaries(st.integers(1, 60), st.one_of(st.none(), st.integers(0, 5))),
+@given(st.dictionaries(st.one_of(st.integers(1, 60), st.integers(2**62, 2**63 - 1)),
+                       st.one_of(st.none(), st.integers(0, 5), st.integers(0, 2**53))),
        st.integers(0, 70), st.integers(1, 10))
 def test_ordering_slices_and_positions_agree_with_the_full_order(scores, start, size):
     full = sorted(
         (Row(u, s) for u, s in scores.items()),
         key=lambda r: (r.score is None, -(r.score or 0), r.user_id),
     )
-    ordering = Ordering(scores)
+    ordering = Ordering(scores.items())
     assert len(ordering) == len(full)
     assert ordering.rows(start, start + size) == full[start:start + size]
     for position, row in enumerate(full):

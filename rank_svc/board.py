@@ -32,6 +32,7 @@ from common.sharding import shard_of
 
 TIME_BITS = 18
 TIME_SLOTS = 1 << TIME_BITS
+WIRE_KEY_DAYS = 8  # days whose encoded board keys a store keeps (see _wire_board_keys)
 
 # KEYS[1]: the shard's watermark hash; KEYS[2..]: (board key, its version key) per day.
 # ARGV: n_partitions, then (partition, expected, new) per partition, then per board key:
@@ -117,8 +118,18 @@ def encode_score(day: date, steps: int, measured_at_s: int) -> int:
 
 def decode_score(day: date, score: float) -> tuple[int, int]:
     """``(steps, reached_at_s)`` from a board score."""
-    steps, rest = divmod(int(score), TIME_SLOTS)
-    return steps, day_start_s(day) + TIME_SLOTS - 1 - rest
+    return decode_scores(day, [score])[0]
+
+
+def decode_scores(day: date, scores: Iterable[float]) -> list[tuple[int, int]]:
+    """:func:`decode_score` of each of ``scores``, with the day's arithmetic done once (a
+    ranking page decodes up to hundreds)."""
+    last_second = day_start_s(day) + TIME_SLOTS - 1
+    decoded = []
+    for score in scores:
+        steps, rest = divmod(int(score), TIME_SLOTS)
+        decoded.append((steps, last_second - rest))
+    return decoded
 
 
 @functools.lru_cache(maxsize=256)
@@ -185,6 +196,7 @@ class BoardStore:
         # A Cluster spreads shards over nodes, so multi-shard scripts cannot run there;
         # the global rank then pipelines its commands per shard instead.
         self._one_server = not isinstance(client, RedisCluster)
+        self._wire_keys: dict[date, list[bytes]] = {}
 
     # -- keys ---------------------------------------------------------------------------
     def board_key(self, day: date, shard: int) -> str:
@@ -311,8 +323,9 @@ class BoardStore:
         one script call, at half the Redis CPU). On a single server the commands go out as
         the prepared bytes; a Cluster routes them through redis-py's cluster pipeline."""
         if self._one_server:
+            keys = self._wire_board_keys(day)
             commands = b"".join(
-                self._zmscore_head(day, shard, len(ids)) + wire
+                b"*%d\r\n$7\r\nZMSCORE\r\n%s%s" % (len(ids) + 2, keys[shard], wire)
                 for shard, ids, wire in members.groups
             )
             replies = self._send_packed(commands, len(members.groups))
@@ -323,11 +336,17 @@ class BoardStore:
             replies = pipe.execute()
         return [None if value is None else int(value) for reply in replies for value in reply]
 
-    def _zmscore_head(self, day: date, shard: int, members: int) -> bytes:
-        """The start of a ``ZMSCORE`` of ``members`` ids on ``day``'s board of ``shard``."""
-        return b"*%d\r\n$7\r\nZMSCORE\r\n%s" % (
-            members + 2, _bulk(self.board_key(day, shard).encode())
-        )
+    def _wire_board_keys(self, day: date) -> list[bytes]:
+        """Every shard's board key of ``day`` as a RESP bulk string; kept for a few days,
+        since every friend ranking sends them."""
+        keys = self._wire_keys.get(day)
+        if keys is None:
+            keys = [_bulk(self.board_key(day, shard).encode())
+                    for shard in range(self.settings.shards)]
+            if len(self._wire_keys) >= WIRE_KEY_DAYS:
+                self._wire_keys.clear()
+            self._wire_keys[day] = keys
+        return keys
 
     def _send_packed(self, commands: bytes, replies: int) -> list:
         """Sends commands already in wire form on one pooled connection and reads their

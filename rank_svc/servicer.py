@@ -1,6 +1,6 @@
 """Ranking: global and friend rankings read from the daily boards."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
 import grpc
@@ -8,7 +8,7 @@ import grpc
 from common.errors import InvalidArgument, NotFound
 from common.page_tokens import decode_offset
 from common.reports import parse_day
-from rank_svc.board import BoardStore, Members, Row, decode_score
+from rank_svc.board import BoardStore, Members, Row, decode_scores
 from rank_svc.friend_ranking import (
     Ordering,
     first_index,
@@ -27,20 +27,24 @@ MAX_TOP = 1000
 SOCIAL_TIMEOUT_S = 2.0
 
 
-def fill_entry(
-    entry: ranking_pb2.RankEntry, day: date, rank: int, row: Row,
-    profiles: Mapping[int, social_pb2.Profile],
+def fill_entries(
+    new_entry: Callable[[], ranking_pb2.RankEntry], day: date, first_rank: int,
+    rows: Sequence[Row], profiles: Mapping[int, social_pb2.Profile],
 ) -> None:
-    """Fills a ranking row in place (no copy into the reply); a user without a report has
-    0 steps and no ``reached_at``."""
-    entry.rank = rank
-    entry.user_id = row.user_id
-    if row.score is not None:
-        entry.steps, entry.reached_at.seconds = decode_score(day, row.score)
-    profile = profiles.get(row.user_id)
-    if profile is not None:
-        entry.nickname = profile.nickname
-        entry.avatar_url = profile.avatar_url
+    """Fills ``rows``, ranked from ``first_rank``, into the entries ``new_entry`` gives (a
+    repeated field's ``add``, or a singular field): in place, no copy into the reply. A user
+    without a report has 0 steps and no ``reached_at``."""
+    reached = iter(decode_scores(day, [row.score for row in rows if row.score is not None]))
+    for rank, (user_id, score) in enumerate(rows, first_rank):
+        entry = new_entry()
+        entry.rank = rank
+        entry.user_id = user_id
+        if score is not None:
+            entry.steps, entry.reached_at.seconds = next(reached)
+        profile = profiles.get(user_id)
+        if profile is not None:
+            entry.nickname = profile.nickname
+            entry.avatar_url = profile.avatar_url
 
 
 def _check_user(user_id: int) -> None:
@@ -81,8 +85,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         returns the profiles of them and of the ``extra`` users."""
         ids = [row.user_id for row in rows] + list(extra)
         profiles = self._profiles.profiles(ids, _social_timeout(context))
-        for i, row in enumerate(rows):
-            fill_entry(entries.add(), day, first_rank + i, row, profiles)
+        fill_entries(entries.add, day, first_rank, rows, profiles)
         return profiles
 
     def GetGlobalTop(self, request, context):
@@ -110,7 +113,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         rank, score, total = found
         reply = ranking_pb2.GetGlobalRankResponse(total_participants=total)
         profiles = self._profiles.profiles([request.user_id], _social_timeout(context))
-        fill_entry(reply.entry, day, rank, Row(request.user_id, score), profiles)
+        fill_entries(lambda: reply.entry, day, rank, [Row(request.user_id, score)], profiles)
         return reply
 
     def GetFriendRanking(self, request, context):
@@ -146,7 +149,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             rows, total = ordering.rows(start, start + size), len(ordering)
 
         profiles = self._add_entries(reply.entries, day, start + 1, rows, (user_id,), context)
-        fill_entry(reply.me, day, my_index + 1, me, profiles)
+        fill_entries(lambda: reply.me, day, my_index + 1, [me], profiles)
         reply.total = total
         reply.next_page_token = next_token(user_id, day, start, size, total)
         return reply

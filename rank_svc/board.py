@@ -164,15 +164,12 @@ class Members:
         by_shard: dict[int, list[int]] = defaultdict(list)
         for user_id in dict.fromkeys(user_ids):
             by_shard[shard_of(user_id, shards)].append(user_id)
-        ordered = sorted(by_shard.items())
-        self.ids: list[int] = [user_id for _, ids in ordered for user_id in ids]
-        self.groups: list[tuple[int, list[int], bytes]] = [
-            (shard, ids, b"".join(_bulk(b"%d" % user_id) for user_id in ids))
-            for shard, ids in ordered
-        ]
-
-    def __len__(self) -> int:
-        return len(self.ids)
+        self.ids: list[int] = []
+        # (shard, how many of ``ids`` from the previous group's end, their RESP bytes)
+        self.groups: list[tuple[int, int, bytes]] = []
+        for shard, ids in sorted(by_shard.items()):
+            self.ids += ids
+            self.groups.append((shard, len(ids), b"".join(_bulk(b"%d" % u) for u in ids)))
 
 
 def _bulk(value: bytes) -> bytes:
@@ -325,14 +322,16 @@ class BoardStore:
         if self._one_server:
             keys = self._wire_board_keys(day)
             commands = b"".join(
-                b"*%d\r\n$7\r\nZMSCORE\r\n%s%s" % (len(ids) + 2, keys[shard], wire)
-                for shard, ids, wire in members.groups
+                b"*%d\r\n$7\r\nZMSCORE\r\n%s%s" % (count + 2, keys[shard], wire)
+                for shard, count, wire in members.groups
             )
             replies = self._send_packed(commands, len(members.groups))
         else:
             pipe = self.client.pipeline(transaction=False)
-            for shard, ids, _ in members.groups:
-                pipe.zmscore(self.board_key(day, shard), ids)
+            start = 0
+            for shard, count, _ in members.groups:
+                pipe.zmscore(self.board_key(day, shard), members.ids[start:start + count])
+                start += count
             replies = pipe.execute()
         return [None if value is None else int(value) for reply in replies for value in reply]
 

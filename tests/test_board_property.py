@@ -4,6 +4,8 @@ import itertools
 import uuid
 from datetime import date
 
+import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -65,5 +67,28 @@ def test_board_equals_model_whatever_the_delivery(
                 position, (steps, START_S + second), len(expected)
             )
         assert store.rank(DAY, 26) is None
+        scores = {u: encode_score(DAY, s, START_S + t) for u, s, t in expected}
+        assert store.scores(DAY, range(1, 27)) == {u: scores.get(u) for u in range(1, 27)}
+    finally:
+        store.drop_day(DAY)
+
+
+def test_a_failed_score_read_leaves_no_reply_behind_on_its_connection(redis_client):
+    """An error reply to the first of several packed ``ZMSCORE``s fails the read and drops
+    the connection: the next read on the pool gets its own replies, not the rest of these."""
+    namespace = f"err-{uuid.uuid4().hex[:8]}"
+    store = BoardStore(redis_client, BoardSettings(shards=4, namespace=namespace))
+    scores = {u: encode_score(DAY, u, START_S + u) for u in range(1, 41)}
+    try:
+        assert store.apply({(DAY, u): s for u, s in scores.items()}, {}) == set()
+        members = store.members(scores)
+        assert len(members.groups) == 4
+        broken = store.board_key(DAY, members.groups[0][0])
+        redis_client.rename(broken, f"{broken}:aside")
+        redis_client.set(broken, "not a board")
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            store.read_scores(DAY, members)
+        redis_client.rename(f"{broken}:aside", broken)
+        assert store.read_scores(DAY, members) == [scores[u] for u in members.ids]
     finally:
         store.drop_day(DAY)

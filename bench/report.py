@@ -85,10 +85,14 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
                  f"p50 {_fmt(g('freshness', 'p50_ms'))} ms, p99 {_fmt(fr)} ms at {_fmt(rate)}/s",
                  None if fr is None else fr <= 1000 and (rate or 0) >= 4500))
     f200 = g("ranking", "GetFriendRanking 200") or {}
-    most = g("ranking", SATURATED, "rps")
+    # the rank process's most RPS over both loads it got (16 callers is not always more)
+    most, most_callers = max(
+        ((r["rps"], r["callers"]) for r in (f200, g("ranking", SATURATED) or {}) if "rps" in r),
+        default=(None, None))
     rows.append(("friend ranking, 200 friends: p50 ≤ 3 ms and ≥ 1,000 RPS per rank process",
                  f"p50 {_fmt(f200.get('p50_ms'), 2)} ms ({f200.get('callers')} callers), "
-                 f"{_fmt(most)} RPS at most", None if f200.get("p50_ms") is None or most is None
+                 f"{_fmt(most)} RPS at most ({most_callers} callers)",
+                 None if f200.get("p50_ms") is None or most is None
                  else f200["p50_ms"] <= 3 and most >= 1000))
     f5k = g("ranking", "GetFriendRanking 5000") or {}
     rows.append(("friend ranking, 5,000 friends: p99 ≤ 60 ms",

@@ -82,8 +82,8 @@ def test_a_failed_score_read_leaves_no_reply_behind_on_its_connection(redis_clie
     try:
         assert store.apply({(DAY, u): s for u, s in scores.items()}, {}) == set()
         members = store.members(scores)
-        assert len(members.groups) == 4
-        broken = store.board_key(DAY, members.groups[0][0])
+        assert len(members.shards) == 4
+        broken = store.board_key(DAY, members.shards[0])
         redis_client.rename(broken, f"{broken}:aside")
         redis_client.set(broken, "not a board")
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):

@@ -181,6 +181,7 @@ class Members:
             self.ends.append((self.ends[-1] if self.ends else 0) + len(encoded[-1]))
         self.wire = b"".join(encoded)
 
+
 def _bulk(value: bytes) -> bytes:
     """``value`` as a RESP bulk string."""
     return b"$%d\r\n%s\r\n" % (len(value), value)

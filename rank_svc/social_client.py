@@ -115,7 +115,7 @@ class FriendSource(Generic[Prepared]):
             return prepared, False
         try:
             last_count = None if cached is None else cached[1][0]
-            friends = self._fetch(user_id, timeout_s, last_count)
+            prepared = self._fetch(user_id, timeout_s, last_count)
         except grpc.RpcError as error:
             if error.code() not in _RETRYABLE:
                 raise
@@ -125,7 +125,7 @@ class FriendSource(Generic[Prepared]):
             raise Unavailable(
                 f"friend graph unavailable ({error.code().name}) and no recent friend list cached"
             ) from None
-        return friends, False
+        return prepared, False
 
     def _fetch(self, user_id: int, timeout_s: float, last_count: int | None) -> Prepared:
         friends = fetch_friends(self._stub, user_id, timeout_s, last_count)

@@ -84,11 +84,12 @@ def test_a_failed_score_read_leaves_no_reply_behind_on_its_connection(redis_clie
         members = store.members(scores)
         assert len(members.shards) == 4
         broken = store.board_key(DAY, members.shards[0])
-        redis_client.rename(broken, f"{broken}:aside")
+        redis_client.rename(broken, f"{namespace}:aside")
         redis_client.set(broken, "not a board")
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             store.read_scores(DAY, members)
-        redis_client.rename(f"{broken}:aside", broken)
+        redis_client.rename(f"{namespace}:aside", broken)
         assert store.read_scores(DAY, members) == [scores[u] for u in members.ids]
     finally:
         store.drop_day(DAY)
+        redis_client.delete(f"{namespace}:aside")

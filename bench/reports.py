@@ -16,14 +16,12 @@ from confluent_kafka import Producer
 
 from bench.progress import Progress
 from common.kafka_clients import KafkaSettings, producer_config
+from common.report_records import Record, batch_key
 from common.reports import day_start
 from stepboard.v1 import ingest_pb2
 
 ZONES = np.array([8, -8, -5, 0, 1, 3, 5, 9])
 ZONE_WEIGHTS = np.array([0.6, 0.06, 0.08, 0.06, 0.08, 0.04, 0.04, 0.04])
-
-
-Record = tuple[bytes | None, bytes]  # (key, value) as ingest produces them
 
 
 def day_records(day: date, users: int, per_user: int, per_record: int,
@@ -59,7 +57,7 @@ def day_records(day: date, users: int, per_user: int, per_record: int,
                                     report_id=uuid.uuid4().hex)
         report.measured_at.seconds = int(measured[i])
         if len(record.reports) == per_record or done == n - 1:
-            key = None if per_record == 1 else str(record.reports[0].user_id).encode()
+            key = None if per_record == 1 else batch_key(record.reports[0])
             out.append((key, record.SerializeToString(deterministic=True)))
             record = ingest_pb2.ReportStepsBatchRequest()
         if done % 50_000 == 0:

@@ -25,6 +25,13 @@ from stepboard.v1 import ingest_pb2
 REPORTS_PER_RECORD = 1000
 _FIELD_1 = 0x0A  # protobuf tag of field 1 (``reports``), length-delimited
 
+Record = tuple[bytes | None, bytes]  # (key, value) of one Kafka record
+
+
+def batch_key(first: ingest_pb2.StepReport) -> bytes:
+    """The key of a ``ReportStepsBatch`` record: its first report's user (see above)."""
+    return str(first.user_id).encode()
+
 
 def encode_reports(reports: Sequence[ingest_pb2.StepReport]) -> bytes:
     """One record value holding ``reports``."""

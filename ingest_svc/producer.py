@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from common.errors import DomainError, ResourceExhausted, Unavailable
 from common.kafka_clients import KafkaSettings, producer_config
+from common.report_records import Record
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class ReportProducer:
         log.warning("kafka client error", extra={"error": str(error)})
 
     def send(
-        self, records: Sequence[tuple[bytes | None, bytes]], budget_s: float
+        self, records: Sequence[Record], budget_s: float
     ) -> list[Outcome]:
         """Produces ``(key, value)`` records; waits at most ``budget_s`` for all acks.
 

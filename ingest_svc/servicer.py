@@ -7,7 +7,7 @@ from collections.abc import Callable
 import grpc
 
 from common.errors import DomainError, InvalidArgument, status_for
-from common.report_records import REPORTS_PER_RECORD, encode_reports
+from common.report_records import REPORTS_PER_RECORD, batch_key, encode_reports
 from common.reports import ValidationSettings, validate_report
 from ingest_svc.producer import ReportProducer, Stored
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
@@ -85,7 +85,7 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
             values = [request.SerializeToString(deterministic=True)]  # no copy: ~10x cheaper
         else:
             values = [encode_reports([request.reports[i] for i in group]) for group in groups]
-        keys = [str(request.reports[group[0]].user_id).encode() for group in groups]
+        keys = [batch_key(request.reports[group[0]]) for group in groups]
         records = list(zip(keys, values, strict=True))
         outcomes = self._producer.send(records, self._budget(context)) if records else []
         for group, outcome in zip(groups, outcomes, strict=True):

@@ -3,13 +3,12 @@
 reflection on so ghz can call it, no interceptors, no validation, no Kafka)."""
 
 import argparse
-import signal
-import threading
 from concurrent import futures
 
 import grpc
 from grpc_reflection.v1alpha import reflection
 
+from common.lifecycle import stop_on_signals, wait_for
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
 
 
@@ -34,10 +33,7 @@ def main() -> None:
          reflection.SERVICE_NAME), server)
     server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    wait_for(stop_on_signals())
     server.stop(1)
 
 

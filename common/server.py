@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from common.config import ConfigError, env_float, env_int, env_list, env_str
 from common.interceptors import BearerAuthInterceptor, ErrorMappingInterceptor, MetricsInterceptor
-from common.lifecycle import stop_on_signals
+from common.lifecycle import stop_on_signals, wait_for
 from common.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def run_until_signal(
     gc.freeze()
     built.server.start()
     log.info("serving", extra={"port": built.port, "tls": settings.tls.enabled})
-    stop.wait()
+    wait_for(stop)
     drain(built, settings, closers)
 
 

@@ -1,5 +1,8 @@
 """The shared server bootstrap: error mapping, bearer auth, metrics, graceful drain."""
 
+import ctypes
+import os
+import signal
 import threading
 import time
 from typing import ClassVar
@@ -13,6 +16,7 @@ from prometheus_client import REGISTRY
 from common.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from common.server import ServerSettings, build_grpc_server, drain, register
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
+from tests.harness import free_port, start_process
 
 GLOBAL_RANK = "/stepboard.v1.Ranking/GetGlobalRank"
 
@@ -121,3 +125,32 @@ def test_drain_finishes_in_flight_rpcs_then_closes_clients():
     assert future.result().total_participants == 7
     drainer.join(10)
     assert closed == [1]
+
+
+def test_sigterm_taken_by_another_thread_still_stops_a_server(env):
+    """The kernel may hand a process's SIGTERM to any of its threads; the server still
+    drains and exits 0 (a CI run once saw ingest ignore SIGTERM for minutes while its main
+    thread sat in a bare ``wait()``: Python runs handlers only in the main thread)."""
+    port = free_port()
+    ingest = start_process("ingest_svc", env | {"STEPBOARD_GRPC_PORT": str(port),
+                                                "STEPBOARD_METRICS_PORT": "0"})
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+        other = next(tid for tid in _threads(ingest.pid)
+                     if tid != ingest.pid and not _blocks_sigterm(ingest.pid, tid))
+        assert ctypes.CDLL(None, use_errno=True).tgkill(ingest.pid, other, signal.SIGTERM) == 0
+        assert ingest.wait(30) == 0
+    finally:
+        if ingest.poll() is None:
+            ingest.kill()
+
+
+def _threads(pid: int) -> list[int]:
+    return sorted(int(tid) for tid in os.listdir(f"/proc/{pid}/task"))
+
+
+def _blocks_sigterm(pid: int, tid: int) -> bool:
+    with open(f"/proc/{pid}/task/{tid}/status") as status:
+        mask = next(line.split()[1] for line in status if line.startswith("SigBlk:"))
+    return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))

@@ -161,12 +161,14 @@ class Members:
     per id plus ~0.7 KB (a plain list of ints takes ~37 B per id; one bytes object and
     one id list per shard took 5.1 KB for 62 friends against these 2.1 KB)."""
 
-    __slots__ = ("counts", "ends", "ids", "shards", "wire")
+    __slots__ = ("counts", "ends", "first_at", "ids", "shards", "wire")
 
     def __init__(self, user_ids: Iterable[int], shards: int) -> None:
-        """``user_ids`` in any order; repeats are dropped."""
+        """``user_ids`` in any order; repeats are dropped. ``first_at`` is where the first
+        of them went in ``ids`` (a friend ranking's owner, looked up on every read)."""
+        unique = list(dict.fromkeys(user_ids))
         by_shard: dict[int, list[int]] = defaultdict(list)
-        for user_id in dict.fromkeys(user_ids):
+        for user_id in unique:
             by_shard[shard_of(user_id, shards)].append(user_id)
         self.ids = array("q")  # grouped by shard, in shard order
         self.shards = array("I")  # per group: its shard,
@@ -180,6 +182,7 @@ class Members:
             encoded.append(b"".join(_bulk(b"%d" % user_id) for user_id in ids))
             self.ends.append((self.ends[-1] if self.ends else 0) + len(encoded[-1]))
         self.wire = b"".join(encoded)
+        self.first_at = self.ids.index(unique[0]) if unique else 0
 
 
 def _bulk(value: bytes) -> bytes:

@@ -143,7 +143,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             )
             scores = self._store.read_scores(day, members)
             ordering = Ordering(zip(members.ids, scores, strict=True))
-            me = Row(user_id, scores[members.ids.index(user_id)])
+            me = Row(user_id, scores[members.first_at])
             my_index = ordering.index_of(*me)
             start = first_index(size, token_offset, request.around_me, my_index)
             rows, total = ordering.rows(start, start + size), len(ordering)

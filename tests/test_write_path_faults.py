@@ -68,6 +68,7 @@ def test_sigterm_of_ingest_under_load_keeps_every_acknowledged_report(write_path
     day = today()
     port = free_port()
     ingest = start_process("ingest_svc", write_path.env | {"STEPBOARD_GRPC_PORT": str(port)})
+    write_path.consumers.append(ingest)  # stopped with the path if this test fails
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     grpc.channel_ready_future(channel).result(timeout=30)
     stub = ingest_pb2_grpc.StepIngestStub(channel)
@@ -117,5 +118,6 @@ def test_rebuild_restores_one_day_exactly(write_path):
     rebuild = start_process(
         "rank_svc.consumer", write_path.env, "rebuild", "--day", day.isoformat()
     )
+    write_path.consumers.append(rebuild)
     assert rebuild.wait(120) == 0
     assert write_path.matches(model, day, start_s)

@@ -122,7 +122,8 @@ def ingest(state: State) -> dict:
         ctx.addr("echo"), f"/{INGEST}/ReportSteps", [_echo_request(ctx)], processes=2,
         concurrency=16, duration_s=d), "python")
     print("  ReportStepsBatch with the Python generator", flush=True)
-    batches = [batch_request(ctx.day, ctx.scale.users, 1000, seed) for seed in range(8)]
+    batches = [batch_request(ctx.day, ctx.scale.users, REPORTS_PER_RECORD, seed)
+               for seed in range(8)]
     out["report_steps_batch"] = _load_result(state, "ReportStepsBatch", run_load(
         ctx.addr("ingest"), f"/{INGEST}/ReportStepsBatch", batches, processes=2,
         concurrency=4, duration_s=d, count_items=accepted_items, timeout_s=30), "python")
@@ -398,8 +399,8 @@ def storm(state: State) -> dict:
     same for the naive way at the same report rate (upserts)."""
     ctx = state.ctx
     s = ctx.scale.storm_s
-    batch_size = 1000  # all valid: one record each
-    batches = [batch_request(ctx.day, ctx.scale.users, batch_size, 200 + k) for k in range(8)]
+    batches = [batch_request(ctx.day, ctx.scale.users, REPORTS_PER_RECORD, 200 + k)
+               for k in range(8)]
     box: dict = {}
 
     def load() -> None:
@@ -416,7 +417,8 @@ def storm(state: State) -> dict:
     reads = _read(state, "storm: stepboard GetFriendRanking 200", "GetFriendRanking 200",
                   READERS["friend_ranking_200"], max(1.0, s - 2))
     thread.join()
-    applied_during = (_applied(state, low) - applied_before) * batch_size
+    # each full batch is one record
+    applied_during = (_applied(state, low) - applied_before) * REPORTS_PER_RECORD
     ingest_rate = box["ingest"].items_per_s
     state.storm_rate = ingest_rate
     out = {"stepboard": {"ingest": {"tool": "python", **box["ingest"].summary()},

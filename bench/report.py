@@ -163,7 +163,7 @@ def markdown(results: dict) -> str:
                    f"{_fmt(raw['acked_per_s'])} | - | - | | |")
     batch = ing.get("report_steps_batch")
     if batch:
-        out.append(f"| ReportStepsBatch (1000/batch), acked reports | python | "
+        out.append(f"| ReportStepsBatch ({REPORTS_PER_RECORD}/batch), acked reports | python | "
                    f"{_fmt(batch['items_per_s'])} | {_fmt(batch['p50_ms'], 2)} | "
                    f"{_fmt(batch['p99_ms'], 2)} | raw producer | "
                    f"{_fmt(_ratio(batch['items_per_s'], (raw or {}).get('acked_per_s')), 2)} |")

@@ -29,7 +29,8 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
             stale_s=config.friends_stale_s,
             max_users=config.friends_cached_users,
             max_cached_list=MAX_CACHED_LIST,
-            # a friend ranking is over the user and their friends
+            # a friend ranking is over the user and their friends; the user first, so the
+            # servicer finds their score at ``first_at``
             prepare=lambda user_id, friends: store.members([user_id, *friends]),
         ),
         ProfileSource(stub),

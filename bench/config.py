@@ -80,6 +80,12 @@ ECHO_FLOOR = "echo, 4 callers"  # a bare gRPC call at the ranking questions' loa
 TOP_WITH_GHZ = "GetGlobalTop(100), ghz"  # the load-tool comparison
 # Callers for the saturation run that finds a rank process's maximum RPS.
 SATURATION_READERS = 16
+# 200-friend rankings of users who come back only after seconds, as most users do: rank_svc
+# holds a friend list for STEPBOARD_FRIENDS_FRESH_S (1 s), so each of these calls fetches
+# its list from social_svc (whose Redis cache the warm-up fills) and prepares it again.
+# The other 200-friend series ask 20 users round robin: their lists stay cached.
+FETCHED = "GetFriendRanking 200, list fetched per call"
+FETCHED_USERS = 2_000
 
 
 def scale_with(name: str, **overrides) -> Scale:

@@ -16,6 +16,8 @@ from confluent_kafka import Consumer, TopicPartition
 from bench import dataset, naive
 from bench.config import (
     ECHO_FLOOR,
+    FETCHED,
+    FETCHED_USERS,
     QUESTIONS,
     READERS,
     SATURATED,
@@ -39,6 +41,7 @@ from stepboard.v1 import ingest_pb2, ingest_pb2_grpc, ranking_pb2, ranking_pb2_g
 INGEST = "stepboard.v1.StepIngest"
 RANKING = "stepboard.v1.Ranking"
 WARM_UP_CALLS = 32
+FETCHED_KIND = "200 fetched"  # the users of the FETCHED series, in State.users_at
 
 
 @dataclass
@@ -262,6 +265,7 @@ def pick_users(state: State) -> dict:
     users = state.ctx.scale.users
     state.users_at = {
         "200": dataset.users_near(state.ctx, 200, 20, users + 1),
+        FETCHED_KIND: dataset.users_near(state.ctx, 200, FETCHED_USERS, users + 1),
         "5000": dataset.users_near(state.ctx, 5000, 5, users + 1),
         "hot": [(state.graph.hot_user, min(state.ctx.scale.hot_friends, users))],
     }
@@ -285,15 +289,16 @@ def _ranking_requests(state: State, question: str) -> tuple[str, list[bytes]]:
         .SerializeToString() for u, _ in state.users_at[kind]]
 
 
-def _read(state: State, name: str, question: str, callers: int, duration_s: float) -> dict:
+def _read(state: State, name: str, question: str, callers: int, duration_s: float,
+          warm_up: int = WARM_UP_CALLS) -> dict:
     """``question`` asked by ``callers`` concurrent callers of the Python generator (two
-    processes when there are two callers or more), after each of its first
-    ``WARM_UP_CALLS`` requests was asked once unmeasured (as ghz's ``--skipFirst``)."""
+    processes when there are two callers or more), after each of its first ``warm_up``
+    requests was asked once unmeasured (as ghz's ``--skipFirst``)."""
     method, requests = _ranking_requests(state, question)
     path = f"/{RANKING}/{method}"
     with grpc.insecure_channel(state.ctx.addr("rank")) as channel:
         call = channel.unary_unary(path)
-        for request in requests[:WARM_UP_CALLS]:
+        for request in requests[:warm_up]:
             call(request, timeout=30)
     processes = min(2, callers)
     result = run_load(state.ctx.addr("rank"), path, requests,
@@ -306,8 +311,9 @@ def ranking(state: State) -> dict:
     """GetGlobalTop(100), GetGlobalRank, GetFriendRanking at 200 / 5,000 / hot, each with as
     many concurrent callers as its SQL baseline gets (``READERS``); then friend ranking at
     200 friends with ``SATURATION_READERS`` callers, for the rank process's maximum RPS;
-    the bare echo server at 4 callers (what any call costs at that load); and
-    GetGlobalTop(100) once more with ghz, the comparison behind the choice of tool."""
+    200 friends with each list fetched from social_svc (``FETCHED``); the bare echo server
+    at 4 callers (what any call costs at that load); and GetGlobalTop(100) once more with
+    ghz, the comparison behind the choice of tool."""
     ctx, d = state.ctx, state.ctx.scale.duration_s
     out = {"participants": state.store.participants(ctx.day)}
     for name, question in QUESTIONS.items():
@@ -316,6 +322,11 @@ def ranking(state: State) -> dict:
     name = SATURATED
     print(f"  {name} ({SATURATION_READERS} callers)", flush=True)
     out[name] = _read(state, name, "GetFriendRanking 200", SATURATION_READERS, d)
+    callers = READERS["friend_ranking_200"]
+    users = len(state.users_at[FETCHED_KIND])
+    print(f"  {FETCHED} ({callers} callers, {users:,} users)", flush=True)
+    out[FETCHED] = _read(state, FETCHED, f"GetFriendRanking {FETCHED_KIND}", callers, d,
+                         warm_up=users) | {"users": users}
     name = ECHO_FLOOR
     print(f"  {name} (the floor of any call at that load)", flush=True)
     out[name] = _load_result(state, name, run_load(

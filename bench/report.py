@@ -5,7 +5,14 @@ import platform
 
 import numpy as np
 
-from bench.config import ECHO_FLOOR, QUESTIONS, READERS, SATURATED, TOP_WITH_GHZ
+from bench.config import (
+    ECHO_FLOOR,
+    FETCHED,
+    QUESTIONS,
+    READERS,
+    SATURATED,
+    TOP_WITH_GHZ,
+)
 from common.report_records import REPORTS_PER_RECORD
 
 
@@ -188,6 +195,12 @@ def markdown(results: dict) -> str:
                          nv.get(sql), key="p50_ms"))
     if SATURATED in rk:
         out.append(_line(f"{SATURATED} ({rk[SATURATED]['callers']} callers)", rk[SATURATED]))
+    if FETCHED in rk:
+        fetched = rk[FETCHED]
+        every_s = _ratio(fetched["users"], fetched.get("rps"))  # between two calls of a user
+        out.append(_line(f"{FETCHED} ({fetched['callers']} callers, {fetched['users']:,} "
+                         f"users, each asked every {_fmt(every_s)} s)", fetched,
+                         "list cached: GetFriendRanking 200", rk.get("GetFriendRanking 200")))
     if ECHO_FLOOR in rk:
         out.append(_line("bare gRPC echo, 4 callers (floor of a call)", rk[ECHO_FLOOR]))
     if TOP_WITH_GHZ in rk:
@@ -243,7 +256,7 @@ def plots(results: dict, stem: str) -> list[str]:
     written = []
     groups = {
         "ingest-cdf": ["echo", "ReportSteps", "echo (python gen)", "ReportStepsBatch"],
-        "ranking-cdf": ["GetGlobalTop(100)", "GetGlobalRank", "GetFriendRanking 200",
+        "ranking-cdf": ["GetGlobalTop(100)", "GetGlobalRank", "GetFriendRanking 200", FETCHED,
                         "GetFriendRanking 5000", "GetFriendRanking hot", "naive global_top",
                         "naive global_rank", "naive friend_ranking_200",
                         "naive friend_ranking_5000", "leaderboard lib rank_for",

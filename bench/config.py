@@ -86,6 +86,9 @@ SATURATION_READERS = 16
 # The other 200-friend series ask 20 users round robin: their lists stay cached.
 FETCHED = "GetFriendRanking 200, list fetched per call"
 FETCHED_USERS = 2_000
+# social_svc answering those users' ListFriends (from its Redis cache): the social tier's
+# share of such rankings.
+LIST_FRIENDS = "ListFriends of the same users (social_svc)"
 
 
 def scale_with(name: str, **overrides) -> Scale:

@@ -18,6 +18,7 @@ from bench.config import (
     ECHO_FLOOR,
     FETCHED,
     FETCHED_USERS,
+    LIST_FRIENDS,
     QUESTIONS,
     READERS,
     SATURATED,
@@ -36,10 +37,12 @@ from common.kafka_clients import KafkaSettings, consumer_config
 from common.redis_clients import RedisSettings, create_redis
 from common.report_records import REPORTS_PER_RECORD
 from rank_svc.board import BoardSettings, BoardStore
-from stepboard.v1 import ingest_pb2, ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc
+from rank_svc.social_client import UNARY_PAGE
+from stepboard.v1 import ingest_pb2, ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc, social_pb2
 
 INGEST = "stepboard.v1.StepIngest"
 RANKING = "stepboard.v1.Ranking"
+SOCIAL = "stepboard.v1.FriendGraph"
 WARM_UP_CALLS = 32
 FETCHED_KIND = "200 fetched"  # the users of the FETCHED series, in State.users_at
 
@@ -311,9 +314,10 @@ def ranking(state: State) -> dict:
     """GetGlobalTop(100), GetGlobalRank, GetFriendRanking at 200 / 5,000 / hot, each with as
     many concurrent callers as its SQL baseline gets (``READERS``); then friend ranking at
     200 friends with ``SATURATION_READERS`` callers, for the rank process's maximum RPS;
-    200 friends with each list fetched from social_svc (``FETCHED``); the bare echo server
-    at 4 callers (what any call costs at that load); and GetGlobalTop(100) once more with
-    ghz, the comparison behind the choice of tool."""
+    200 friends with each list fetched from social_svc (``FETCHED``) and social_svc's
+    ListFriends for the same users (``LIST_FRIENDS``); the bare echo server at 4 callers
+    (what any call costs at that load); and GetGlobalTop(100) once more with ghz, the
+    comparison behind the choice of tool."""
     ctx, d = state.ctx, state.ctx.scale.duration_s
     out = {"participants": state.store.participants(ctx.day)}
     for name, question in QUESTIONS.items():
@@ -327,6 +331,12 @@ def ranking(state: State) -> dict:
     print(f"  {FETCHED} ({callers} callers, {users:,} users)", flush=True)
     out[FETCHED] = _read(state, FETCHED, f"GetFriendRanking {FETCHED_KIND}", callers, d,
                          warm_up=users) | {"users": users}
+    print(f"  {LIST_FRIENDS} ({callers} callers)", flush=True)
+    lists = [social_pb2.ListFriendsRequest(user_id=u, page_size=UNARY_PAGE).SerializeToString()
+             for u, _ in state.users_at[FETCHED_KIND]]
+    out[LIST_FRIENDS] = _load_result(state, LIST_FRIENDS, run_load(
+        ctx.addr("social"), f"/{SOCIAL}/ListFriends", lists, processes=2,
+        concurrency=callers // 2, duration_s=d), "python") | {"callers": callers}
     name = ECHO_FLOOR
     print(f"  {name} (the floor of any call at that load)", flush=True)
     out[name] = _load_result(state, name, run_load(

@@ -8,6 +8,7 @@ import numpy as np
 from bench.config import (
     ECHO_FLOOR,
     FETCHED,
+    LIST_FRIENDS,
     QUESTIONS,
     READERS,
     SATURATED,
@@ -201,6 +202,9 @@ def markdown(results: dict) -> str:
         out.append(_line(f"{FETCHED} ({fetched['callers']} callers, {fetched['users']:,} "
                          f"users, each asked every {_fmt(every_s)} s)", fetched,
                          "list cached: GetFriendRanking 200", rk.get("GetFriendRanking 200")))
+    if LIST_FRIENDS in rk:
+        out.append(_line(f"{LIST_FRIENDS} ({rk[LIST_FRIENDS]['callers']} callers)",
+                         rk[LIST_FRIENDS]))
     if ECHO_FLOOR in rk:
         out.append(_line("bare gRPC echo, 4 callers (floor of a call)", rk[ECHO_FLOOR]))
     if TOP_WITH_GHZ in rk:

@@ -9,6 +9,7 @@ started and drops its topics and Redis keys (the bench databases are kept for re
 
 import argparse
 import json
+import signal
 import sys
 import time
 import traceback
@@ -76,6 +77,8 @@ def main(argv: list[str]) -> dict:
             results["errors"][name] = f"{type(error).__name__}: {error}"
         print(f"   {name}: {time.monotonic() - started:.1f} s", flush=True)
 
+    # a run ended by SIGTERM still stops its processes and drops its topics and keys
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         print(f"== graph ({scale.users:,} users)", flush=True)
         graph = dataset.ensure_graph(ctx, force=args.reload)

@@ -292,21 +292,26 @@ def _ranking_requests(state: State, question: str) -> tuple[str, list[bytes]]:
         .SerializeToString() for u, _ in state.users_at[kind]]
 
 
+def _closed_loop(addr: str, path: str, requests: list[bytes], callers: int,
+                 duration_s: float) -> LoadResult:
+    """``requests`` round robin from ``callers`` concurrent callers of the Python generator
+    (two processes when there are two callers or more), each asking again when answered."""
+    processes = min(2, callers)
+    return run_load(addr, path, requests, processes=processes,
+                    concurrency=callers // processes, duration_s=duration_s, timeout_s=30)
+
+
 def _read(state: State, name: str, question: str, callers: int, duration_s: float,
           warm_up: int = WARM_UP_CALLS) -> dict:
-    """``question`` asked by ``callers`` concurrent callers of the Python generator (two
-    processes when there are two callers or more), after each of its first ``warm_up``
-    requests was asked once unmeasured (as ghz's ``--skipFirst``)."""
+    """``question`` asked by ``callers`` closed-loop callers, after each of its first
+    ``warm_up`` requests was asked once unmeasured (as ghz's ``--skipFirst``)."""
     method, requests = _ranking_requests(state, question)
     path = f"/{RANKING}/{method}"
     with grpc.insecure_channel(state.ctx.addr("rank")) as channel:
         call = channel.unary_unary(path)
         for request in requests[:warm_up]:
             call(request, timeout=30)
-    processes = min(2, callers)
-    result = run_load(state.ctx.addr("rank"), path, requests,
-                      processes=processes, concurrency=callers // processes,
-                      duration_s=duration_s, timeout_s=30)
+    result = _closed_loop(state.ctx.addr("rank"), path, requests, callers, duration_s)
     return _load_result(state, name, result, "python") | {"callers": callers}
 
 
@@ -334,14 +339,14 @@ def ranking(state: State) -> dict:
     print(f"  {LIST_FRIENDS} ({callers} callers)", flush=True)
     lists = [social_pb2.ListFriendsRequest(user_id=u, page_size=UNARY_PAGE).SerializeToString()
              for u, _ in state.users_at[FETCHED_KIND]]
-    out[LIST_FRIENDS] = _load_result(state, LIST_FRIENDS, run_load(
-        ctx.addr("social"), f"/{SOCIAL}/ListFriends", lists, processes=2,
-        concurrency=callers // 2, duration_s=d), "python") | {"callers": callers}
+    listed = _closed_loop(ctx.addr("social"), f"/{SOCIAL}/ListFriends", lists, callers, d)
+    out[LIST_FRIENDS] = _load_result(state, LIST_FRIENDS, listed, "python") | {
+        "callers": callers}
     name = ECHO_FLOOR
     print(f"  {name} (the floor of any call at that load)", flush=True)
-    out[name] = _load_result(state, name, run_load(
-        ctx.addr("echo"), f"/{INGEST}/ReportSteps", [_echo_request(ctx)], processes=2,
-        concurrency=2, duration_s=d), "python") | {"callers": 4}
+    out[name] = _load_result(state, name, _closed_loop(
+        ctx.addr("echo"), f"/{INGEST}/ReportSteps", [_echo_request(ctx)], 4, d),
+        "python") | {"callers": 4}
     name = TOP_WITH_GHZ
     callers = READERS["global_top"]
     print(f"  {name} ({callers} callers, load tool comparison)", flush=True)

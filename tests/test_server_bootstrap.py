@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
 from common.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from common.processes import stop_process
 from common.server import ServerSettings, build_grpc_server, drain, register
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
 from tests.harness import free_port, start_process
@@ -142,8 +143,7 @@ def test_sigterm_taken_by_another_thread_still_stops_a_server(env):
         assert ctypes.CDLL(None, use_errno=True).tgkill(ingest.pid, other, signal.SIGTERM) == 0
         assert ingest.wait(30) == 0
     finally:
-        if ingest.poll() is None:
-            ingest.kill()
+        stop_process(ingest)  # only if the test failed: the ingest has exited otherwise
 
 
 def _threads(pid: int) -> list[int]:

@@ -80,12 +80,14 @@ ECHO_FLOOR = "echo, 4 callers"  # a bare gRPC call at the ranking questions' loa
 TOP_WITH_GHZ = "GetGlobalTop(100), ghz"  # the load-tool comparison
 # Callers for the saturation run that finds a rank process's maximum RPS.
 SATURATION_READERS = 16
-# 200-friend rankings of users who come back only after seconds, as most users do: rank_svc
-# holds a friend list for STEPBOARD_FRIENDS_FRESH_S (1 s), so each of these calls fetches
-# its list from social_svc (whose Redis cache the warm-up fills) and prepares it again.
-# The other 200-friend series ask 20 users round robin: their lists stay cached.
-FETCHED = "GetFriendRanking 200, list fetched per call"
-FETCHED_USERS = 2_000
+# 200-friend rankings of users whose friend list the rank process does not hold: the first
+# ranking of a user routed to this process (rank_svc keeps a list while it is unchanged, so
+# only such calls fetch one). Each of up to COLD_USERS users nearest 200 friends (not those
+# of the other 200-friend series) is asked at most once in the run; their lists are in
+# social_svc's Redis cache (the warm-up asks social_svc for each), as for users active
+# within its TTL. The other 200-friend series ask 20 users round robin: lists held.
+COLD = "GetFriendRanking 200, list not held by the rank process"
+COLD_USERS = 30_000
 # social_svc answering those users' ListFriends (from its Redis cache): the social tier's
 # share of such rankings.
 LIST_FRIENDS = "ListFriends of the same users (social_svc)"

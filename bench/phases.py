@@ -6,6 +6,7 @@ import re
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -15,9 +16,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bench import dataset, naive
 from bench.config import (
+    COLD,
+    COLD_USERS,
     ECHO_FLOOR,
-    FETCHED,
-    FETCHED_USERS,
     LIST_FRIENDS,
     QUESTIONS,
     READERS,
@@ -44,7 +45,6 @@ INGEST = "stepboard.v1.StepIngest"
 RANKING = "stepboard.v1.Ranking"
 SOCIAL = "stepboard.v1.FriendGraph"
 WARM_UP_CALLS = 32
-FETCHED_KIND = "200 fetched"  # the users of the FETCHED series, in State.users_at
 
 
 @dataclass
@@ -58,6 +58,7 @@ class State:
     store: BoardStore | None = None
     samples: dict = field(default_factory=dict)
     users_at: dict = field(default_factory=dict)
+    cold_users: list = field(default_factory=list)
     storm_rate: float = 0.0
     backlog_end: dict = field(default_factory=dict)  # log end offsets after the backlog
 
@@ -264,19 +265,28 @@ def precompute_hot(state: State) -> dict:
 
 # -- ranking ------------------------------------------------------------------------------
 def pick_users(state: State) -> dict:
-    """Users with about 200 and 5,000 friends (from ``friend_counts``), and the hot user."""
+    """Users with about 200 and 5,000 friends (from ``friend_counts``), and the hot user;
+    the ``COLD`` series' users are the next nearest 200 friends after the first 20."""
     users = state.ctx.scale.users
+    near_200 = dataset.users_near(state.ctx, 200, 20 + COLD_USERS, users + 1)
     state.users_at = {
-        "200": dataset.users_near(state.ctx, 200, 20, users + 1),
-        FETCHED_KIND: dataset.users_near(state.ctx, 200, FETCHED_USERS, users + 1),
+        "200": near_200[:20],
         "5000": dataset.users_near(state.ctx, 5000, 5, users + 1),
         "hot": [(state.graph.hot_user, min(state.ctx.scale.hot_friends, users))],
     }
-    return {k: v[:5] for k, v in state.users_at.items()}
+    state.cold_users = [user for user, _ in near_200[20:]]
+    return {k: v[:5] for k, v in state.users_at.items()} | {"cold": len(state.cold_users)}
+
+
+def _friend_ranking_requests(state: State, users: list[int]) -> list[bytes]:
+    """Pre-serialized first pages (50 rows) of ``users``' friend rankings."""
+    day = state.ctx.day.isoformat()
+    return [ranking_pb2.GetFriendRankingRequest(user_id=u, day=day, page_size=50)
+            .SerializeToString() for u in users]
 
 
 def _ranking_requests(state: State, question: str) -> tuple[str, list[bytes]]:
-    """The method and pre-serialized requests of one ranking question."""
+    """The method and pre-serialized requests of one ranking question of ``QUESTIONS``."""
     ctx, day = state.ctx, state.ctx.day.isoformat()
     if question == "GetGlobalTop(100)":
         return "GetGlobalTop", [
@@ -287,9 +297,8 @@ def _ranking_requests(state: State, question: str) -> tuple[str, list[bytes]]:
             ranking_pb2.GetGlobalRankRequest(user_id=rng.randint(1, ctx.scale.users), day=day)
             .SerializeToString() for _ in range(10_000)]
     kind = question.removeprefix("GetFriendRanking ")
-    return "GetFriendRanking", [
-        ranking_pb2.GetFriendRankingRequest(user_id=u, day=day, page_size=50)
-        .SerializeToString() for u, _ in state.users_at[kind]]
+    return "GetFriendRanking", _friend_ranking_requests(
+        state, [u for u, _ in state.users_at[kind]])
 
 
 def _closed_loop(addr: str, path: str, requests: list[bytes], callers: int,
@@ -301,16 +310,19 @@ def _closed_loop(addr: str, path: str, requests: list[bytes], callers: int,
                     concurrency=callers // processes, duration_s=duration_s, timeout_s=30)
 
 
-def _read(state: State, name: str, question: str, callers: int, duration_s: float,
-          warm_up: int = WARM_UP_CALLS) -> dict:
-    """``question`` asked by ``callers`` closed-loop callers, after each of its first
-    ``warm_up`` requests was asked once unmeasured (as ghz's ``--skipFirst``)."""
-    method, requests = _ranking_requests(state, question)
-    path = f"/{RANKING}/{method}"
-    with grpc.insecure_channel(state.ctx.addr("rank")) as channel:
+def _ask_each_once(addr: str, path: str, requests: list[bytes]) -> None:
+    """Every one of ``requests`` once, unmeasured, 8 at a time (a warm-up)."""
+    with grpc.insecure_channel(addr) as channel, ThreadPoolExecutor(8) as pool:
         call = channel.unary_unary(path)
-        for request in requests[:warm_up]:
-            call(request, timeout=30)
+        list(pool.map(lambda request: call(request, timeout=30), requests))
+
+
+def _read(state: State, name: str, method: str, requests: list[bytes], callers: int,
+          duration_s: float, warm_up: int = WARM_UP_CALLS) -> dict:
+    """``requests`` of a Ranking ``method`` asked by ``callers`` closed-loop callers, after
+    each of the first ``warm_up`` was asked once unmeasured (as ghz's ``--skipFirst``)."""
+    path = f"/{RANKING}/{method}"
+    _ask_each_once(state.ctx.addr("rank"), path, requests[:warm_up])
     result = _closed_loop(state.ctx.addr("rank"), path, requests, callers, duration_s)
     return _load_result(state, name, result, "python") | {"callers": callers}
 
@@ -319,29 +331,32 @@ def ranking(state: State) -> dict:
     """GetGlobalTop(100), GetGlobalRank, GetFriendRanking at 200 / 5,000 / hot, each with as
     many concurrent callers as its SQL baseline gets (``READERS``); then friend ranking at
     200 friends with ``SATURATION_READERS`` callers, for the rank process's maximum RPS;
-    200 friends with each list fetched from social_svc (``FETCHED``) and social_svc's
-    ListFriends for the same users (``LIST_FRIENDS``); the bare echo server at 4 callers
-    (what any call costs at that load); and GetGlobalTop(100) once more with ghz, the
-    comparison behind the choice of tool."""
+    200 friends for users whose lists the rank process does not hold (``COLD``) after
+    social_svc's ListFriends for the same users (``LIST_FRIENDS``, which also fills its
+    cache for them); the bare echo server at 4 callers (what any call costs at that
+    load); and GetGlobalTop(100) once more with ghz, the comparison behind the choice of
+    tool."""
     ctx, d = state.ctx, state.ctx.scale.duration_s
     out = {"participants": state.store.participants(ctx.day)}
     for name, question in QUESTIONS.items():
         print(f"  {name} ({READERS[question]} callers)", flush=True)
-        out[name] = _read(state, name, name, READERS[question], d)
+        out[name] = _read(state, name, *_ranking_requests(state, name), READERS[question], d)
     name = SATURATED
     print(f"  {name} ({SATURATION_READERS} callers)", flush=True)
-    out[name] = _read(state, name, "GetFriendRanking 200", SATURATION_READERS, d)
+    out[name] = _read(state, name, *_ranking_requests(state, "GetFriendRanking 200"),
+                      SATURATION_READERS, d)
     callers = READERS["friend_ranking_200"]
-    users = len(state.users_at[FETCHED_KIND])
-    print(f"  {FETCHED} ({callers} callers, {users:,} users)", flush=True)
-    out[FETCHED] = _read(state, FETCHED, f"GetFriendRanking {FETCHED_KIND}", callers, d,
-                         warm_up=users) | {"users": users}
-    print(f"  {LIST_FRIENDS} ({callers} callers)", flush=True)
+    users = state.cold_users
+    print(f"  {LIST_FRIENDS} ({callers} callers, {len(users):,} users)", flush=True)
     lists = [social_pb2.ListFriendsRequest(user_id=u, page_size=UNARY_PAGE).SerializeToString()
-             for u, _ in state.users_at[FETCHED_KIND]]
+             for u in users]
+    _ask_each_once(ctx.addr("social"), f"/{SOCIAL}/ListFriends", lists)
     listed = _closed_loop(ctx.addr("social"), f"/{SOCIAL}/ListFriends", lists, callers, d)
     out[LIST_FRIENDS] = _load_result(state, LIST_FRIENDS, listed, "python") | {
         "callers": callers}
+    print(f"  {COLD} ({callers} callers)", flush=True)
+    out[COLD] = _read(state, COLD, "GetFriendRanking", _friend_ranking_requests(state, users),
+                      callers, d, warm_up=0) | {"users": len(users)}
     name = ECHO_FLOOR
     print(f"  {name} (the floor of any call at that load)", flush=True)
     out[name] = _load_result(state, name, _closed_loop(
@@ -440,7 +455,8 @@ def storm(state: State) -> dict:
     thread.start()
     time.sleep(1.0)
     print("  stepboard: GetFriendRanking 200 under the ingest storm", flush=True)
-    reads = _read(state, "storm: stepboard GetFriendRanking 200", "GetFriendRanking 200",
+    reads = _read(state, "storm: stepboard GetFriendRanking 200",
+                  *_ranking_requests(state, "GetFriendRanking 200"),
                   READERS["friend_ranking_200"], max(1.0, s - 2))
     thread.join()
     # each full batch is one record

@@ -325,11 +325,16 @@ class BoardStore:
     def scores(self, day: date, user_ids: Iterable[int]) -> dict[int, int | None]:
         """Each user's score on ``day`` (None: no report)."""
         members = self.members(user_ids)
-        return dict(zip(members.ids, self.read_scores(day, members), strict=True))
+        return dict(zip(members.ids, self.read_scores(day, members)[0], strict=True))
 
-    def read_scores(self, day: date, members: Members) -> list[int | None]:
-        """The score on ``day`` of each of ``members.ids``, in that order (None: no report):
-        one ``ZMSCORE`` per shard, all in one round trip (measured: as fast end to end as
+    def read_scores(
+        self, day: date, members: Members, watch: str | None = None
+    ) -> tuple[list[int | None], bytes | None]:
+        """The score on ``day`` of each of ``members.ids``, in that order (None: no report),
+        and the value of the key ``watch``, read in the same round trip (a friend ranking
+        checks that its friend list is current; None without ``watch``).
+
+        One ``ZMSCORE`` per shard, all in one round trip (measured: as fast end to end as
         one script call, at half the Redis CPU). On a single server the commands go out as
         the prepared bytes; a Cluster routes them through redis-py's cluster pipeline."""
         groups = zip(members.shards, members.counts, members.ends, strict=True)
@@ -340,15 +345,22 @@ class BoardStore:
                 commands += [b"*%d\r\n$7\r\nZMSCORE\r\n" % (count + 2), keys[shard],
                              members.wire[start:end]]
                 start = end
-            replies = self._send_packed(b"".join(commands), len(members.shards))
+            if watch is not None:
+                commands += [b"*2\r\n$3\r\nGET\r\n", _bulk(watch.encode())]
+            replies = self._send_packed(b"".join(commands),
+                                        len(members.shards) + (watch is not None))
         else:
             pipe = self.client.pipeline(transaction=False)
             start = 0
             for shard, count, _ in groups:
                 pipe.zmscore(self.board_key(day, shard), list(members.ids[start:start + count]))
                 start += count
+            if watch is not None:
+                pipe.get(watch)
             replies = pipe.execute()
-        return [None if value is None else int(value) for reply in replies for value in reply]
+        watched = replies.pop() if watch is not None else None
+        return [None if value is None else int(value) for reply in replies for value in reply], \
+            watched
 
     def _wire_board_keys(self, day: date) -> list[bytes]:
         """Every shard's board key of ``day`` as a RESP bulk string; kept for a few days,

@@ -1,7 +1,7 @@
 """Configuration of the ranking server, the board consumer and the precompute job."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.channels import ChannelSettings
 from common.config import env_float, env_int, env_str
@@ -9,6 +9,7 @@ from common.kafka_clients import KafkaSettings
 from common.redis_clients import RedisSettings
 from common.reports import ValidationSettings
 from common.server import ServerSettings
+from common.social_cache import CacheSettings
 from rank_svc.board import BoardSettings
 
 # Users with more friends than this get precomputed rankings (precompute writes them,
@@ -29,11 +30,13 @@ class RankConfig:
     friends_stale_s: float = 600.0
     friends_cached_users: int = 100_000
     hot_threshold: int = HOT_FRIENDS_THRESHOLD
+    social_cache: CacheSettings = field(default_factory=CacheSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RankConfig":
         """Reads the server (default port 50053), Redis, board, social_svc and hot-user
-        settings."""
+        settings, and social_svc's cache settings (``STEPBOARD_SOCIAL_CACHE*``: with the
+        cache on, cached friend lists are checked against its generations)."""
         return cls(
             server=ServerSettings.from_env(env, default_port=50053, default_metrics_port=9103),
             redis=RedisSettings.from_env(env),
@@ -44,6 +47,7 @@ class RankConfig:
             friends_stale_s=env_float(env, "FRIENDS_STALE_S", 600.0),
             friends_cached_users=env_int(env, "FRIENDS_CACHED_USERS", 100_000, 0),
             hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", HOT_FRIENDS_THRESHOLD, 1),
+            social_cache=CacheSettings.from_env(env),
         )
 
 

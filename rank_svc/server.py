@@ -8,7 +8,7 @@ from rank_svc.board import BoardStore
 from rank_svc.config import RankConfig
 from rank_svc.hot_rankings import HotRankings
 from rank_svc.servicer import RankingServicer
-from rank_svc.social_client import FriendSource, ProfileSource
+from rank_svc.social_client import FriendGenerations, FriendSource, ProfileSource
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
 
 # Friend lists longer than this are not kept for degradation: such users are hot and
@@ -20,18 +20,22 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
     """The ranking server with health and reflection, bound but not started."""
     stub = social_pb2_grpc.FriendGraphStub(social)
     store = BoardStore(client, config.board)
+    social_cache = config.social_cache
     servicer = RankingServicer(
         store,
         HotRankings(client, config.board.namespace, config.board.retention_days),
         FriendSource(
             stub,
-            fresh_s=config.friends_fresh_s,
+            # checked lists live as long as social_svc's own cached copy would
+            lifetime_s=social_cache.ttl_s if social_cache.enabled else config.friends_fresh_s,
             stale_s=config.friends_stale_s,
             max_users=config.friends_cached_users,
             max_cached_list=MAX_CACHED_LIST,
             # a friend ranking is over the user and their friends; the user first, so the
             # servicer finds their score at ``first_at``
             prepare=lambda user_id, friends: store.members([user_id, *friends]),
+            generations=(FriendGenerations(client, social_cache.namespace)
+                         if social_cache.enabled else None),
         ),
         ProfileSource(stub),
         config.hot_threshold,

@@ -138,10 +138,14 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             start, rows, total, my_index, me = hot.start, hot.rows, hot.total, hot.my_index, hot.me
             reply.computed_at.seconds = hot.computed_at_s
         else:
-            members, reply.stale_friends = self._friends.friends(
-                user_id, _social_timeout(context)
+            listed = self._friends.friends(user_id, _social_timeout(context))
+            scores, generation = self._store.read_scores(
+                day, listed.prepared, self._friends.generation_key(user_id)
             )
-            scores = self._store.read_scores(day, members)
+            if not self._friends.current(listed, generation):  # a friendship changed
+                listed = self._friends.changed(user_id, generation, _social_timeout(context))
+                scores, _ = self._store.read_scores(day, listed.prepared)
+            members, reply.stale_friends = listed.prepared, listed.stale
             ordering = Ordering(zip(members.ids, scores, strict=True))
             me = Row(user_id, scores[members.first_at])
             my_index = ordering.index_of(*me)

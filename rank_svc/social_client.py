@@ -3,13 +3,16 @@
 Both are kept in bounded in-process caches (:class:`TimedLru`). A friend list is kept in
 the form its reader asked for (``prepare``: rank_svc keeps the user and their friends
 grouped and encoded for the board reads), so that work is paid once per fetch, not once
-per ranking. A friend list younger than
-``fresh_s`` is used as is; once it is past half that age, using it also refetches it in the
-background, so the calls of an active user never wait for social_svc (before, every
-refresh sat inside some caller's request: at 5,000 friends a streamed list, the slowest
-1-2 % of calls). A list older than ``fresh_s`` is refetched before answering, and if
-social_svc is slow or down a list up to ``stale_s`` old is served instead (counted in a
-metric, flagged in the answer). Profiles are decoration: they are reused for
+per ranking. A cached list is kept with its *generation*, the token social_svc replaces in
+Redis after every change of the list: the ranking reads the current generation in the
+same round trip as the scores and fetches the list again only when it moved, so a list is
+reused for as long as it is unchanged (up to ``lifetime_s``, social_svc's own cache TTL)
+and a change shows in the very next ranking. Without social_svc's cache there are no
+generations, and a list is reused unchecked for a short ``lifetime_s``. Once a list is
+past half its lifetime, using it also refetches it in the background, so the calls of an
+active user never wait for social_svc. A list past its lifetime is refetched before
+answering, and if social_svc is slow or down a list up to ``stale_s`` old is served
+instead (counted in a metric, flagged in the answer). Profiles are decoration: they are reused for
 ``PROFILE_TTL_S`` (a renamed user shows the old nickname that long), and when they cannot
 be fetched, rankings go out without them.
 """
@@ -18,12 +21,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import grpc
 from prometheus_client import Counter
 
 from common.errors import Unavailable
+from common.redis_clients import RedisClient
+from common.social_cache import FRIENDS, generation_key
 from rank_svc.timed_lru import TimedLru
 from stepboard.v1 import social_pb2, social_pb2_grpc
 
@@ -75,26 +80,59 @@ def fetch_friends(
     return stream_friends(stub, user_id, timeout_s)
 
 
+class FriendGenerations:
+    """The generation social_svc keeps next to each cached friend list (a token it replaces
+    after every change of the list, ``common/social_cache.py``), read from the same Redis."""
+
+    def __init__(self, client: RedisClient, namespace: str) -> None:
+        self._client = client
+        self._namespace = namespace
+
+    def key(self, user_id: int) -> str:
+        """The Redis key of ``user_id``'s friend-list generation."""
+        return generation_key(self._namespace, FRIENDS, user_id)
+
+    def read(self, user_id: int) -> bytes | None:
+        """The current generation of ``user_id``'s list (None: unchanged for a long time)."""
+        return self._client.get(self.key(user_id))
+
+
+class Listed(NamedTuple, Generic[Prepared]):
+    """A friend list as :meth:`FriendSource.friends` gives it."""
+
+    prepared: Prepared
+    generation: bytes | None  # the list's generation when it was fetched
+    stale: bool  # an old list served because social_svc failed
+
+
 class FriendSource(Generic[Prepared]):
     """A user's friend list, from social_svc or, when it fails, from the last known list;
-    each list as ``prepare(user_id, friend_ids)`` makes it."""
+    each list as ``prepare(user_id, friend_ids)`` makes it.
+
+    With ``generations``, a cached list is used for ``lifetime_s`` as long as its
+    generation is unchanged: the caller reads the current generation with its own Redis
+    round trip (:meth:`generation_key`), and fetches the list again (:meth:`changed`) when
+    it moved. Without, a list is used for ``lifetime_s`` unchecked.
+    """
 
     def __init__(
         self,
         stub: social_pb2_grpc.FriendGraphStub,
-        fresh_s: float,
+        lifetime_s: float,
         stale_s: float,
         max_users: int,
         max_cached_list: int,
         prepare: Callable[[int, list[int]], Prepared],
+        generations: FriendGenerations | None,
     ) -> None:
         self._stub = stub
-        self._fresh_s = fresh_s
+        self._lifetime_s = lifetime_s
         self._stale_s = stale_s
         self._max_cached_list = max_cached_list
         self._prepare = prepare
-        # user id -> (friend count, prepared list)
-        self._cache: TimedLru[int, tuple[int, Prepared]] = TimedLru(max_users)
+        self._generations = generations
+        # user id -> (friend count, prepared list, its generation)
+        self._cache: TimedLru[int, tuple[int, Prepared, bytes | None]] = TimedLru(max_users)
         self._refresher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="friends-ahead")
         self._refreshing: set[int] = set()
         self._refreshing_lock = threading.Lock()
@@ -104,34 +142,62 @@ class FriendSource(Generic[Prepared]):
         cached = self._cache.get(user_id)
         return None if cached is None else cached[1][0]
 
-    def friends(self, user_id: int, timeout_s: float) -> tuple[Prepared, bool]:
-        """``(prepared friend list, stale)``; ``Unavailable`` if social_svc fails and nothing
-        is cached."""
+    def generation_key(self, user_id: int) -> str | None:
+        """The Redis key holding the current generation of ``user_id``'s list; None when
+        lists are not checked."""
+        return None if self._generations is None else self._generations.key(user_id)
+
+    def friends(self, user_id: int, timeout_s: float) -> Listed[Prepared]:
+        """The user's list: cached if younger than ``lifetime_s``, else fetched;
+        ``Unavailable`` if social_svc fails and nothing recent is cached."""
         cached = self._cache.get(user_id)
-        if cached and cached[0] <= self._fresh_s:
-            count, prepared = cached[1]
-            if cached[0] > self._fresh_s / 2:
+        if cached and cached[0] <= self._lifetime_s:
+            count, prepared, generation = cached[1]
+            if cached[0] > self._lifetime_s / 2:
                 self._refresh_ahead(user_id, count, timeout_s)
-            return prepared, False
+            return Listed(prepared, generation, False)
+        return self._fetch_or_fallback(user_id, timeout_s, self._current_generation(user_id))
+
+    def current(self, listed: Listed[Prepared], generation: bytes | None) -> bool:
+        """Whether ``listed`` is still the list of the given current generation (always
+        without checks; a stale list is not checked again, social_svc just failed)."""
+        return self._generations is None or listed.stale or listed.generation == generation
+
+    def changed(self, user_id: int, generation: bytes | None, timeout_s: float) -> Listed[Prepared]:
+        """The list fetched again, after its generation moved to ``generation``."""
+        return self._fetch_or_fallback(user_id, timeout_s, generation)
+
+    def _current_generation(self, user_id: int) -> bytes | None:
+        """Read before the list is fetched: a change in between then shows as a newer
+        generation on the next use, never as an old list under the new generation."""
+        return None if self._generations is None else self._generations.read(user_id)
+
+    def _fetch_or_fallback(
+        self, user_id: int, timeout_s: float, generation: bytes | None
+    ) -> Listed[Prepared]:
+        cached = self._cache.get(user_id)
         try:
             last_count = None if cached is None else cached[1][0]
-            prepared = self._fetch(user_id, timeout_s, last_count)
+            return Listed(self._fetch(user_id, timeout_s, last_count, generation), generation,
+                          False)
         except grpc.RpcError as error:
             if error.code() not in _RETRYABLE:
                 raise
             if cached and cached[0] <= self._stale_s:
                 STALE_FRIEND_LISTS.inc()
-                return cached[1][1], True
+                _, prepared, old_generation = cached[1]
+                return Listed(prepared, old_generation, True)
             raise Unavailable(
                 f"friend graph unavailable ({error.code().name}) and no recent friend list cached"
             ) from None
-        return prepared, False
 
-    def _fetch(self, user_id: int, timeout_s: float, last_count: int | None) -> Prepared:
+    def _fetch(
+        self, user_id: int, timeout_s: float, last_count: int | None, generation: bytes | None
+    ) -> Prepared:
         friends = fetch_friends(self._stub, user_id, timeout_s, last_count)
         prepared = self._prepare(user_id, friends)
         if len(friends) <= self._max_cached_list:
-            self._cache.put(user_id, (len(friends), prepared))
+            self._cache.put(user_id, (len(friends), prepared, generation))
         return prepared
 
     def _refresh_ahead(self, user_id: int, last_count: int, timeout_s: float) -> None:
@@ -144,8 +210,8 @@ class FriendSource(Generic[Prepared]):
 
     def _refresh(self, user_id: int, last_count: int, timeout_s: float) -> None:
         try:
-            self._fetch(user_id, timeout_s, last_count)
-        except Exception as error:  # the cached list stays; a caller past fresh_s retries
+            self._fetch(user_id, timeout_s, last_count, self._current_generation(user_id))
+        except Exception as error:  # the cached list stays; a caller past lifetime_s retries
             log.info("friend list refresh failed", extra={"user_id": user_id,
                                                           "error": str(error)})
         finally:

@@ -1,16 +1,23 @@
 """The Redis cache of friend lists and profiles, in front of the MySQL shards.
 
-Every entry has a generation counter next to it. A writer, after its MySQL commit, bumps
-the generation and deletes the entry; a reader that missed remembers the generation it
+Every entry has a generation next to it (keys: ``common/social_cache_keys.py``). A writer,
+after its MySQL commit, replaces the generation with a new random token and deletes the
+entry; a reader that missed remembers the generation it
 saw and fills the entry only if the generation is still the same (one Lua script), so a
 fill computed from rows read before a concurrent write can never overwrite the
 invalidation. Replicas share Redis, so a change made through one is seen by all at once.
 
 Redis is optional: when it fails, reads go to MySQL and the cache is skipped for a few
 seconds (instead of paying a timeout on every call); invalidations are always attempted.
+
+A generation is a random token rather than a counter because a generation expires (it
+outlives entries only by a TTL): a counter recreated after its expiry starts again at 1, so
+a reader holding "1" from before (rank_svc keeps friend lists by their generation) could
+not tell the list had changed twice since.
 """
 
 import logging
+import secrets
 import sys
 import time
 from array import array
@@ -22,7 +29,7 @@ from prometheus_client import Counter
 from redis.cluster import RedisCluster
 
 from common.redis_clients import RedisClient
-from social_svc.config import CacheSettings
+from common.social_cache import CacheSettings, entry_key, generation_key
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +96,6 @@ class GraphCache:
         self._fill = client.register_script(_FILL_LUA)
         self._skip_until = 0.0
 
-    def key(self, kind: str, user_id: int) -> str:
-        """The entry of ``kind`` (``friends`` or ``profile``) for ``user_id``; the hash tag
-        keeps an entry and its generation in one Redis Cluster slot."""
-        return f"{self._settings.namespace}:{kind}:{{{user_id}}}"
-
     def _failed(self, action: str, error: Exception) -> None:
         self._skip_until = time.monotonic() + self._settings.retry_s
         log.warning("cache %s failed, using MySQL: %s", action, error)
@@ -105,10 +107,10 @@ class GraphCache:
             return None
         try:
             pipe = self._client.pipeline(transaction=False)
+            namespace = self._settings.namespace
             for user_id in user_ids:
-                key = self.key(kind, user_id)
-                pipe.get(key)
-                pipe.get(key + ":gen")
+                pipe.get(entry_key(namespace, kind, user_id))
+                pipe.get(generation_key(namespace, kind, user_id))
             replies = pipe.execute()
         except _ERRORS as error:
             self._failed("lookup", error)
@@ -124,11 +126,11 @@ class GraphCache:
         """Stores ``(user_id, generation seen, value)`` items whose generation is unchanged."""
         if time.monotonic() < self._skip_until:
             return
+        namespace = self._settings.namespace
         calls = [
-            ([key, key + ":gen"], [generation, value, self._ttl_ms])
-            for key, generation, value in (
-                (self.key(kind, user_id), generation, value) for user_id, generation, value in items
-            )
+            ([entry_key(namespace, kind, user_id), generation_key(namespace, kind, user_id)],
+             [generation, value, self._ttl_ms])
+            for user_id, generation, value in items
         ]
         try:
             # A Cluster client refuses scripts in pipelines: one call per entry there.
@@ -144,19 +146,19 @@ class GraphCache:
             self._failed("fill", error)
 
     def invalidate(self, kind: str, user_ids: Iterable[int]) -> None:
-        """Drops the entries of ``user_ids`` and bumps their generations (after a write).
+        """Drops the entries of ``user_ids`` and gives them new generations (after a write).
 
         A failure is logged, not raised: the write is committed, and the entry expires
         within the TTL at the latest.
         """
         try:
             pipe = self._client.pipeline(transaction=False)
+            namespace = self._settings.namespace
             for user_id in user_ids:
-                key = self.key(kind, user_id)
-                pipe.incr(key + ":gen")
-                # Outlives any entry filled before the bump, so the guard keeps working.
-                pipe.pexpire(key + ":gen", 2 * self._ttl_ms)
-                pipe.delete(key)
+                # Outlives any entry filled before the change, so the guard keeps working.
+                pipe.set(generation_key(namespace, kind, user_id), secrets.token_hex(8),
+                         px=2 * self._ttl_ms)
+                pipe.delete(entry_key(namespace, kind, user_id))
             pipe.execute()
         except _ERRORS as error:
             self._failed("invalidation", error)

@@ -4,11 +4,10 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
+from common.social_cache import FRIENDS, PROFILE
 from social_svc.cache import FriendList, GraphCache, decode_friends, encode_friends
 from social_svc.store import GraphStore, StoredProfile
 from stepboard.v1 import social_pb2
-
-FRIENDS, PROFILE = "friends", "profile"
 
 
 class FriendPage(NamedTuple):

@@ -8,7 +8,7 @@ from common.kafka_clients import KafkaSettings
 from common.mysql_pools import MySQLSettings, ShardPools
 from common.redis_clients import RedisSettings, create_redis
 from tests.harness import create_topics, delete_topics, unique
-from tests.stack import CLUSTER_ENV_FILE, local_env, read_env_file
+from tests.stack import REDIS_DEPLOYMENTS, local_env
 from tests.write_path import WritePath
 
 
@@ -47,10 +47,6 @@ def shard_pools(env: dict[str, str]) -> Iterator[ShardPools]:
     pools = ShardPools(MySQLSettings.from_env(env))
     yield pools
     pools.close()
-
-
-# Redis deployments the write path is tested against: settings overriding stack/local.env.
-REDIS_DEPLOYMENTS = {"standalone": {}, "cluster": read_env_file(CLUSTER_ENV_FILE)}
 
 
 @pytest.fixture(params=sorted(REDIS_DEPLOYMENTS))

@@ -22,6 +22,9 @@ def local_env() -> dict[str, str]:
     return read_env_file(LOCAL_ENV_FILE)
 
 
+# Redis deployments the write path is tested against: settings overriding stack/local.env.
+REDIS_DEPLOYMENTS = {"standalone": {}, "cluster": read_env_file(CLUSTER_ENV_FILE)}
+
 # The servers the local stack supervises, by service name: (gRPC port, full service name).
 SERVERS = {
     "ingest": (50051, "stepboard.v1.StepIngest"),

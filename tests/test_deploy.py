@@ -404,6 +404,20 @@ def test_cluster_value_set_has_network_policies_and_fixed_replicas():
     social_cm = result.component("ConfigMap", "social")["data"]
     assert social_cm["STEPBOARD_SOCIAL_CACHE"] == "false"
     assert not any(k.startswith("STEPBOARD_REDIS_") for k in social_cm)
+    # no generations to check: rank keeps a friend list for friendsFreshSeconds only
+    assert result.component("ConfigMap", "rank")["data"]["STEPBOARD_SOCIAL_CACHE"] == "false"
+
+
+def test_rank_checks_friend_lists_against_the_cache_social_writes():
+    """Rank reads the generations social's cache keeps: same switch, namespace and TTL,
+    and the same Redis (one redis.* for both)."""
+    result = rendered(CHART / "ci" / "default-values.yaml")
+    social = result.component("ConfigMap", "social")["data"]
+    rank = result.component("ConfigMap", "rank")["data"]
+    shared = ["STEPBOARD_SOCIAL_CACHE", "STEPBOARD_SOCIAL_CACHE_NAMESPACE",
+              "STEPBOARD_SOCIAL_CACHE_TTL_S", "STEPBOARD_REDIS_URL"]
+    assert social["STEPBOARD_SOCIAL_CACHE"] == "true"
+    assert [rank[name] for name in shared] == [social[name] for name in shared]
 
 
 @value_sets

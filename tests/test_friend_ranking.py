@@ -11,6 +11,7 @@ from common.reports import day_start
 from stepboard.v1 import ranking_pb2, social_pb2
 from tests.harness import today, wait_until
 from tests.model import BoardModel
+from tests.stack import REDIS_DEPLOYMENTS
 from tests.test_write_path import send_rows
 from tests.write_path import WritePath
 
@@ -43,6 +44,20 @@ def add_graph(path: WritePath, friends: dict[int, set[int]]) -> None:
                 path.social.AddFriendship(
                     social_pb2.AddFriendshipRequest(user_id=user, friend_id=friend), timeout=10
                 )
+
+
+def renew_lists(path: WritePath, users) -> None:
+    """Adds a friend to each of ``users`` and removes it again: each list ends as it was
+    (seeded graphs stay the same from run to run) but has a new generation, so rank_svc
+    must fetch it again."""
+    for user in users:
+        newcomer = user + 10**6
+        path.social.AddFriendship(
+            social_pb2.AddFriendshipRequest(user_id=user, friend_id=newcomer), timeout=10
+        )
+        path.social.RemoveFriendship(
+            social_pb2.RemoveFriendshipRequest(user_id=user, friend_id=newcomer), timeout=10
+        )
 
 
 def reference(model: BoardModel, day, user: int, friends: set[int]) -> list[tuple]:
@@ -163,8 +178,10 @@ def test_social_down_serves_cached_lists_and_fails_fast_for_others(path):
     )
     fresh = path.ranking.GetFriendRanking(request, timeout=10)
     assert not fresh.stale_friends
+    # Changes just before social_svc goes: the next call must try to fetch the list again,
+    # fails, and answers from the list it has, flagged.
+    renew_lists(path, [cached_user])
     stop_process(path.social_process)
-    time.sleep(1.5)  # past the fresh window: the next call must try social_svc
     stale = path.ranking.GetFriendRanking(request, timeout=2)
     assert stale.stale_friends
     assert [as_tuple(e) for e in stale.entries] == reference(
@@ -190,7 +207,7 @@ def test_rankings_never_show_a_non_friend(path):
 
 def test_a_list_longer_than_one_page_is_read_whole(path):
     """1,500 friends: more than one ListFriends page, so the list comes by the stream (and,
-    once known to be long, straight by the stream when refreshed)."""
+    once known to be long, straight by the stream when fetched again after a change)."""
     rng = random.Random(59)
     # Not drawn from rng: the graphs of other seeded tests share the database and must
     # never overlap this user's 1,500 friends.
@@ -204,16 +221,52 @@ def test_a_list_longer_than_one_page_is_read_whole(path):
     wait_until(lambda: path.store.participants(day) == len(model.ranking(day)), 60)
     expected = reference(model, day, user, others)
     assert whole_ranking(path, user, day, 500)[0] == expected
-    time.sleep(1.5)  # past the fresh window: the refresh must read the whole list again
+    newcomer = user + 1501  # the list changes: the refetch must read the whole list again
+    add_graph(path, {user: {newcomer}})
+    expected = reference(model, day, user, others | {newcomer})
     assert whole_ranking(path, user, day, 500)[0] == expected
 
 
-def test_a_list_in_use_is_refetched_before_it_expires():
-    """Past half its freshness a cached friend list still answers, and is refetched in the
-    background: a friendship added meanwhile shows before the list's freshness runs out,
-    so no call of an active user waits for social_svc."""
+@pytest.mark.parametrize("deployment", sorted(REDIS_DEPLOYMENTS))
+def test_a_friendship_change_shows_in_the_next_ranking(deployment):
+    """rank_svc keeps a friend list while social_svc's generation of it is unchanged: a
+    change shows in the very next ranking, and an unchanged list is not fetched again
+    (it still answers, not flagged stale, with social_svc stopped)."""
+    path = WritePath(REDIS_DEPLOYMENTS[deployment], own_social=True)
+    try:
+        user = random.randint(10**12, 10**13)  # a user no other run has befriended
+        old, new = user + 1, user + 2
+        add_graph(path, {user: {old}})
+        day = today()
+
+        def ranking() -> tuple[set[int], bool]:
+            reply = path.ranking.GetFriendRanking(
+                ranking_pb2.GetFriendRankingRequest(user_id=user, day=day.isoformat()),
+                timeout=10,
+            )
+            return {e.user_id for e in reply.entries}, reply.stale_friends
+
+        assert ranking() == ({user, old}, False)
+        add_graph(path, {user: {new}})
+        assert ranking() == ({user, old, new}, False)
+        path.social.RemoveFriendship(
+            social_pb2.RemoveFriendshipRequest(user_id=user, friend_id=old), timeout=10
+        )
+        assert ranking() == ({user, new}, False)
+        stop_process(path.social_process)
+        assert ranking() == ({user, new}, False)
+    finally:
+        path.close()
+
+
+def test_an_unchecked_list_in_use_is_refetched_before_it_expires():
+    """Without social_svc's cache there are no generations: a list is reused for
+    ``STEPBOARD_FRIENDS_FRESH_S``. Past half of that it still answers and is refetched in
+    the background, so a friendship added meanwhile shows before the list runs out and no
+    call of an active user waits for social_svc."""
     fresh_s = 4.0
-    path = WritePath({"STEPBOARD_FRIENDS_FRESH_S": str(fresh_s)}, own_social=True)
+    path = WritePath({"STEPBOARD_FRIENDS_FRESH_S": str(fresh_s),
+                      "STEPBOARD_SOCIAL_CACHE": "false"}, own_social=True)
     try:
         user = random.randint(10**12, 10**13)  # a user no other run has befriended
         old, new = user + 1, user + 2

@@ -3,7 +3,8 @@
 import pytest
 
 from common.config import ConfigError
-from social_svc.config import CacheSettings, SocialConfig
+from common.social_cache import CacheSettings
+from social_svc.config import SocialConfig
 from tests.stack import local_env
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from common.social_cache import FRIENDS, generation_key
 from stepboard.v1 import social_pb2
 from tests.harness import free_port, unique
 from tests.social_support import (
@@ -276,6 +277,24 @@ def test_replicas_see_each_others_changes(databases, namespace, split_users):
     finally:
         one.close()
         two.close()
+
+
+def test_every_change_gives_both_lists_a_new_generation(server, namespace, redis_client,
+                                                        split_users):
+    """rank_svc keeps a friend list while its generation is unchanged, so a change must
+    never leave a generation it held before: not even once the generation expired (a
+    counter recreated after its expiry would start again where a reader saw it)."""
+    a, b = split_users[0][4], split_users[1][0]
+    keys = [generation_key(namespace, FRIENDS, user) for user in (a, b)]
+    seen: set[bytes] = set()
+    changes = [(server.stub.AddFriendship, social_pb2.AddFriendshipRequest),
+               (server.stub.RemoveFriendship, social_pb2.RemoveFriendshipRequest)] * 2
+    for change, request in changes:
+        change(request(user_id=a, friend_id=b), timeout=5)
+        generations = redis_client.mget(keys)
+        assert None not in generations and not seen & set(generations)
+        seen |= set(generations)
+        redis_client.delete(*keys)  # as if they expired
 
 
 def test_redis_outage_falls_back_to_mysql(databases, split_users):

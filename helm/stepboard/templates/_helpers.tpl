@@ -211,12 +211,17 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- if eq $c "precompute" -}}
 {{- $_ := set $env "STEPBOARD_PRECOMPUTE_INTERVAL_S" (toString $v.precompute.intervalSeconds) -}}
 {{- end -}}
-{{- if eq $c "social" -}}
-{{- $_ := set $env "STEPBOARD_SOCIAL_POOL_WAIT_S" (toString $v.social.poolWaitSeconds) -}}
+{{- /* rank checks its cached friend lists against the generations of social's cache */ -}}
+{{- if has $c (list "social" "rank") -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_CACHE" (toString $v.social.cache.enabled) -}}
 {{- if $v.social.cache.enabled -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_CACHE_NAMESPACE" (toString $v.social.cache.namespace) -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_CACHE_TTL_S" (toString $v.social.cache.ttlSeconds) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq $c "social" -}}
+{{- $_ := set $env "STEPBOARD_SOCIAL_POOL_WAIT_S" (toString $v.social.poolWaitSeconds) -}}
+{{- if $v.social.cache.enabled -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_CACHE_MAX_FRIENDS" (toString (int64 $v.social.cache.maxFriends)) -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_CACHE_RETRY_S" (toString $v.social.cache.retrySeconds) -}}
 {{- end -}}

@@ -12,9 +12,9 @@ generations, and a list is reused unchecked for a short ``lifetime_s``. Once a l
 past half its lifetime, using it also refetches it in the background, so the calls of an
 active user never wait for social_svc. A list past its lifetime is refetched before
 answering, and if social_svc is slow or down a list up to ``stale_s`` old is served
-instead (counted in a metric, flagged in the answer). Profiles are decoration: they are reused for
-``PROFILE_TTL_S`` (a renamed user shows the old nickname that long), and when they cannot
-be fetched, rankings go out without them.
+instead (counted in a metric, flagged in the answer). Profiles are decoration: they are
+reused for ``PROFILE_TTL_S`` (a renamed user shows the old nickname that long), and when
+they cannot be fetched, rankings go out without them.
 """
 
 import logging
@@ -110,9 +110,10 @@ class FriendSource(Generic[Prepared]):
     each list as ``prepare(user_id, friend_ids)`` makes it.
 
     With ``generations``, a cached list is used for ``lifetime_s`` as long as its
-    generation is unchanged: the caller reads the current generation with its own Redis
-    round trip (:meth:`generation_key`), and fetches the list again (:meth:`changed`) when
-    it moved. Without, a list is used for ``lifetime_s`` unchecked.
+    generation is unchanged: the caller reads the current generation (the key
+    :meth:`generation_key` names) in the round trip of its score read, and fetches the list
+    again (:meth:`changed`) when it moved. Without, a list is used for ``lifetime_s``
+    unchecked.
     """
 
     def __init__(

@@ -82,12 +82,13 @@ TOP_WITH_GHZ = "GetGlobalTop(100), ghz"  # the load-tool comparison
 SATURATION_READERS = 16
 # 200-friend rankings of users whose friend list the rank process does not hold: the first
 # ranking of a user routed to this process (rank_svc keeps a list while it is unchanged, so
-# only such calls fetch one). Each of up to COLD_USERS users nearest 200 friends (not those
-# of the other 200-friend series) is asked at most once in the run; their lists are in
-# social_svc's Redis cache (the warm-up asks social_svc for each), as for users active
-# within its TTL. The other 200-friend series ask 20 users round robin: lists held.
+# only such calls fetch one, and the page's profiles with it). Each of up to COLD_USERS
+# users nearest 200 friends (not those of the other 200-friend series) is asked at most
+# once in the run; social_svc's cache holds their lists and profiles (the warm-up asks for
+# them), as for users active within its TTL. The other 200-friend series ask 20 users
+# round robin: lists held.
 COLD = "GetFriendRanking 200, list not held by the rank process"
-COLD_USERS = 30_000
+COLD_USERS = 10_000
 # social_svc answering those users' ListFriends (from its Redis cache): the social tier's
 # share of such rankings.
 LIST_FRIENDS = "ListFriends of the same users (social_svc)"

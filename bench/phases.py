@@ -39,7 +39,14 @@ from common.redis_clients import RedisSettings, create_redis
 from common.report_records import REPORTS_PER_RECORD
 from rank_svc.board import BoardSettings, BoardStore
 from rank_svc.social_client import UNARY_PAGE
-from stepboard.v1 import ingest_pb2, ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc, social_pb2
+from stepboard.v1 import (
+    ingest_pb2,
+    ingest_pb2_grpc,
+    ranking_pb2,
+    ranking_pb2_grpc,
+    social_pb2,
+    social_pb2_grpc,
+)
 
 INGEST = "stepboard.v1.StepIngest"
 RANKING = "stepboard.v1.Ranking"
@@ -317,6 +324,22 @@ def _ask_each_once(addr: str, path: str, requests: list[bytes]) -> None:
         list(pool.map(lambda request: call(request, timeout=30), requests))
 
 
+def _warm_social(addr: str, users: list[int]) -> None:
+    """social_svc's Redis cache filled for ``users`` as for users active within its TTL:
+    each one's friend list, and the profiles of the user and their friends (a ranking page
+    shows up to 50 of them), 8 users at a time."""
+    with grpc.insecure_channel(addr) as channel, ThreadPoolExecutor(8) as pool:
+        stub = social_pb2_grpc.FriendGraphStub(channel)
+
+        def warm(user: int) -> None:
+            listed = stub.ListFriends(
+                social_pb2.ListFriendsRequest(user_id=user, page_size=UNARY_PAGE), timeout=30)
+            stub.GetProfiles(social_pb2.GetProfilesRequest(
+                user_ids=[user, *listed.friend_ids]), timeout=30)
+
+        list(pool.map(warm, users))
+
+
 def _read(state: State, name: str, method: str, requests: list[bytes], callers: int,
           duration_s: float, warm_up: int = WARM_UP_CALLS) -> dict:
     """``requests`` of a Ranking ``method`` asked by ``callers`` closed-loop callers, after
@@ -331,11 +354,12 @@ def ranking(state: State) -> dict:
     """GetGlobalTop(100), GetGlobalRank, GetFriendRanking at 200 / 5,000 / hot, each with as
     many concurrent callers as its SQL baseline gets (``READERS``); then friend ranking at
     200 friends with ``SATURATION_READERS`` callers, for the rank process's maximum RPS;
-    200 friends for users whose lists the rank process does not hold (``COLD``) after
-    social_svc's ListFriends for the same users (``LIST_FRIENDS``, which also fills its
-    cache for them); the bare echo server at 4 callers (what any call costs at that
-    load); and GetGlobalTop(100) once more with ghz, the comparison behind the choice of
-    tool."""
+    social_svc's ListFriends for the users of ``COLD`` (``LIST_FRIENDS``), after its cache
+    was filled for them; 200 friends for those users, whose lists the rank process does
+    not hold (``COLD``, at ``SATURATION_READERS`` callers: a path that waits on social_svc
+    twice needs more calls in flight to fill a process); the bare echo server at 4
+    callers (what any call costs at that load); and GetGlobalTop(100) once more with ghz,
+    the comparison behind the choice of tool."""
     ctx, d = state.ctx, state.ctx.scale.duration_s
     out = {"participants": state.store.participants(ctx.day)}
     for name, question in QUESTIONS.items():
@@ -348,15 +372,15 @@ def ranking(state: State) -> dict:
     callers = READERS["friend_ranking_200"]
     users = state.cold_users
     print(f"  {LIST_FRIENDS} ({callers} callers, {len(users):,} users)", flush=True)
+    _warm_social(ctx.addr("social"), users)
     lists = [social_pb2.ListFriendsRequest(user_id=u, page_size=UNARY_PAGE).SerializeToString()
              for u in users]
-    _ask_each_once(ctx.addr("social"), f"/{SOCIAL}/ListFriends", lists)
     listed = _closed_loop(ctx.addr("social"), f"/{SOCIAL}/ListFriends", lists, callers, d)
     out[LIST_FRIENDS] = _load_result(state, LIST_FRIENDS, listed, "python") | {
         "callers": callers}
-    print(f"  {COLD} ({callers} callers)", flush=True)
+    print(f"  {COLD} ({SATURATION_READERS} callers)", flush=True)
     out[COLD] = _read(state, COLD, "GetFriendRanking", _friend_ranking_requests(state, users),
-                      callers, d, warm_up=0) | {"users": len(users)}
+                      SATURATION_READERS, d, warm_up=0) | {"users": len(users)}
     name = ECHO_FLOOR
     print(f"  {name} (the floor of any call at that load)", flush=True)
     out[name] = _load_result(state, name, _closed_loop(

@@ -201,7 +201,7 @@ def markdown(results: dict) -> str:
         once = "each once" if cold["calls"] <= cold["users"] else "some twice"
         out.append(_line(f"{COLD} ({cold['callers']} callers, {cold['calls']:,} calls over "
                          f"{cold['users']:,} users, {once})", cold,
-                         "list held: GetFriendRanking 200", rk.get("GetFriendRanking 200")))
+                         f"list held: {SATURATED}", rk.get(SATURATED)))
     if LIST_FRIENDS in rk:
         out.append(_line(f"{LIST_FRIENDS} ({rk[LIST_FRIENDS]['callers']} callers)",
                          rk[LIST_FRIENDS]))

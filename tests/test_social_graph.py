@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from common.social_cache import FRIENDS, generation_key
+from common.social_cache import FRIENDS, CacheSettings, generation_key
+from social_svc.cache import Entry, GraphCache
 from stepboard.v1 import social_pb2
 from tests.harness import free_port, unique
 from tests.social_support import (
@@ -295,6 +296,21 @@ def test_every_change_gives_both_lists_a_new_generation(server, namespace, redis
         assert None not in generations and not seen & set(generations)
         seen |= set(generations)
         redis_client.delete(*keys)  # as if they expired
+
+
+def test_a_fill_read_before_a_change_never_lands(redis_client, namespace):
+    """A reader that missed fills with the generation it read; a change in between (new
+    generation, entry dropped) makes that fill a no-op, the next one lands."""
+    cache = GraphCache(redis_client, CacheSettings(namespace=namespace))
+    user = fresh_user_base()
+    (miss,) = cache.lookup(FRIENDS, [user])
+    assert miss.value is None
+    cache.invalidate(FRIENDS, [user])  # a write committed after the reader's rows
+    cache.fill(FRIENDS, [(user, miss.generation, b"rows from before the write")])
+    (again,) = cache.lookup(FRIENDS, [user])
+    assert again.value is None and again.generation != miss.generation
+    cache.fill(FRIENDS, [(user, again.generation, b"rows from after it")])
+    assert cache.lookup(FRIENDS, [user]) == [Entry(b"rows from after it", b"")]
 
 
 def test_redis_outage_falls_back_to_mysql(databases, split_users):

@@ -65,7 +65,7 @@ class State:
     store: BoardStore | None = None
     samples: dict = field(default_factory=dict)
     users_at: dict = field(default_factory=dict)
-    cold_users: list = field(default_factory=list)
+    cold_users: list[int] = field(default_factory=list)  # the COLD series' users
     storm_rate: float = 0.0
     backlog_end: dict = field(default_factory=dict)  # log end offsets after the backlog
 

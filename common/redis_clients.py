@@ -75,3 +75,10 @@ def create_redis(settings: RedisSettings) -> RedisClient:
         )
         return sentinel.master_for(settings.sentinel_master, **common)
     return redis.Redis.from_url(settings.url, **common)
+
+
+def mget(client: RedisClient, keys: list[str]) -> list[bytes | None]:
+    """The values of ``keys`` in one ``MGET``; a Cluster splits it by slot."""
+    if isinstance(client, RedisCluster):
+        return client.mget_nonatomic(keys)
+    return client.mget(keys)

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from redis.cluster import RedisCluster
 
 from common.config import env_int, env_str
-from common.redis_clients import RedisClient
+from common.redis_clients import RedisClient, mget
 from common.reports import DAY_SPAN, day_start, day_start_s
 from common.sharding import shard_of
 
@@ -314,7 +314,7 @@ class BoardStore:
     def versions(self, day: date) -> tuple[int | None, ...]:
         """Every shard's version of ``day``'s board: equal tuples mean an unchanged board."""
         keys = [self.version_key(day, shard) for shard in range(self.settings.shards)]
-        found = self.client.mget(keys) if self._one_server else self.client.mget_nonatomic(keys)
+        found = mget(self.client, keys)
         return tuple(None if v is None else int(v) for v in found)
 
     # -- readers ------------------------------------------------------------------------

@@ -21,21 +21,24 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
     stub = social_pb2_grpc.FriendGraphStub(social)
     store = BoardStore(client, config.board)
     social_cache = config.social_cache
+    if social_cache.enabled:  # checked lists live as long as social_svc's own copies would
+        generations = FriendGenerations(client, social_cache.namespace)
+        lifetime_s = social_cache.ttl_s
+    else:
+        generations, lifetime_s = None, config.friends_fresh_s
     servicer = RankingServicer(
         store,
         HotRankings(client, config.board.namespace, config.board.retention_days),
         FriendSource(
             stub,
-            # checked lists live as long as social_svc's own cached copy would
-            lifetime_s=social_cache.ttl_s if social_cache.enabled else config.friends_fresh_s,
+            lifetime_s=lifetime_s,
             stale_s=config.friends_stale_s,
             max_users=config.friends_cached_users,
             max_cached_list=MAX_CACHED_LIST,
             # a friend ranking is over the user and their friends; the user first, so the
             # servicer finds their score at ``first_at``
             prepare=lambda user_id, friends: store.members([user_id, *friends]),
-            generations=(FriendGenerations(client, social_cache.namespace)
-                         if social_cache.enabled else None),
+            generations=generations,
         ),
         ProfileSource(stub),
         config.hot_threshold,

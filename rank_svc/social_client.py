@@ -157,7 +157,8 @@ class FriendSource(Generic[Prepared]):
             if cached[0] > self._lifetime_s / 2:
                 self._refresh_ahead(user_id, count, timeout_s)
             return Listed(prepared, generation, False)
-        return self._fetch_or_fallback(user_id, timeout_s, self._current_generation(user_id))
+        return self._fetch_or_fallback(user_id, timeout_s, self._current_generation(user_id),
+                                       cached)
 
     def current(self, listed: Listed[Prepared], generation: bytes | None) -> bool:
         """Whether ``listed`` is still the list of the given current generation (always
@@ -166,7 +167,7 @@ class FriendSource(Generic[Prepared]):
 
     def changed(self, user_id: int, generation: bytes | None, timeout_s: float) -> Listed[Prepared]:
         """The list fetched again, after its generation moved to ``generation``."""
-        return self._fetch_or_fallback(user_id, timeout_s, generation)
+        return self._fetch_or_fallback(user_id, timeout_s, generation, self._cache.get(user_id))
 
     def _current_generation(self, user_id: int) -> bytes | None:
         """Read before the list is fetched: a change in between then shows as a newer
@@ -174,9 +175,11 @@ class FriendSource(Generic[Prepared]):
         return None if self._generations is None else self._generations.read(user_id)
 
     def _fetch_or_fallback(
-        self, user_id: int, timeout_s: float, generation: bytes | None
+        self, user_id: int, timeout_s: float, generation: bytes | None,
+        cached: tuple[float, tuple[int, Prepared, bytes | None]] | None,
     ) -> Listed[Prepared]:
-        cached = self._cache.get(user_id)
+        """The list fetched (and cached with ``generation``), or ``cached``, the entry the
+        caller found (age, value), served stale if social_svc fails."""
         try:
             last_count = None if cached is None else cached[1][0]
             return Listed(self._fetch(user_id, timeout_s, last_count, generation), generation,

@@ -28,7 +28,7 @@ import redis
 from prometheus_client import Counter
 from redis.cluster import RedisCluster
 
-from common.redis_clients import RedisClient
+from common.redis_clients import RedisClient, mget
 from common.social_cache import CacheSettings, entry_key, generation_key
 
 log = logging.getLogger(__name__)
@@ -115,10 +115,10 @@ class GraphCache:
             return None
         namespace = self._settings.namespace
         try:
-            values = self._mget([entry_key(namespace, kind, user_id) for user_id in user_ids])
+            values = mget(self._client, [entry_key(namespace, kind, u) for u in user_ids])
             missed = [i for i, value in enumerate(values) if value is None]
-            generations = self._mget(
-                [generation_key(namespace, kind, user_ids[i]) for i in missed]
+            generations = mget(
+                self._client, [generation_key(namespace, kind, user_ids[i]) for i in missed]
             ) if missed else []
         except _ERRORS as error:
             self._failed("lookup", error)
@@ -130,12 +130,6 @@ class GraphCache:
         CACHE_LOOKUPS.labels(kind, "hit").inc(len(entries) - len(missed))
         CACHE_LOOKUPS.labels(kind, "miss").inc(len(missed))
         return entries
-
-    def _mget(self, keys: list[str]) -> list[bytes | None]:
-        """The values of ``keys``; a Cluster splits the read by slot."""
-        if isinstance(self._client, RedisCluster):
-            return self._client.mget_nonatomic(keys)
-        return self._client.mget(keys)
 
     def fill(self, kind: str, items: Iterable[tuple[int, bytes, bytes]]) -> None:
         """Stores ``(user_id, generation seen, value)`` items whose generation is unchanged."""

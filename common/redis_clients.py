@@ -1,11 +1,12 @@
 """Redis settings and the one client factory: standalone, Sentinel or Cluster by config."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.commands.core import Script
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -82,3 +83,14 @@ def mget(client: RedisClient, keys: list[str]) -> list[bytes | None]:
     if isinstance(client, RedisCluster):
         return client.mget_nonatomic(keys)
     return client.mget(keys)
+
+
+def run_scripts(client: RedisClient, script: Script, calls: Sequence[tuple[list, list]]) -> list:
+    """``script``'s replies for each ``(keys, args)``: pipelined (one round trip) on a
+    single server; one call each on a Cluster, whose client refuses scripts in pipelines."""
+    if isinstance(client, RedisCluster):
+        return [script(keys=keys, args=args) for keys, args in calls]
+    pipe = client.pipeline(transaction=False)
+    for keys, args in calls:
+        script(keys=keys, args=args, client=pipe)
+    return pipe.execute()

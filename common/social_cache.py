@@ -1,16 +1,23 @@
-"""social_svc's graph cache as both services see it: its settings and its Redis keys.
+"""social_svc's graph cache as both services see it: its settings, its Redis keys and the
+form of its entries.
 
-social_svc owns the cache (``social_svc/cache.py``). rank_svc reads one kind of key too:
-the generation of a user's friend list, a token social_svc replaces after every change to
-that list, so a rank process can tell whether the list it holds is still current without
-fetching it again (``rank_svc/social_client.py``). Both read the same settings, so they
-agree on the keys.
+social_svc owns the cache (``social_svc/cache.py``): it fills entries and invalidates
+them. rank_svc only reads it (``rank_svc/social_client.py``): the generation of a user's
+friend list, a token social_svc replaces after every change to that list, tells a rank
+process whether the list it holds is still current; and a list or profile already cached
+is read straight from Redis, so a rank process that does not hold a user's list yet needs
+no call to social_svc for it. Both read the same settings and this module's key and
+value forms, so they agree on them.
 """
 
-from collections.abc import Mapping
+import sys
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from common.config import env_bool, env_float, env_int, env_str
+from stepboard.v1 import social_pb2
 
 FRIENDS, PROFILE = "friends", "profile"
 
@@ -48,3 +55,47 @@ def entry_key(namespace: str, kind: str, user_id: int) -> str:
 def generation_key(namespace: str, kind: str, user_id: int) -> str:
     """The generation of ``entry_key``: replaced after every change of the entry's data."""
     return entry_key(namespace, kind, user_id) + ":gen"
+
+
+_LIST, _LARGE = b"L", b"H"
+
+
+class FriendList(NamedTuple):
+    """A cached friend list: all ids ascending, or only the count of a list too long to
+    cache (``ids`` is ``None``)."""
+
+    count: int
+    ids: Sequence[int] | None
+
+
+def encode_friends(friends: FriendList) -> bytes:
+    """The cached form of a friend list: ``L`` and the ids as little-endian int64s, or
+    ``H`` and the count of a list too long to cache."""
+    if friends.ids is None:
+        return _LARGE + str(friends.count).encode()
+    packed = array("q", friends.ids)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return _LIST + packed.tobytes()
+
+
+def decode_friends(value: bytes) -> FriendList:
+    """The friend list of a cached value."""
+    if value[:1] == _LARGE:
+        return FriendList(int(value[1:]), None)
+    packed = array("q")
+    packed.frombytes(value[1:])
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return FriendList(len(packed), packed)
+
+
+def encode_profile(profile: social_pb2.Profile | None) -> bytes:
+    """The cached form of a user's profile; empty for a user known to have none, so unknown
+    users stay off MySQL too."""
+    return b"" if profile is None else profile.SerializeToString()
+
+
+def decode_profile(value: bytes) -> social_pb2.Profile | None:
+    """The profile of a cached value (``None``: the user has none)."""
+    return social_pb2.Profile.FromString(value) if value else None

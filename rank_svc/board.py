@@ -27,7 +27,7 @@ from typing import NamedTuple
 from redis.cluster import RedisCluster
 
 from common.config import env_int, env_str
-from common.redis_clients import RedisClient, mget
+from common.redis_clients import RedisClient, mget, run_scripts
 from common.reports import DAY_SPAN, day_start, day_start_s
 from common.sharding import shard_of
 
@@ -258,19 +258,9 @@ class BoardStore:
                 args += [expire_at(day, self.settings.retention_days), len(pairs) // 2, *pairs]
             calls.append((keys, args))
         lost: set[int] = set()
-        for result in self._run_apply(calls):
+        for result in run_scripts(self.client, self._apply, calls):
             lost.update(int(p) for p in result)
         return lost
-
-    def _run_apply(self, calls: list[tuple[list, list]]) -> list:
-        """Runs the apply script per shard: pipelined on a single server; one call per shard
-        on a Cluster, whose client refuses scripts in pipelines."""
-        if not self._one_server:
-            return [self._apply(keys=keys, args=args) for keys, args in calls]
-        pipe = self.client.pipeline(transaction=False)
-        for keys, args in calls:
-            self._apply(keys=keys, args=args, client=pipe)
-        return pipe.execute()
 
     def watermarks(self, partitions: Iterable[int]) -> dict[int, int | None]:
         """Per partition, the lowest applied offset over all shards (None: missing somewhere)."""

@@ -8,7 +8,7 @@ from rank_svc.board import BoardStore
 from rank_svc.config import RankConfig
 from rank_svc.hot_rankings import HotRankings
 from rank_svc.servicer import RankingServicer
-from rank_svc.social_client import FriendGenerations, FriendSource, ProfileSource
+from rank_svc.social_client import FriendSource, ProfileSource, SocialCache
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
 
 # Friend lists longer than this are not kept for degradation: such users are hot and
@@ -22,10 +22,10 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
     store = BoardStore(client, config.board)
     social_cache = config.social_cache
     if social_cache.enabled:  # checked lists live as long as social_svc's own copies would
-        generations = FriendGenerations(client, social_cache.namespace)
+        shared = SocialCache(client, social_cache.namespace)
         lifetime_s = social_cache.ttl_s
     else:
-        generations, lifetime_s = None, config.friends_fresh_s
+        shared, lifetime_s = None, config.friends_fresh_s
     servicer = RankingServicer(
         store,
         HotRankings(client, config.board.namespace, config.board.retention_days),
@@ -38,9 +38,9 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
             # a friend ranking is over the user and their friends; the user first, so the
             # servicer finds their score at ``first_at``
             prepare=lambda user_id, friends: store.members([user_id, *friends]),
-            generations=generations,
+            social_cache=shared,
         ),
-        ProfileSource(stub),
+        ProfileSource(stub, shared),
         config.hot_threshold,
     )
     return build_grpc_server(

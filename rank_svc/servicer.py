@@ -143,7 +143,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
                 day, listed.prepared, self._friends.generation_key(user_id)
             )
             if not self._friends.current(listed, generation):  # a friendship changed
-                listed = self._friends.changed(user_id, generation, _social_timeout(context))
+                listed = self._friends.changed(user_id, _social_timeout(context))
                 scores, _ = self._store.read_scores(day, listed.prepared)
             members, reply.stale_friends = listed.prepared, listed.stale
             ordering = Ordering(zip(members.ids, scores, strict=True))

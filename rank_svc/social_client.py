@@ -7,28 +7,43 @@ per ranking. A cached list is kept with its *generation*, the token social_svc r
 Redis after every change of the list: the ranking reads the current generation in the
 same round trip as the scores and fetches the list again only when it moved, so a list is
 reused for as long as it is unchanged (up to ``lifetime_s``, social_svc's own cache TTL)
-and a change shows in the very next ranking. Without social_svc's cache there are no
-generations, and a list is reused unchecked for a short ``lifetime_s``. Once a list is
-past half its lifetime, using it also refetches it in the background, so the calls of an
-active user never wait for social_svc. A list past its lifetime is refetched before
-answering, and if social_svc is slow or down a list up to ``stale_s`` old is served
-instead (counted in a metric, flagged in the answer). Profiles are decoration: they are
-reused for ``PROFILE_TTL_S`` (a renamed user shows the old nickname that long), and when
-they cannot be fetched, rankings go out without them.
+and a change shows in the very next ranking.
+
+A list or profile this process does not hold is read first from social_svc's Redis cache
+(:class:`SocialCache`), where any replica's earlier call left it, and asked of social_svc
+only when it is not there: the first ranking of a user on this process then costs Redis
+reads instead of two gRPC calls (``docs/architecture.md``).
+
+Without social_svc's cache there are no generations, and a list is reused unchecked for a
+short ``lifetime_s``. Once a list is past half its lifetime, using it also refetches it in
+the background, so the calls of an active user never wait for social_svc. A list past its
+lifetime is refetched before answering, and if social_svc is slow or down a list up to
+``stale_s`` old is served instead (counted in a metric, flagged in the answer). Profiles
+are decoration: they are reused for ``PROFILE_TTL_S`` (a renamed user shows the old
+nickname that long), and when they cannot be fetched, rankings go out without them.
 """
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, NamedTuple, TypeVar
 
 import grpc
+import redis
 from prometheus_client import Counter
 
 from common.errors import Unavailable
-from common.redis_clients import RedisClient
-from common.social_cache import FRIENDS, generation_key
+from common.redis_clients import RedisClient, mget
+from common.social_cache import (
+    FRIENDS,
+    PROFILE,
+    FriendList,
+    decode_friends,
+    decode_profile,
+    entry_key,
+    generation_key,
+)
 from rank_svc.timed_lru import TimedLru
 from stepboard.v1 import social_pb2, social_pb2_grpc
 
@@ -44,6 +59,7 @@ PROFILES_MISSING = Counter(
     ["code"],
 )
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+_REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
 STREAM_CHUNK = 5000
 UNARY_PAGE = 1000  # social_svc's largest ListFriends page
 PROFILE_TTL_S = 30.0
@@ -80,21 +96,34 @@ def fetch_friends(
     return stream_friends(stub, user_id, timeout_s)
 
 
-class FriendGenerations:
-    """The generation social_svc keeps next to each cached friend list (a token it replaces
-    after every change of the list, ``common/social_cache.py``), read from the same Redis."""
+class SocialCache:
+    """social_svc's Redis cache of friend lists and profiles (``common/social_cache.py``),
+    read only: social_svc alone fills and invalidates it."""
 
     def __init__(self, client: RedisClient, namespace: str) -> None:
         self._client = client
         self._namespace = namespace
 
-    def key(self, user_id: int) -> str:
+    def generation_key(self, user_id: int) -> str:
         """The Redis key of ``user_id``'s friend-list generation."""
         return generation_key(self._namespace, FRIENDS, user_id)
 
-    def read(self, user_id: int) -> bytes | None:
-        """The current generation of ``user_id``'s list (None: unchanged for a long time)."""
-        return self._client.get(self.key(user_id))
+    def friends(self, user_id: int) -> tuple[bytes | None, FriendList | None]:
+        """The current generation of ``user_id``'s list (None: unchanged for a long time)
+        and the cached list (None: not cached), in one ``MGET``: both keys share a hash
+        slot, and social_svc replaces a generation and drops its entry in one script, so a
+        list read here is never older than the generation read with it."""
+        generation, value = self._client.mget(
+            [self.generation_key(user_id), entry_key(self._namespace, FRIENDS, user_id)]
+        )
+        return generation, None if value is None else decode_friends(value)
+
+    def profiles(self, user_ids: Sequence[int]) -> dict[int, social_pb2.Profile | None]:
+        """The cached profiles among ``user_ids`` (None: the user is known to have none);
+        users not in the cache are left out."""
+        values = mget(self._client, [entry_key(self._namespace, PROFILE, u) for u in user_ids])
+        return {user_id: decode_profile(value)
+                for user_id, value in zip(user_ids, values, strict=True) if value is not None}
 
 
 class Listed(NamedTuple, Generic[Prepared]):
@@ -106,12 +135,12 @@ class Listed(NamedTuple, Generic[Prepared]):
 
 
 class FriendSource(Generic[Prepared]):
-    """A user's friend list, from social_svc or, when it fails, from the last known list;
-    each list as ``prepare(user_id, friend_ids)`` makes it.
+    """A user's friend list, from social_svc's cache or social_svc or, when social_svc
+    fails, from the last known list; each list as ``prepare(user_id, friend_ids)`` makes it.
 
-    With ``generations``, a cached list is used for ``lifetime_s`` as long as its
+    With ``social_cache``, a cached list is used for ``lifetime_s`` as long as its
     generation is unchanged: the caller reads the current generation (the key
-    :meth:`generation_key` names) in the round trip of its score read, and fetches the list
+    :meth:`generation_key` names) in the round trip of its score read, and reads the list
     again (:meth:`changed`) when it moved. Without, a list is used for ``lifetime_s``
     unchecked.
     """
@@ -123,15 +152,15 @@ class FriendSource(Generic[Prepared]):
         stale_s: float,
         max_users: int,
         max_cached_list: int,
-        prepare: Callable[[int, list[int]], Prepared],
-        generations: FriendGenerations | None,
+        prepare: Callable[[int, Sequence[int]], Prepared],
+        social_cache: SocialCache | None,
     ) -> None:
         self._stub = stub
         self._lifetime_s = lifetime_s
         self._stale_s = stale_s
         self._max_cached_list = max_cached_list
         self._prepare = prepare
-        self._generations = generations
+        self._social_cache = social_cache
         # user id -> (friend count, prepared list, its generation)
         self._cache: TimedLru[int, tuple[int, Prepared, bytes | None]] = TimedLru(max_users)
         self._refresher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="friends-ahead")
@@ -146,44 +175,36 @@ class FriendSource(Generic[Prepared]):
     def generation_key(self, user_id: int) -> str | None:
         """The Redis key holding the current generation of ``user_id``'s list; None when
         lists are not checked."""
-        return None if self._generations is None else self._generations.key(user_id)
+        return None if self._social_cache is None else self._social_cache.generation_key(user_id)
 
     def friends(self, user_id: int, timeout_s: float) -> Listed[Prepared]:
-        """The user's list: cached if younger than ``lifetime_s``, else fetched;
-        ``Unavailable`` if social_svc fails and nothing recent is cached."""
+        """The user's list: held if younger than ``lifetime_s``, else read again;
+        ``Unavailable`` if social_svc fails and nothing recent is held."""
         cached = self._cache.get(user_id)
         if cached and cached[0] <= self._lifetime_s:
             count, prepared, generation = cached[1]
             if cached[0] > self._lifetime_s / 2:
                 self._refresh_ahead(user_id, count, timeout_s)
             return Listed(prepared, generation, False)
-        return self._fetch_or_fallback(user_id, timeout_s, self._current_generation(user_id),
-                                       cached)
+        return self._fetch_or_fallback(user_id, timeout_s, cached)
 
     def current(self, listed: Listed[Prepared], generation: bytes | None) -> bool:
         """Whether ``listed`` is still the list of the given current generation (always
         without checks; a stale list is not checked again, social_svc just failed)."""
-        return self._generations is None or listed.stale or listed.generation == generation
+        return self._social_cache is None or listed.stale or listed.generation == generation
 
-    def changed(self, user_id: int, generation: bytes | None, timeout_s: float) -> Listed[Prepared]:
-        """The list fetched again, after its generation moved to ``generation``."""
-        return self._fetch_or_fallback(user_id, timeout_s, generation, self._cache.get(user_id))
-
-    def _current_generation(self, user_id: int) -> bytes | None:
-        """Read before the list is fetched: a change in between then shows as a newer
-        generation on the next use, never as an old list under the new generation."""
-        return None if self._generations is None else self._generations.read(user_id)
+    def changed(self, user_id: int, timeout_s: float) -> Listed[Prepared]:
+        """The list read again, after its generation moved."""
+        return self._fetch_or_fallback(user_id, timeout_s, self._cache.get(user_id))
 
     def _fetch_or_fallback(
-        self, user_id: int, timeout_s: float, generation: bytes | None,
+        self, user_id: int, timeout_s: float,
         cached: tuple[float, tuple[int, Prepared, bytes | None]] | None,
     ) -> Listed[Prepared]:
-        """The list fetched (and cached with ``generation``), or ``cached``, the entry the
-        caller found (age, value), served stale if social_svc fails."""
+        """The list read (:meth:`_fetch`), or ``cached``, the entry the caller found (age,
+        value), served stale if social_svc fails."""
         try:
-            last_count = None if cached is None else cached[1][0]
-            return Listed(self._fetch(user_id, timeout_s, last_count, generation), generation,
-                          False)
+            return self._fetch(user_id, timeout_s, None if cached is None else cached[1][0])
         except grpc.RpcError as error:
             if error.code() not in _RETRYABLE:
                 raise
@@ -195,14 +216,23 @@ class FriendSource(Generic[Prepared]):
                 f"friend graph unavailable ({error.code().name}) and no recent friend list cached"
             ) from None
 
-    def _fetch(
-        self, user_id: int, timeout_s: float, last_count: int | None, generation: bytes | None
-    ) -> Prepared:
-        friends = fetch_friends(self._stub, user_id, timeout_s, last_count)
+    def _fetch(self, user_id: int, timeout_s: float, last_count: int | None) -> Listed[Prepared]:
+        """The list from social_svc's cache if it is there, else from social_svc, held with
+        the generation read before it: a change after that read shows as a newer generation
+        on the next use, never as an old list under the new generation."""
+        generation, shared = (
+            (None, None) if self._social_cache is None else self._social_cache.friends(user_id)
+        )
+        if shared is not None and shared.ids is not None:
+            friends: Sequence[int] = shared.ids
+        else:
+            if shared is not None:  # too long for social_svc's cache: straight to the stream
+                last_count = shared.count
+            friends = fetch_friends(self._stub, user_id, timeout_s, last_count)
         prepared = self._prepare(user_id, friends)
         if len(friends) <= self._max_cached_list:
             self._cache.put(user_id, (len(friends), prepared, generation))
-        return prepared
+        return Listed(prepared, generation, False)
 
     def _refresh_ahead(self, user_id: int, last_count: int, timeout_s: float) -> None:
         """Refetches a list in use in the background, once at a time per user."""
@@ -214,7 +244,7 @@ class FriendSource(Generic[Prepared]):
 
     def _refresh(self, user_id: int, last_count: int, timeout_s: float) -> None:
         try:
-            self._fetch(user_id, timeout_s, last_count, self._current_generation(user_id))
+            self._fetch(user_id, timeout_s, last_count)
         except Exception as error:  # the cached list stays; a caller past lifetime_s retries
             log.info("friend list refresh failed", extra={"user_id": user_id,
                                                           "error": str(error)})
@@ -224,29 +254,45 @@ class FriendSource(Generic[Prepared]):
 
 
 class ProfileSource:
-    """Nicknames and avatars: recent ones from memory, the rest in one batch per answer."""
+    """Nicknames and avatars: recent ones from memory, then those in social_svc's cache,
+    the rest in one batch per answer."""
 
-    def __init__(self, stub: social_pb2_grpc.FriendGraphStub) -> None:
+    def __init__(
+        self, stub: social_pb2_grpc.FriendGraphStub, social_cache: SocialCache | None
+    ) -> None:
         self._stub = stub
+        self._social_cache = social_cache
         self._cache: TimedLru[int, social_pb2.Profile | None] = TimedLru(PROFILES_CACHED)
 
     def profiles(self, user_ids: Iterable[int], timeout_s: float) -> dict[int, social_pb2.Profile]:
         """Profiles by user id; without the missing ones (counted, logged) if social_svc fails."""
         ids = set(user_ids)
         recent = self._cache.younger_than(ids, PROFILE_TTL_S)
-        found = {user_id: p for user_id, p in recent.items() if p is not None}
         wanted = [user_id for user_id in ids if user_id not in recent]
-        if not wanted:
-            return found
-        try:
-            reply = self._stub.GetProfiles(
-                social_pb2.GetProfilesRequest(user_ids=sorted(wanted)), timeout=timeout_s
-            )
-        except grpc.RpcError as error:
-            PROFILES_MISSING.labels(error.code().name).inc()
-            log.warning("profiles unavailable", extra={"code": error.code().name})
-            return found
-        fetched = {p.user_id: p for p in reply.profiles}
-        for user_id in wanted:
-            self._cache.put(user_id, fetched.get(user_id))
-        return found | fetched
+        if wanted:
+            recent |= self._read(wanted, timeout_s)
+        return {user_id: profile for user_id, profile in recent.items() if profile is not None}
+
+    def _read(self, user_ids: list[int], timeout_s: float) -> dict[int, social_pb2.Profile | None]:
+        """The profiles of ``user_ids`` (None: the user has none) from social_svc's cache,
+        then social_svc; kept here. Users whose profile could not be read are left out."""
+        found: dict[int, social_pb2.Profile | None] = {}
+        if self._social_cache is not None:
+            try:
+                found = self._social_cache.profiles(user_ids)
+            except _REDIS_ERRORS as error:  # social_svc may still answer
+                log.warning("social cache unavailable for profiles", extra={"error": str(error)})
+        wanted = [user_id for user_id in user_ids if user_id not in found]
+        if wanted:
+            try:
+                reply = self._stub.GetProfiles(
+                    social_pb2.GetProfilesRequest(user_ids=sorted(wanted)), timeout=timeout_s
+                )
+            except grpc.RpcError as error:
+                PROFILES_MISSING.labels(error.code().name).inc()
+                log.warning("profiles unavailable", extra={"code": error.code().name})
+            else:
+                fetched = {p.user_id: p for p in reply.profiles}
+                found |= {user_id: fetched.get(user_id) for user_id in wanted}
+        self._cache.put_many(found.items())
+        return found

@@ -41,8 +41,15 @@ class TimedLru(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         """Stores ``value``, evicting the least recently used beyond the bound."""
+        self.put_many([(key, value)])
+
+    def put_many(self, items: Iterable[tuple[K, V]]) -> None:
+        """Stores each ``(key, value)`` (one lock for all), evicting the least recently used
+        beyond the bound."""
+        now = time.monotonic()
         with self._lock:
-            self._items[key] = (time.monotonic(), value)
-            self._items.move_to_end(key)
+            for key, value in items:
+                self._items[key] = (now, value)
+                self._items.move_to_end(key)
             while len(self._items) > self._max_items:
                 self._items.popitem(last=False)

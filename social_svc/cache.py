@@ -1,11 +1,13 @@
 """The Redis cache of friend lists and profiles, in front of the MySQL shards.
 
-Every entry has a generation next to it (keys: ``common/social_cache_keys.py``). A writer,
-after its MySQL commit, replaces the generation with a new random token and deletes the
-entry; a reader that missed remembers the generation it
-saw and fills the entry only if the generation is still the same (one Lua script), so a
-fill computed from rows read before a concurrent write can never overwrite the
-invalidation. Replicas share Redis, so a change made through one is seen by all at once.
+Every entry has a generation next to it (keys and value forms: ``common/social_cache.py``).
+A writer, after its MySQL commit, replaces the generation with a new random token and
+deletes the entry, both in one script, so no reader ever sees the old entry beside the new
+generation (rank_svc reads the two together and keeps a list under that generation). A
+reader that missed remembers the generation it saw and fills the entry only if the
+generation is still the same (one script), so a fill computed from rows read before a
+concurrent write can never overwrite the invalidation. Replicas share Redis, so a change
+made through one is seen by all at once.
 
 Redis is optional: when it fails, reads go to MySQL and the cache is skipped for a few
 seconds (instead of paying a timeout on every call); invalidations are always attempted.
@@ -18,17 +20,14 @@ not tell the list had changed twice since.
 
 import logging
 import secrets
-import sys
 import time
-from array import array
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import redis
 from prometheus_client import Counter
-from redis.cluster import RedisCluster
 
-from common.redis_clients import RedisClient, mget
+from common.redis_clients import RedisClient, mget, run_scripts
 from common.social_cache import CacheSettings, entry_key, generation_key
 
 log = logging.getLogger(__name__)
@@ -39,6 +38,7 @@ CACHE_LOOKUPS = Counter(
     ["kind", "result"],
 )
 
+# KEYS: the entry, its generation. ARGV: the generation the filler saw, the value, the TTL.
 _FILL_LUA = """
 if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -46,8 +46,13 @@ if (redis.call('GET', KEYS[2]) or '') == ARGV[1] then
 end
 return 0
 """
+# KEYS: the entry, its generation. ARGV: the new generation, its TTL.
+_INVALIDATE_LUA = """
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
+"""
 _ERRORS = (redis.exceptions.RedisError, OSError)
-_LIST, _LARGE = b"L", b"H"
 
 
 class Entry(NamedTuple):
@@ -58,35 +63,6 @@ class Entry(NamedTuple):
     generation: bytes
 
 
-class FriendList(NamedTuple):
-    """A cached friend list: all ids ascending, or only the count of a list too long to
-    cache (``ids`` is ``None``)."""
-
-    count: int
-    ids: Sequence[int] | None
-
-
-def encode_friends(friends: FriendList) -> bytes:
-    """The cached form of a friend list."""
-    if friends.ids is None:
-        return _LARGE + str(friends.count).encode()
-    packed = array("q", friends.ids)
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return _LIST + packed.tobytes()
-
-
-def decode_friends(value: bytes) -> FriendList:
-    """The friend list of a cached value."""
-    if value[:1] == _LARGE:
-        return FriendList(int(value[1:]), None)
-    packed = array("q")
-    packed.frombytes(value[1:])
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return FriendList(len(packed), packed)
-
-
 class GraphCache:
     """Friend lists and profiles by user, under ``settings.namespace``."""
 
@@ -95,7 +71,13 @@ class GraphCache:
         self._settings = settings
         self._ttl_ms = int(settings.ttl_s * 1000)
         self._fill = client.register_script(_FILL_LUA)
+        self._invalidate = client.register_script(_INVALIDATE_LUA)
         self._skip_until = 0.0
+
+    def _keys(self, kind: str, user_id: int) -> list[str]:
+        """A script's keys for one entry: the entry, then its generation."""
+        namespace = self._settings.namespace
+        return [entry_key(namespace, kind, user_id), generation_key(namespace, kind, user_id)]
 
     def _failed(self, action: str, error: Exception) -> None:
         self._skip_until = time.monotonic() + self._settings.retry_s
@@ -135,22 +117,10 @@ class GraphCache:
         """Stores ``(user_id, generation seen, value)`` items whose generation is unchanged."""
         if time.monotonic() < self._skip_until:
             return
-        namespace = self._settings.namespace
-        calls = [
-            ([entry_key(namespace, kind, user_id), generation_key(namespace, kind, user_id)],
-             [generation, value, self._ttl_ms])
-            for user_id, generation, value in items
-        ]
+        calls = [(self._keys(kind, user_id), [generation, value, self._ttl_ms])
+                 for user_id, generation, value in items]
         try:
-            # A Cluster client refuses scripts in pipelines: one call per entry there.
-            if isinstance(self._client, RedisCluster):
-                for keys, args in calls:
-                    self._fill(keys=keys, args=args)
-                return
-            pipe = self._client.pipeline(transaction=False)
-            for keys, args in calls:
-                self._fill(keys=keys, args=args, client=pipe)
-            pipe.execute()
+            run_scripts(self._client, self._fill, calls)
         except _ERRORS as error:
             self._failed("fill", error)
 
@@ -160,14 +130,11 @@ class GraphCache:
         A failure is logged, not raised: the write is committed, and the entry expires
         within the TTL at the latest.
         """
+        # The new generation outlives any entry filled before the change, so the fill
+        # guard keeps working.
+        calls = [(self._keys(kind, user_id), [secrets.token_hex(8), 2 * self._ttl_ms])
+                 for user_id in user_ids]
         try:
-            pipe = self._client.pipeline(transaction=False)
-            namespace = self._settings.namespace
-            for user_id in user_ids:
-                # Outlives any entry filled before the change, so the guard keeps working.
-                pipe.set(generation_key(namespace, kind, user_id), secrets.token_hex(8),
-                         px=2 * self._ttl_ms)
-                pipe.delete(entry_key(namespace, kind, user_id))
-            pipe.execute()
+            run_scripts(self._client, self._invalidate, calls)
         except _ERRORS as error:
             self._failed("invalidation", error)

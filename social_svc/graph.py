@@ -4,8 +4,16 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from common.social_cache import FRIENDS, PROFILE
-from social_svc.cache import FriendList, GraphCache, decode_friends, encode_friends
+from common.social_cache import (
+    FRIENDS,
+    PROFILE,
+    FriendList,
+    decode_friends,
+    decode_profile,
+    encode_friends,
+    encode_profile,
+)
+from social_svc.cache import GraphCache
 from social_svc.store import GraphStore, StoredProfile
 from stepboard.v1 import social_pb2
 
@@ -110,8 +118,8 @@ class SocialGraph:
             for user_id, (value, generation) in zip(user_ids, entries, strict=True):
                 if value is None:
                     missing[user_id] = generation
-                elif value:
-                    found[user_id] = social_pb2.Profile.FromString(value)
+                elif (profile := decode_profile(value)) is not None:
+                    found[user_id] = profile
         if not missing:
             return found
         stored = self.store.profiles(missing)
@@ -121,8 +129,7 @@ class SocialGraph:
             profile = social_pb2.Profile(**row._asdict()) if row else None
             if profile is not None:
                 found[user_id] = profile
-            # An empty value remembers "no profile", so unknown users stay off MySQL too.
-            fills.append((user_id, generation, profile.SerializeToString() if profile else b""))
+            fills.append((user_id, generation, encode_profile(profile)))
         if self._cache is not None and entries is not None:
             self._cache.fill(PROFILE, fills)
         return found

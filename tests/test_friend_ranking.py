@@ -259,6 +259,37 @@ def test_a_friendship_change_shows_in_the_next_ranking(deployment):
         path.close()
 
 
+@pytest.mark.parametrize("deployment", sorted(REDIS_DEPLOYMENTS))
+def test_a_list_and_profiles_social_svc_cached_are_read_without_calling_it(deployment):
+    """A rank process that does not hold a user's list yet reads it, and the page's
+    profiles, from social_svc's Redis cache: with social_svc stopped, the first ranking
+    still answers whole, with nicknames, not flagged stale."""
+    path = WritePath(REDIS_DEPLOYMENTS[deployment], own_social=True)
+    try:
+        user = random.randint(10**12, 10**13)  # a user no other run has befriended
+        friends = {user + 1, user + 2}
+        add_graph(path, {user: friends})
+        names = {u: f"runner {u - user}" for u in (user, *friends)}
+        for u, name in names.items():
+            path.social.UpsertProfile(
+                social_pb2.Profile(user_id=u, nickname=name, avatar_url=f"https://a/{u}.png"),
+                timeout=10,
+            )
+        # What any replica's answers leave in social_svc's cache.
+        path.social.ListFriends(social_pb2.ListFriendsRequest(user_id=user), timeout=10)
+        path.social.GetProfiles(social_pb2.GetProfilesRequest(user_ids=list(names)), timeout=10)
+        stop_process(path.social_process)
+        reply = path.ranking.GetFriendRanking(
+            ranking_pb2.GetFriendRankingRequest(user_id=user, day=today().isoformat()),
+            timeout=10,
+        )
+        assert [(e.user_id, e.nickname) for e in reply.entries] == sorted(names.items())
+        assert reply.me.nickname == names[user]
+        assert not reply.stale_friends
+    finally:
+        path.close()
+
+
 def test_an_unchecked_list_in_use_is_refetched_before_it_expires():
     """Without social_svc's cache there are no generations: a list is reused for
     ``STEPBOARD_FRIENDS_FRESH_S``. Past half of that it still answers and is refetched in

@@ -1,10 +1,21 @@
-"""social_svc settings: defaults, the cache switch, and errors naming the variable."""
+"""social_svc settings: defaults, the cache switch, and errors naming the variable; the
+form of the cache's entries, which rank_svc reads too."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.config import ConfigError
-from common.social_cache import CacheSettings
+from common.social_cache import (
+    CacheSettings,
+    FriendList,
+    decode_friends,
+    decode_profile,
+    encode_friends,
+    encode_profile,
+)
 from social_svc.config import SocialConfig
+from stepboard.v1 import social_pb2
 from tests.stack import local_env
 
 
@@ -40,3 +51,15 @@ def test_without_cache_redis_is_not_needed():
 def test_bad_setting_is_named(name, value):
     with pytest.raises(ConfigError, match=name):
         SocialConfig.from_env(local_env() | {name: value})
+
+
+@given(st.lists(st.integers(1, 2**63 - 1), unique=True).map(sorted))
+def test_a_cached_friend_list_reads_back_as_written(ids):
+    assert list(decode_friends(encode_friends(FriendList(len(ids), ids))).ids) == ids
+    assert decode_friends(encode_friends(FriendList(len(ids), None))) == (len(ids), None)
+
+
+def test_a_cached_profile_reads_back_as_written():
+    profile = social_pb2.Profile(user_id=7, nickname="Ada 🏃", avatar_url="https://a/7.png")
+    assert decode_profile(encode_profile(profile)) == profile
+    assert decode_profile(encode_profile(None)) is None

@@ -82,15 +82,15 @@ TOP_WITH_GHZ = "GetGlobalTop(100), ghz"  # the load-tool comparison
 SATURATION_READERS = 16
 # 200-friend rankings of users whose friend list the rank process does not hold: the first
 # ranking of a user routed to this process (rank_svc keeps a list while it is unchanged, so
-# only such calls fetch one, and the page's profiles with it). Each of up to COLD_USERS
+# only such calls read one, and the page's profiles with it). Each of up to COLD_USERS
 # users nearest 200 friends (not those of the other 200-friend series) is asked at most
-# once in the run; social_svc's cache holds their lists and profiles (the warm-up asks for
-# them), as for users active within its TTL. The other 200-friend series ask 20 users
-# round robin: lists held.
+# once in the run; social_svc's Redis cache holds their lists and profiles (the warm-up
+# asks social_svc for them), as for users active within its TTL, and rank_svc reads them
+# there. The other 200-friend series ask 20 users round robin: lists held.
 COLD = "GetFriendRanking 200, list not held by the rank process"
 COLD_USERS = 10_000
-# social_svc answering those users' ListFriends (from its Redis cache): the social tier's
-# share of such rankings.
+# social_svc answering those users' ListFriends from its Redis cache: what a call costs
+# the social tier when asked (rank_svc reads lists in that cache itself).
 LIST_FRIENDS = "ListFriends of the same users (social_svc)"
 
 

@@ -161,7 +161,8 @@ def warmed_up(path: WritePath, seed: int):
     """A populated graph whose five best-connected users have cached friend lists in
     rank_svc, and the sixth, which has none: ``(friends, model, day, cached, uncached)``.
     Each cached list then changes (and changes back), so the user's next ranking must ask
-    social_svc for it again (an unchanged list would be reused without asking)."""
+    social_svc for it again (an unchanged list would be reused without asking; the change
+    also drops social_svc's cached copy, which rank_svc would read without asking)."""
     friends, model, day = populate(path, random.Random(seed), users=60)
     by_degree = sorted(friends, key=lambda u: -len(friends[u]))
     cached, uncached = by_degree[:5], by_degree[5]
@@ -180,6 +181,11 @@ def test_slow_then_broken_link_between_rank_and_social(proxied):
     proxy.set_latency(0)
     proxy.refuse(True)
     proxy.drop_connections()
+    # The slow link still delivered the calls late: social_svc answered them and refilled
+    # its cache, where rank_svc would now read the lists without the link. Once those are
+    # done, change the lists again so that the broken link is what the next calls meet.
+    time.sleep(0.5)
+    renew_lists(path, [*cached, uncached])
     broken = check_degraded(path, friends, model, day, cached, uncached)
     healed_at = time.monotonic()
     proxy.heal()

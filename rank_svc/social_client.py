@@ -58,6 +58,12 @@ PROFILES_MISSING = Counter(
     "Rankings served without nicknames because GetProfiles failed, by status code.",
     ["code"],
 )
+SOCIAL_CACHE_READS = Counter(
+    "stepboard_rank_social_cache_reads_total",
+    "Friend lists and profiles rank_svc looked for in social_svc's cache, by kind and "
+    "result (hit; miss: asked of social_svc).",
+    ["kind", "result"],
+)
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
 STREAM_CHUNK = 5000
@@ -103,6 +109,8 @@ class SocialCache:
     def __init__(self, client: RedisClient, namespace: str) -> None:
         self._client = client
         self._namespace = namespace
+        self._counts = {(kind, result): SOCIAL_CACHE_READS.labels(kind, result)
+                        for kind in (FRIENDS, PROFILE) for result in ("hit", "miss")}
 
     def generation_key(self, user_id: int) -> str:
         """The Redis key of ``user_id``'s friend-list generation."""
@@ -116,14 +124,18 @@ class SocialCache:
         generation, value = self._client.mget(
             [self.generation_key(user_id), entry_key(self._namespace, FRIENDS, user_id)]
         )
+        self._counts[FRIENDS, "miss" if value is None else "hit"].inc()
         return generation, None if value is None else decode_friends(value)
 
     def profiles(self, user_ids: Sequence[int]) -> dict[int, social_pb2.Profile | None]:
         """The cached profiles among ``user_ids`` (None: the user is known to have none);
         users not in the cache are left out."""
         values = mget(self._client, [entry_key(self._namespace, PROFILE, u) for u in user_ids])
-        return {user_id: decode_profile(value)
-                for user_id, value in zip(user_ids, values, strict=True) if value is not None}
+        found = {user_id: decode_profile(value)
+                 for user_id, value in zip(user_ids, values, strict=True) if value is not None}
+        self._counts[PROFILE, "hit"].inc(len(found))
+        self._counts[PROFILE, "miss"].inc(len(user_ids) - len(found))
+        return found
 
 
 class Listed(NamedTuple, Generic[Prepared]):

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
-from common.social_cache import FRIENDS, CacheSettings, generation_key
+from common.social_cache import FRIENDS, PROFILE, CacheSettings, generation_key
+from rank_svc.social_client import SocialCache
 from social_svc.cache import Entry, GraphCache
 from stepboard.v1 import social_pb2
 from tests.harness import free_port, unique
@@ -296,6 +298,38 @@ def test_every_change_gives_both_lists_a_new_generation(server, namespace, redis
         assert None not in generations and not seen & set(generations)
         seen |= set(generations)
         redis_client.delete(*keys)  # as if they expired
+
+
+def test_rank_svc_reads_what_social_svc_cached(server, namespace, redis_client, split_users):
+    """rank_svc's read-only view of the cache (``SocialCache``) finds the list and profiles
+    social_svc's answers cached, the list with its current generation, and nothing once a
+    change dropped the list; every read is counted as a hit or a miss."""
+    a, b = split_users[0][0], split_users[1][0]
+    profile = social_pb2.Profile(user_id=a, nickname="Ada", avatar_url="https://a/ada.png")
+    server.stub.AddFriendship(social_pb2.AddFriendshipRequest(user_id=a, friend_id=b), timeout=5)
+    server.stub.UpsertProfile(profile, timeout=5)
+    shared = SocialCache(redis_client, namespace)
+
+    def reads(kind: str, result: str) -> float:
+        return REGISTRY.get_sample_value(
+            "stepboard_rank_social_cache_reads_total", {"kind": kind, "result": result}) or 0.0
+
+    before = {(k, r): reads(k, r) for k in (FRIENDS, PROFILE) for r in ("hit", "miss")}
+    assert shared.friends(a)[1] is None  # nobody asked for the list since the change
+    assert shared.profiles([a, b]) == {}
+    assert friends_of(server.stub, a) == [b]
+    server.stub.GetProfiles(social_pb2.GetProfilesRequest(user_ids=[a, b]), timeout=5)
+    generation, listed = shared.friends(a)
+    assert listed is not None and list(listed.ids) == [b]
+    assert generation == redis_client.get(generation_key(namespace, FRIENDS, a))
+    assert shared.profiles([a, b]) == {a: profile, b: None}  # b is known to have none
+    server.stub.RemoveFriendship(social_pb2.RemoveFriendshipRequest(user_id=a, friend_id=b),
+                                 timeout=5)
+    changed, listed = shared.friends(a)
+    assert listed is None and changed not in (None, generation)
+    counted = {key: reads(*key) - value for key, value in before.items()}
+    assert counted == {(FRIENDS, "hit"): 1, (FRIENDS, "miss"): 2,
+                       (PROFILE, "hit"): 2, (PROFILE, "miss"): 2}
 
 
 def test_a_fill_read_before_a_change_never_lands(redis_client, namespace):

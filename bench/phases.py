@@ -356,8 +356,8 @@ def ranking(state: State) -> dict:
     200 friends with ``SATURATION_READERS`` callers, for the rank process's maximum RPS;
     social_svc's ListFriends for the users of ``COLD`` (``LIST_FRIENDS``), after its cache
     was filled for them; 200 friends for those users, whose lists the rank process does
-    not hold (``COLD``, at ``SATURATION_READERS`` callers: a path that waits on social_svc
-    twice needs more calls in flight to fill a process); the bare echo server at 4
+    not hold (``COLD``, at ``SATURATION_READERS`` callers, beside the saturated held
+    list); the bare echo server at 4
     callers (what any call costs at that load); and GetGlobalTop(100) once more with ghz,
     the comparison behind the choice of tool."""
     ctx, d = state.ctx, state.ctx.scale.duration_s

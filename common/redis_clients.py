@@ -13,6 +13,9 @@ from redis.sentinel import Sentinel
 from common.config import ConfigError, env_choice, env_float, env_list, env_str, host_port
 
 RedisClient = redis.Redis | RedisCluster
+# What a Redis call raises when the server is unreachable, slow or refuses: callers that can
+# do without Redis (a cache) catch these and carry on.
+REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
 
 
 @dataclass(frozen=True)

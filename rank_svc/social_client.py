@@ -30,11 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, NamedTuple, TypeVar
 
 import grpc
-import redis
 from prometheus_client import Counter
 
 from common.errors import Unavailable
-from common.redis_clients import RedisClient, mget
+from common.redis_clients import REDIS_ERRORS, RedisClient, mget
 from common.social_cache import (
     FRIENDS,
     PROFILE,
@@ -65,7 +64,6 @@ SOCIAL_CACHE_READS = Counter(
     ["kind", "result"],
 )
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-_REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
 STREAM_CHUNK = 5000
 UNARY_PAGE = 1000  # social_svc's largest ListFriends page
 PROFILE_TTL_S = 30.0
@@ -292,7 +290,7 @@ class ProfileSource:
         if self._social_cache is not None:
             try:
                 found = self._social_cache.profiles(user_ids)
-            except _REDIS_ERRORS as error:  # social_svc may still answer
+            except REDIS_ERRORS as error:  # social_svc may still answer
                 log.warning("social cache unavailable for profiles", extra={"error": str(error)})
         wanted = [user_id for user_id in user_ids if user_id not in found]
         if wanted:

@@ -24,10 +24,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-import redis
 from prometheus_client import Counter
 
-from common.redis_clients import RedisClient, mget, run_scripts
+from common.redis_clients import REDIS_ERRORS, RedisClient, mget, run_scripts
 from common.social_cache import CacheSettings, entry_key, generation_key
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,6 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[1])
 return 1
 """
-_ERRORS = (redis.exceptions.RedisError, OSError)
 
 
 class Entry(NamedTuple):
@@ -102,7 +100,7 @@ class GraphCache:
             generations = mget(
                 self._client, [generation_key(namespace, kind, user_ids[i]) for i in missed]
             ) if missed else []
-        except _ERRORS as error:
+        except REDIS_ERRORS as error:
             self._failed("lookup", error)
             CACHE_LOOKUPS.labels(kind, "unavailable").inc(len(user_ids))
             return None
@@ -121,7 +119,7 @@ class GraphCache:
                  for user_id, generation, value in items]
         try:
             run_scripts(self._client, self._fill, calls)
-        except _ERRORS as error:
+        except REDIS_ERRORS as error:
             self._failed("fill", error)
 
     def invalidate(self, kind: str, user_ids: Iterable[int]) -> None:
@@ -136,5 +134,5 @@ class GraphCache:
                  for user_id in user_ids]
         try:
             run_scripts(self._client, self._invalidate, calls)
-        except _ERRORS as error:
+        except REDIS_ERRORS as error:
             self._failed("invalidation", error)

@@ -409,8 +409,8 @@ def test_cluster_value_set_has_network_policies_and_fixed_replicas():
 
 
 def test_rank_checks_friend_lists_against_the_cache_social_writes():
-    """Rank reads the generations social's cache keeps: same switch, namespace and TTL,
-    and the same Redis (one redis.* for both)."""
+    """Rank reads social's cache (the generations, lists and profiles social keeps there):
+    same switch, namespace and TTL, and the same Redis (one redis.* for both)."""
     result = rendered(CHART / "ci" / "default-values.yaml")
     social = result.component("ConfigMap", "social")["data"]
     rank = result.component("ConfigMap", "rank")["data"]

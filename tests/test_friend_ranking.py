@@ -8,6 +8,7 @@ import pytest
 
 from common.processes import stop_process
 from common.reports import day_start
+from common.social_cache import FRIENDS, CacheSettings, entry_key
 from stepboard.v1 import ranking_pb2, social_pb2
 from tests.harness import today, wait_until
 from tests.model import BoardModel
@@ -230,8 +231,8 @@ def test_a_list_longer_than_one_page_is_read_whole(path):
 @pytest.mark.parametrize("deployment", sorted(REDIS_DEPLOYMENTS))
 def test_a_friendship_change_shows_in_the_next_ranking(deployment):
     """rank_svc keeps a friend list while social_svc's generation of it is unchanged: a
-    change shows in the very next ranking, and an unchanged list is not fetched again
-    (it still answers, not flagged stale, with social_svc stopped)."""
+    change shows in the very next ranking, and an unchanged list is not read again (it
+    still answers, not flagged stale, with social_svc stopped and its cached copy gone)."""
     path = WritePath(REDIS_DEPLOYMENTS[deployment], own_social=True)
     try:
         user = random.randint(10**12, 10**13)  # a user no other run has befriended
@@ -254,6 +255,9 @@ def test_a_friendship_change_shows_in_the_next_ranking(deployment):
         )
         assert ranking() == ({user, new}, False)
         stop_process(path.social_process)
+        # as if social_svc's copy expired; the generation stays
+        namespace = CacheSettings.from_env(path.env).namespace
+        path.store.client.delete(entry_key(namespace, FRIENDS, user))
         assert ranking() == ({user, new}, False)
     finally:
         path.close()

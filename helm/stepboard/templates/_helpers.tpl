@@ -211,7 +211,7 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- if eq $c "precompute" -}}
 {{- $_ := set $env "STEPBOARD_PRECOMPUTE_INTERVAL_S" (toString $v.precompute.intervalSeconds) -}}
 {{- end -}}
-{{- /* rank checks its cached friend lists against the generations of social's cache */ -}}
+{{- /* rank reads social's cache: the generations of friend lists, and lists and profiles */ -}}
 {{- if has $c (list "social" "rank") -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_CACHE" (toString $v.social.cache.enabled) -}}
 {{- if $v.social.cache.enabled -}}

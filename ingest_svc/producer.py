@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from common.errors import DomainError, ResourceExhausted, Unavailable
+from common.errors import DeadlineExceeded, DomainError, ResourceExhausted, Unavailable
 from common.kafka_clients import KafkaSettings, producer_config
 from common.report_records import Record
 
@@ -77,6 +77,8 @@ class ReportProducer:
     def __init__(self, settings: KafkaSettings) -> None:
         self.topic = settings.topic
         self._producer = Producer(producer_config(settings, error_cb=self._on_error))
+        # Set when the client reports every broker unreachable, cleared by an acknowledgement.
+        self._brokers_down = False
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
         self._poller.start()
@@ -85,17 +87,20 @@ class ReportProducer:
         while not self._closed.is_set():
             self._producer.poll(0.1)
 
-    @staticmethod
-    def _on_error(error: KafkaError) -> None:
+    def _on_error(self, error: KafkaError) -> None:
         log.warning("kafka client error", extra={"error": str(error)})
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._brokers_down = True
 
     def send(
-        self, records: Sequence[Record], budget_s: float
+        self, records: Sequence[Record], budget_s: float, deadline_bound: bool = False
     ) -> list[Outcome]:
         """Produces ``(key, value)`` records; waits at most ``budget_s`` for all acks.
 
-        A full local queue gives ``ResourceExhausted`` for the records that did not fit; a
-        record not acknowledged in time (broker down or slow) gives ``Unavailable``.
+        A full local queue gives ``ResourceExhausted`` for the records that did not fit. A
+        record not acknowledged in time gives ``Unavailable`` (the broker is down or slow),
+        or ``DeadlineExceeded`` when the wait was cut short by the caller's deadline
+        (``deadline_bound``) while the broker is reachable.
         """
         pending = _Pending(len(records))
         messages = [
@@ -110,8 +115,23 @@ class ReportProducer:
             if error is not None:
                 pending.settle(index, _refused(error))
         pending.wait(budget_s)
-        timeout = Unavailable("broker did not acknowledge the report in time")
+        if any(isinstance(outcome, Stored) for outcome in pending.outcomes):
+            self._brokers_down = False
+        timeout = self._unacknowledged(deadline_bound)
         return [timeout if outcome is None else outcome for outcome in pending.outcomes]
+
+    def _unacknowledged(self, deadline_bound: bool) -> DomainError:
+        """What to answer for a record not acknowledged within the wait. It stays queued
+        and may still be stored, so the message says a retry is safe (max-merge)."""
+        if deadline_bound and not self._brokers_down:
+            return DeadlineExceeded(
+                "the deadline passed before the broker acknowledged the report; it may "
+                "still be stored, and a retry is safe"
+            )
+        return Unavailable(
+            "broker did not acknowledge the report in time; it may still be stored, and a "
+            "retry is safe"
+        )
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Delivers what is queued (bounded by ``timeout_s``), then stops the poll thread."""

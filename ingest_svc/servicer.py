@@ -32,11 +32,15 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         self._max_wait_s = max_wait_s
         self._clock = clock
 
-    def _budget(self, context: grpc.ServicerContext) -> float:
+    def _send(self, records: list, context: grpc.ServicerContext) -> list:
+        """The producer's outcome for each record, waiting at most ``max_wait_s`` and never
+        past the caller's deadline (less a margin for the answer to reach them)."""
         remaining = context.time_remaining()
-        if remaining is None:
-            return self._max_wait_s
-        return min(self._max_wait_s, remaining - min(_DEADLINE_MARGIN_S, remaining * 0.2))
+        budget, deadline_bound = self._max_wait_s, False
+        if remaining is not None:
+            by_deadline = remaining - min(_DEADLINE_MARGIN_S, remaining * 0.2)
+            budget, deadline_bound = min(budget, by_deadline), by_deadline < budget
+        return self._producer.send(records, budget, deadline_bound)
 
     @staticmethod
     def _name(report: ingest_pb2.StepReport) -> None:
@@ -52,7 +56,7 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         validate_report(report, self._clock(), self._validation, prefix="report.")
         self._name(report)
         record = (None, encode_reports([report]))
-        (outcome,) = self._producer.send([record], self._budget(context))
+        (outcome,) = self._send([record], context)
         if isinstance(outcome, DomainError):
             raise outcome
         return ingest_pb2.ReportStepsResponse(
@@ -87,7 +91,7 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
             values = [encode_reports([request.reports[i] for i in group]) for group in groups]
         keys = [batch_key(request.reports[group[0]]) for group in groups]
         records = list(zip(keys, values, strict=True))
-        outcomes = self._producer.send(records, self._budget(context)) if records else []
+        outcomes = self._send(records, context) if records else []
         for group, outcome in zip(groups, outcomes, strict=True):
             if not isinstance(outcome, Stored):
                 failed.update(dict.fromkeys(group, outcome))

@@ -289,6 +289,26 @@ def test_a_batch_is_one_record_and_identical_records_are_each_acknowledged():
         path.close()
 
 
+def test_a_deadline_shorter_than_the_acknowledgement_is_deadline_exceeded():
+    """With the broker up, a call whose deadline ends before the broker acknowledged its
+    report answers DEADLINE_EXCEEDED (or OK), never UNAVAILABLE, which says a dependency
+    is down (the broker-down case: tests/test_write_path_faults.py)."""
+    path = WritePath({})
+    try:
+        day = today()
+        codes = []
+        for user_id in range(1, 41):
+            request = ingest_pb2.ReportStepsRequest(report=report(user_id, day, 10, 5))
+            try:
+                path.ingest.ReportSteps(request, timeout=0.001 * (1 + user_id % 5))
+                codes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as error:
+                codes.append(error.code())
+        assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}, codes
+    finally:
+        path.close()
+
+
 def test_global_reads_validate_their_arguments(write_path):
     day = today().isoformat()
     cases = [

@@ -264,8 +264,9 @@ def precompute_hot(state: State) -> dict:
     scores = {}
     for first in range(0, len(ordered), 50_000):
         scores |= state.store.scores(ctx.day, ordered[first:first + 50_000])
+    # No generation recorded: the bench's graph does not change while it runs.
     HotRankings(state.redis, ctx.namespace, 3).save(hot, ctx.day, order_rows(scores),
-                                                    int(time.time()))
+                                                    int(time.time()), None)
     return {"user": hot, "members": len(members), "list_seconds": round(listed - started, 2),
             "seconds": round(time.monotonic() - started, 2)}
 

@@ -91,10 +91,13 @@ class PrecomputeConfig:
     hot_threshold: int
     interval_s: float
     metrics_port: int | None
+    social_cache: CacheSettings = field(default_factory=CacheSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "PrecomputeConfig":
-        """Reads Redis, boards, social_svc, the hot-user threshold and refresh interval."""
+        """Reads Redis, boards, social_svc, the hot-user threshold and refresh interval, and
+        social_svc's cache settings (with the cache on, each ranking records the generation
+        of the friend list it was computed from, and a change of the list refreshes it)."""
         return cls(
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
@@ -103,4 +106,5 @@ class PrecomputeConfig:
             hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", HOT_FRIENDS_THRESHOLD, 1),
             interval_s=env_float(env, "PRECOMPUTE_INTERVAL_S", 60.0, minimum=0.1),
             metrics_port=env_int(env, "METRICS_PORT", 9105, 0, 65535) or None,
+            social_cache=CacheSettings.from_env(env),
         )

@@ -2,8 +2,11 @@
 
 Per (user, day): a list of ``"user_id:score"`` rows in ranking order (score empty for a
 friend without a report) and a meta hash (``computed_at``, ``total``, ``me`` = the user's
-index). Both keys share a hash tag so a refresh swaps them atomically and a page is read in
-one script call, even on Redis Cluster.
+index, ``generation`` = the generation of the friend list it was computed from, in
+social_svc's cache). Both keys share a hash tag with that generation's key (the user id, as
+:func:`common.social_cache.entry_key` tags it), so a refresh swaps them atomically and a page
+is read together with the list's current generation in one script call, even on Redis
+Cluster: a ranking computed before the list last changed is told apart from a current one.
 """
 
 from dataclasses import dataclass
@@ -14,25 +17,30 @@ from rank_svc.board import Row, expire_at
 
 _CHUNK = 10_000
 
-# KEYS: staging list, live list, meta. ARGV: computed_at, total, me, expire_at.
+# KEYS: staging list, live list, meta. ARGV: computed_at, total, me, expire_at, generation.
 _PUBLISH_LUA = """
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], 'computed_at', ARGV[1], 'total', ARGV[2], 'me', ARGV[3])
+redis.call('HSET', KEYS[3], 'computed_at', ARGV[1], 'total', ARGV[2], 'me', ARGV[3],
+           'generation', ARGV[5])
 redis.call('EXPIREAT', KEYS[2], ARGV[4])
 redis.call('EXPIREAT', KEYS[3], ARGV[4])
 return 1
 """
 
-# KEYS: live list, meta. ARGV: start (-1: the caller's own page), size.
-# Returns nil when nothing is precomputed, else {computed_at, total, me, start, me_row, rows}.
+# KEYS: live list, meta, and optionally the friend list's generation key. ARGV: start (-1:
+# the caller's own page), size. Returns nil when nothing is precomputed, else {computed_at,
+# total, me, start, me_row, rows, current}: current is 1 unless the list's generation moved
+# since the ranking was computed (no generation key given: 1).
 _PAGE_LUA = """
-local meta = redis.call('HMGET', KEYS[2], 'computed_at', 'total', 'me')
+local meta = redis.call('HMGET', KEYS[2], 'computed_at', 'total', 'me', 'generation')
 if not meta[1] then return nil end
 local size, start, me = tonumber(ARGV[2]), tonumber(ARGV[1]), tonumber(meta[3])
 if start < 0 then start = me - me % size end
 local rows = redis.call('LRANGE', KEYS[1], start, start + size - 1)
-return {meta[1], meta[2], meta[3], start, redis.call('LINDEX', KEYS[1], me), rows}
+local current = 1
+if KEYS[3] and (redis.call('GET', KEYS[3]) or '') ~= (meta[4] or '') then current = 0 end
+return {meta[1], meta[2], meta[3], start, redis.call('LINDEX', KEYS[1], me), rows, current}
 """
 
 
@@ -46,6 +54,7 @@ class HotPage:
     start: int
     me: Row
     rows: list[Row]
+    current: bool  # computed from the friend list as it is now (see the module docstring)
 
 
 def _pack(row: Row) -> str:
@@ -68,11 +77,15 @@ class HotRankings:
         self._page = client.register_script(_PAGE_LUA)
 
     def _keys(self, user_id: int, day: date) -> tuple[str, str, str]:
-        tag = f"{self.namespace}:hot:{{u{user_id}}}:{day.isoformat()}"
+        tag = f"{self.namespace}:hot:{{{user_id}}}:{day.isoformat()}"
         return f"{tag}:new", f"{tag}:rows", f"{tag}:meta"
 
-    def save(self, user_id: int, day: date, rows: list[Row], computed_at_s: int) -> None:
-        """Replaces the user's ranking of ``day`` with ``rows`` (which include the user)."""
+    def save(
+        self, user_id: int, day: date, rows: list[Row], computed_at_s: int,
+        generation: bytes | None,
+    ) -> None:
+        """Replaces the user's ranking of ``day`` with ``rows`` (which include the user),
+        computed from the friend list of ``generation`` (read before the list was)."""
         staging, live, meta = self._keys(user_id, day)
         me = next(i for i, row in enumerate(rows) if row.user_id == user_id)
         self.client.delete(staging)
@@ -80,16 +93,23 @@ class HotRankings:
             self.client.rpush(staging, *(_pack(r) for r in rows[first:first + _CHUNK]))
         self._publish(
             keys=[staging, live, meta],
-            args=[computed_at_s, len(rows), me, expire_at(day, self.retention_days)],
+            args=[computed_at_s, len(rows), me, expire_at(day, self.retention_days),
+                  generation or b""],
         )
 
-    def page(self, user_id: int, day: date, start: int | None, size: int) -> HotPage | None:
-        """A page from ``start`` (None: the caller's own page), or None if not precomputed."""
+    def page(
+        self, user_id: int, day: date, start: int | None, size: int,
+        generation_key: str | None,
+    ) -> HotPage | None:
+        """A page from ``start`` (None: the caller's own page), or None if not precomputed;
+        checked against the friend list's current generation at ``generation_key`` (None:
+        not checked)."""
         _, live, meta = self._keys(user_id, day)
-        found = self._page(keys=[live, meta], args=[-1 if start is None else start, size])
+        keys = [live, meta] if generation_key is None else [live, meta, generation_key]
+        found = self._page(keys=keys, args=[-1 if start is None else start, size])
         if found is None:
             return None
-        computed_at, total, me, first, me_row, rows = found
+        computed_at, total, me, first, me_row, rows, current = found
         return HotPage(
             computed_at_s=int(computed_at),
             total=int(total),
@@ -97,4 +117,5 @@ class HotRankings:
             start=int(first),
             me=_unpack(me_row),
             rows=[_unpack(r) for r in rows],
+            current=bool(current),
         )

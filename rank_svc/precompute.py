@@ -5,6 +5,13 @@ with ``ListHotUsers``) get their ranking for every day that is currently open so
 computed in chunks and stored in Redis (:mod:`rank_svc.hot_rankings`) every
 ``STEPBOARD_PRECOMPUTE_INTERVAL_S``. Replicas share the work: a user is refreshed by
 whichever replica first takes that user's lock, which expires just before the next round.
+
+Each ranking records the generation of the friend list it was computed from (social_svc's
+cache replaces it on every change of the list), read before the list. Between rounds, every
+``CHANGE_CHECK_S``, a replica reads the current generations of the users it refreshed and
+refreshes at once those whose list changed: the ranking server does not use a ranking older
+than the list (:meth:`rank_svc.servicer.RankingServicer.GetFriendRanking`), except one too
+large to compute per call, which so shows a change within about a refresh's time.
 """
 
 import logging
@@ -13,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
@@ -22,9 +29,10 @@ from prometheus_client import Counter, Histogram
 from common.channels import create_channel
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
-from common.redis_clients import RedisClient, create_redis
+from common.redis_clients import RedisClient, create_redis, mget
 from common.reports import accepted_days
 from common.runtime import load
+from common.social_cache import FRIENDS, generation_key
 from rank_svc.board import BoardStore
 from rank_svc.config import PrecomputeConfig
 from rank_svc.friend_ranking import order_rows
@@ -43,6 +51,7 @@ REFRESH_SECONDS = Histogram(
 )
 SCORE_CHUNK = 50_000
 STREAM_TIMEOUT_S = 120.0
+CHANGE_CHECK_S = 1.0
 
 
 def open_days(now: datetime) -> Iterator[date]:
@@ -65,6 +74,12 @@ class Precomputer:
         self.store = BoardStore(client, config.board)
         self.hot = HotRankings(client, config.board.namespace, config.board.retention_days)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # users this replica refreshed in the current round -> the generation it used
+        self.refreshed: dict[int, bytes | None] = {}
+
+    def _generation_key(self, user_id: int) -> str | None:
+        cache = self.config.social_cache
+        return generation_key(cache.namespace, FRIENDS, user_id) if cache.enabled else None
 
     def hot_users(self) -> list[int]:
         """Every user with more friends than the threshold, from social_svc."""
@@ -86,13 +101,25 @@ class Precomputer:
         hold_ms = max(100, int(self.config.interval_s * 900))
         return bool(self.client.set(key, self.owner, nx=True, px=hold_ms))
 
-    def refresh(self, user_id: int, now: datetime) -> bool:
+    def refresh(self, user_id: int, now: datetime, claimed: bool = False) -> bool:
         """Recomputes ``user_id``'s rankings for the open days unless another replica
-        holds the user this round; returns whether this replica did it."""
-        if not self._claim(user_id):
+        holds the user this round (``claimed``: this replica does); returns whether this
+        replica did it. A failed call to social_svc is counted and logged, not raised."""
+        if not claimed and not self._claim(user_id):
             REFRESHES.labels("skipped").inc()
             return False
+        try:
+            self._recompute(user_id, now)
+        except grpc.RpcError as error:
+            REFRESHES.labels("failed").inc()
+            log.warning("refresh failed", extra={"user_id": user_id, "code": error.code().name})
+            return False
+        return True
+
+    def _recompute(self, user_id: int, now: datetime) -> None:
         started = time.monotonic()
+        key = self._generation_key(user_id)
+        generation = None if key is None else self.client.get(key)
         members = {*stream_friends(self.social, user_id, STREAM_TIMEOUT_S), user_id}
         ordered_ids = sorted(members)
         for day in open_days(now):
@@ -100,33 +127,48 @@ class Precomputer:
             scores: dict[int, int | None] = {}
             for first in range(0, len(ordered_ids), SCORE_CHUNK):
                 scores |= self.store.scores(day, ordered_ids[first:first + SCORE_CHUNK])
-            self.hot.save(user_id, day, order_rows(scores), computed_at)
+            self.hot.save(user_id, day, order_rows(scores), computed_at, generation)
+        self.refreshed[user_id] = generation
         REFRESHES.labels("done").inc()
         REFRESH_SECONDS.observe(time.monotonic() - started)
         log.info("refreshed", extra={"user_id": user_id, "members": len(members)})
-        return True
 
     def run_once(self) -> int:
         """One round over all hot users; returns how many this replica refreshed."""
         now = datetime.now(UTC)
-        done = 0
-        for user_id in self.hot_users():
-            try:
-                done += self.refresh(user_id, now)
-            except grpc.RpcError as error:
-                REFRESHES.labels("failed").inc()
-                log.warning("refresh failed", extra={"user_id": user_id, "code": error.code().name})
-        return done
+        self.refreshed = {}
+        return sum(self.refresh(user_id, now) for user_id in self.hot_users())
+
+    def refresh_changed(self) -> int:
+        """Refreshes the users this replica refreshed this round whose friend list changed
+        since; returns how many (none without social_svc's cache: no generations)."""
+        users = list(self.refreshed)
+        if not users or not self.config.social_cache.enabled:
+            return 0
+        current = mget(self.client, [self._generation_key(u) for u in users])
+        changed = [u for u, g in zip(users, current, strict=True) if g != self.refreshed[u]]
+        now = datetime.now(UTC)
+        return sum(self.refresh(user_id, now, claimed=True) for user_id in changed)
 
     def run(self, stop: threading.Event) -> None:
-        """Rounds every interval until ``stop`` is set; failures wait for the next round."""
+        """Rounds every interval until ``stop`` is set, checking for changed friend lists
+        in between; failures wait for the next check or round."""
         while not stop.is_set():
             started = time.monotonic()
-            try:
-                self.run_once()
-            except Exception:  # a failed round (social or Redis down) must not kill the job
-                log.exception("precompute round failed")
-            stop.wait(max(0.0, self.config.interval_s - (time.monotonic() - started)))
+            _logged(self.run_once, "precompute round failed")
+            while (left := self.config.interval_s - (time.monotonic() - started)) > 0:
+                if stop.wait(min(CHANGE_CHECK_S, left)):
+                    return
+                _logged(self.refresh_changed, "changed-list refresh failed")
+
+
+def _logged(action: Callable[[], object], what: str) -> None:
+    """Runs ``action``; a failure (social_svc or Redis down) is logged, never raised: it
+    must not kill the job."""
+    try:
+        action()
+    except Exception:
+        log.exception(what)
 
 
 def main() -> None:

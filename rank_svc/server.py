@@ -12,7 +12,8 @@ from rank_svc.social_client import FriendSource, ProfileSource, SocialCache
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
 
 # Friend lists longer than this are not kept for degradation: such users are hot and
-# served from precomputed rankings.
+# served from precomputed rankings, even one computed before their list last changed (until
+# precompute refreshes it: ranking them per call would take seconds).
 MAX_CACHED_LIST = 20_000
 
 
@@ -42,6 +43,7 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
         ),
         ProfileSource(stub, shared),
         config.hot_threshold,
+        live_limit=MAX_CACHED_LIST,
     )
     return build_grpc_server(
         config.server, [register(ranking_pb2, ranking_pb2_grpc, "Ranking", servicer)]

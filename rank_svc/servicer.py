@@ -68,13 +68,17 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         friends: FriendSource[Members],
         profiles: ProfileSource,
         hot_threshold: int,
+        live_limit: int,
     ) -> None:
-        """``hot_threshold``: users with more friends may have a precomputed ranking."""
+        """``hot_threshold``: users with more friends may have a precomputed ranking.
+        ``live_limit``: a precomputed ranking of at most this many users that predates a
+        change of the friend list is not used: the ranking is computed from the list."""
         self._store = store
         self._hot = hot
         self._friends = friends
         self._profiles = profiles
         self._hot_threshold = hot_threshold
+        self._live_limit = live_limit
         self._tops: TopCache[ranking_pb2.GetGlobalTopResponse] = TopCache(store)
 
     def _add_entries(
@@ -121,7 +125,11 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         the caller is a hot user, else computed from the friend list and the board.
 
         A user whose cached friend list is no longer than the hot threshold is not looked
-        up among the precomputed rankings (one Redis round trip saved for most users).
+        up among the precomputed rankings (one Redis round trip saved for most users). A
+        precomputed ranking older than the friend list's last change is used only when it
+        is too large to compute per call (``live_limit``), until precompute refreshes it:
+        so a removed friend leaves every other ranking at once, and a user who is no
+        longer hot is not shown the ranking from when they were.
         """
         user_id = request.user_id
         _check_user(user_id)
@@ -133,7 +141,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         known = self._friends.known_count(user_id)
         hot = None
         if known is None or known > self._hot_threshold:
-            hot = self._hot.page(user_id, day, None if request.around_me else token_offset, size)
+            hot = self._hot.page(user_id, day, None if request.around_me else token_offset, size,
+                                 self._friends.generation_key(user_id))
+            if hot is not None and not hot.current and hot.total <= self._live_limit:
+                hot = None
         if hot is not None:
             start, rows, total, my_index, me = hot.start, hot.rows, hot.total, hot.my_index, hot.me
             reply.computed_at.seconds = hot.computed_at_s

@@ -408,16 +408,18 @@ def test_cluster_value_set_has_network_policies_and_fixed_replicas():
     assert result.component("ConfigMap", "rank")["data"]["STEPBOARD_SOCIAL_CACHE"] == "false"
 
 
-def test_rank_checks_friend_lists_against_the_cache_social_writes():
-    """Rank reads social's cache (the generations, lists and profiles social keeps there):
-    same switch, namespace and TTL, and the same Redis (one redis.* for both)."""
+def test_rank_and_precompute_check_friend_lists_against_the_cache_social_writes():
+    """Rank reads social's cache (the generations, lists and profiles social keeps there)
+    and precompute the generations: same switch, namespace and TTL, and the same Redis
+    (one redis.* for all)."""
     result = rendered(CHART / "ci" / "default-values.yaml")
     social = result.component("ConfigMap", "social")["data"]
-    rank = result.component("ConfigMap", "rank")["data"]
     shared = ["STEPBOARD_SOCIAL_CACHE", "STEPBOARD_SOCIAL_CACHE_NAMESPACE",
               "STEPBOARD_SOCIAL_CACHE_TTL_S", "STEPBOARD_REDIS_URL"]
     assert social["STEPBOARD_SOCIAL_CACHE"] == "true"
-    assert [rank[name] for name in shared] == [social[name] for name in shared]
+    for reader in ("rank", "precompute"):
+        data = result.component("ConfigMap", reader)["data"]
+        assert [data[name] for name in shared] == [social[name] for name in shared], reader
 
 
 @value_sets

@@ -1,4 +1,5 @@
-"""A hot user (200,000 friends) is served from the precomputed ranking, refreshed on time."""
+"""Hot users: served from the precomputed ranking, refreshed on time, and never from one
+older than their friend list when it is small enough to rank per call."""
 
 import random
 import subprocess
@@ -35,16 +36,22 @@ def hot_graph():
     databases.drop()
 
 
-def test_hot_user_is_served_from_the_precompute_and_refreshed(hot_graph):
-    path = WritePath(
+def hot_path(databases: ShardDatabases, threshold: int, interval_s: float) -> WritePath:
+    """A write path with its own social_svc on ``databases`` and social cache namespace,
+    users with more than ``threshold`` friends hot, precompute rounds every ``interval_s``."""
+    return WritePath(
         {
-            "STEPBOARD_MYSQL_SHARD_DSNS": hot_graph.dsns,
+            "STEPBOARD_MYSQL_SHARD_DSNS": databases.dsns,
             "STEPBOARD_SOCIAL_CACHE_NAMESPACE": unique("sg"),
-            "STEPBOARD_HOT_FRIENDS_THRESHOLD": "100000",
-            "STEPBOARD_PRECOMPUTE_INTERVAL_S": "3",
+            "STEPBOARD_HOT_FRIENDS_THRESHOLD": str(threshold),
+            "STEPBOARD_PRECOMPUTE_INTERVAL_S": str(interval_s),
         },
         own_social=True,
     )
+
+
+def test_hot_user_is_served_from_the_precompute_and_refreshed(hot_graph):
+    path = hot_path(hot_graph, threshold=100_000, interval_s=3)
     try:
         (hot,) = path.social.ListHotUsers(
             social_pb2.ListHotUsersRequest(min_friends=HOT_FRIENDS), timeout=30
@@ -104,3 +111,44 @@ def test_hot_user_is_served_from_the_precompute_and_refreshed(hot_graph):
         assert refreshed.computed_at.seconds >= served.computed_at.seconds
     finally:
         path.close()
+
+
+def test_a_precomputed_ranking_older_than_the_friend_list_is_not_shown():
+    """A precomputed ranking computed before the user's friend list last changed is not
+    served (it is small enough to rank per call): a removed friend is gone from the very
+    next ranking; precompute refreshes the ranking within seconds, long before its next
+    round; and a user no longer hot is never shown the ranking from when they were."""
+    databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
+    path = hot_path(databases, threshold=3, interval_s=600)
+    try:
+        user = fresh_user_base()
+        friends = [user + i for i in range(1, 6)]
+        for friend in friends:
+            path.social.AddFriendship(
+                social_pb2.AddFriendshipRequest(user_id=user, friend_id=friend), timeout=10
+            )
+        request = ranking_pb2.GetFriendRankingRequest(user_id=user, day=today().isoformat())
+
+        def ranking() -> tuple[set[int], int, bool]:
+            reply = path.ranking.GetFriendRanking(request, timeout=10)
+            return {e.user_id for e in reply.entries}, reply.total, reply.HasField("computed_at")
+
+        precompute = start_process("rank_svc.precompute", path.env)
+        path.consumers.append(precompute)  # stopped with the path
+        assert wait_until(lambda: ranking()[2], 60, 0.5)
+        assert ranking() == ({user, *friends}, 6, True)
+
+        def remove(friend: int) -> None:
+            path.social.RemoveFriendship(
+                social_pb2.RemoveFriendshipRequest(user_id=user, friend_id=friend), timeout=10
+            )
+
+        remove(friends[0])
+        assert ranking()[:2] == ({user, *friends[1:]}, 5)
+        assert wait_until(lambda: ranking() == ({user, *friends[1:]}, 5, True), 20, 0.5)
+        remove(friends[1])
+        remove(friends[2])  # 2 friends left: no longer hot
+        assert ranking()[:2] == ({user, *friends[3:]}, 3)
+    finally:
+        path.close()
+        databases.drop()

@@ -211,8 +211,9 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- if eq $c "precompute" -}}
 {{- $_ := set $env "STEPBOARD_PRECOMPUTE_INTERVAL_S" (toString $v.precompute.intervalSeconds) -}}
 {{- end -}}
-{{- /* rank reads social's cache: the generations of friend lists, and lists and profiles */ -}}
-{{- if has $c (list "social" "rank") -}}
+{{- /* rank reads social's cache: the generations of friend lists, and lists and profiles;
+precompute records the generation each hot ranking was computed from */ -}}
+{{- if has $c (list "social" "rank" "precompute") -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_CACHE" (toString $v.social.cache.enabled) -}}
 {{- if $v.social.cache.enabled -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_CACHE_NAMESPACE" (toString $v.social.cache.namespace) -}}

@@ -46,10 +46,17 @@ class CacheSettings:
         )
 
 
+def user_tag(user_id: int) -> str:
+    """The Redis Cluster hash tag of ``user_id``'s keys: an entry, its generation, and any
+    other key that must be read in one script with them (a precomputed ranking,
+    ``rank_svc/hot_rankings.py``) share one slot."""
+    return f"{{{user_id}}}"
+
+
 def entry_key(namespace: str, kind: str, user_id: int) -> str:
-    """The cached ``kind`` (``FRIENDS`` or ``PROFILE``) of ``user_id``; the hash tag keeps
-    an entry and its generation in one Redis Cluster slot."""
-    return f"{namespace}:{kind}:{{{user_id}}}"
+    """The cached ``kind`` (``FRIENDS`` or ``PROFILE``) of ``user_id``, tagged
+    :func:`user_tag`."""
+    return f"{namespace}:{kind}:{user_tag(user_id)}"
 
 
 def generation_key(namespace: str, kind: str, user_id: int) -> str:

@@ -93,7 +93,7 @@ class ReportProducer:
             self._brokers_down = True
 
     def send(
-        self, records: Sequence[Record], budget_s: float, deadline_bound: bool = False
+        self, records: Sequence[Record], budget_s: float, deadline_bound: bool
     ) -> list[Outcome]:
         """Produces ``(key, value)`` records; waits at most ``budget_s`` for all acks.
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import grpc
 
 from common.errors import DomainError, InvalidArgument, status_for
-from common.report_records import REPORTS_PER_RECORD, batch_key, encode_reports
+from common.report_records import REPORTS_PER_RECORD, Record, batch_key, encode_reports
 from common.reports import ValidationSettings, validate_report
-from ingest_svc.producer import ReportProducer, Stored
+from ingest_svc.producer import Outcome, ReportProducer, Stored
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
 
 # Part of the caller's deadline kept back so the answer reaches them before it expires,
@@ -32,7 +32,7 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         self._max_wait_s = max_wait_s
         self._clock = clock
 
-    def _send(self, records: list, context: grpc.ServicerContext) -> list:
+    def _send(self, records: list[Record], context: grpc.ServicerContext) -> list[Outcome]:
         """The producer's outcome for each record, waiting at most ``max_wait_s`` and never
         past the caller's deadline (less a margin for the answer to reach them)."""
         remaining = context.time_remaining()

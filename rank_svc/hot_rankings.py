@@ -3,8 +3,8 @@
 Per (user, day): a list of ``"user_id:score"`` rows in ranking order (score empty for a
 friend without a report) and a meta hash (``computed_at``, ``total``, ``me`` = the user's
 index, ``generation`` = the generation of the friend list it was computed from, in
-social_svc's cache). Both keys share a hash tag with that generation's key (the user id, as
-:func:`common.social_cache.entry_key` tags it), so a refresh swaps them atomically and a page
+social_svc's cache). Both keys share a hash tag with that generation's key
+(:func:`common.social_cache.user_tag`), so a refresh swaps them atomically and a page
 is read together with the list's current generation in one script call, even on Redis
 Cluster: a ranking computed before the list last changed is told apart from a current one.
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from common.redis_clients import RedisClient
+from common.social_cache import user_tag
 from rank_svc.board import Row, expire_at
 
 _CHUNK = 10_000
@@ -77,7 +78,7 @@ class HotRankings:
         self._page = client.register_script(_PAGE_LUA)
 
     def _keys(self, user_id: int, day: date) -> tuple[str, str, str]:
-        tag = f"{self.namespace}:hot:{{{user_id}}}:{day.isoformat()}"
+        tag = f"{self.namespace}:hot:{user_tag(user_id)}:{day.isoformat()}"
         return f"{tag}:new", f"{tag}:rows", f"{tag}:meta"
 
     def save(

@@ -29,15 +29,14 @@ from prometheus_client import Counter, Histogram
 from common.channels import create_channel
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
-from common.redis_clients import RedisClient, create_redis, mget
+from common.redis_clients import RedisClient, create_redis
 from common.reports import accepted_days
 from common.runtime import load
-from common.social_cache import FRIENDS, generation_key
 from rank_svc.board import BoardStore
 from rank_svc.config import PrecomputeConfig
 from rank_svc.friend_ranking import order_rows
 from rank_svc.hot_rankings import HotRankings
-from rank_svc.social_client import stream_friends
+from rank_svc.social_client import SocialCache, stream_friends
 from stepboard.v1 import social_pb2, social_pb2_grpc
 
 log = logging.getLogger("rank_svc.precompute")
@@ -74,12 +73,10 @@ class Precomputer:
         self.store = BoardStore(client, config.board)
         self.hot = HotRankings(client, config.board.namespace, config.board.retention_days)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        cache = config.social_cache
+        self.social_cache = SocialCache(client, cache.namespace) if cache.enabled else None
         # users this replica refreshed in the current round -> the generation it used
         self.refreshed: dict[int, bytes | None] = {}
-
-    def _generation_key(self, user_id: int) -> str | None:
-        cache = self.config.social_cache
-        return generation_key(cache.namespace, FRIENDS, user_id) if cache.enabled else None
 
     def hot_users(self) -> list[int]:
         """Every user with more friends than the threshold, from social_svc."""
@@ -118,8 +115,8 @@ class Precomputer:
 
     def _recompute(self, user_id: int, now: datetime) -> None:
         started = time.monotonic()
-        key = self._generation_key(user_id)
-        generation = None if key is None else self.client.get(key)
+        generation = (None if self.social_cache is None
+                      else self.social_cache.generations([user_id])[0])
         members = {*stream_friends(self.social, user_id, STREAM_TIMEOUT_S), user_id}
         ordered_ids = sorted(members)
         for day in open_days(now):
@@ -143,9 +140,9 @@ class Precomputer:
         """Refreshes the users this replica refreshed this round whose friend list changed
         since; returns how many (none without social_svc's cache: no generations)."""
         users = list(self.refreshed)
-        if not users or not self.config.social_cache.enabled:
+        if not users or self.social_cache is None:
             return 0
-        current = mget(self.client, [self._generation_key(u) for u in users])
+        current = self.social_cache.generations(users)
         changed = [u for u, g in zip(users, current, strict=True) if g != self.refreshed[u]]
         now = datetime.now(UTC)
         return sum(self.refresh(user_id, now, claimed=True) for user_id in changed)

@@ -114,6 +114,11 @@ class SocialCache:
         """The Redis key of ``user_id``'s friend-list generation."""
         return generation_key(self._namespace, FRIENDS, user_id)
 
+    def generations(self, user_ids: Sequence[int]) -> list[bytes | None]:
+        """The current generations of ``user_ids``' friend lists (None: unchanged for a
+        long time), in one ``MGET``."""
+        return mget(self._client, [self.generation_key(u) for u in user_ids])
+
     def friends(self, user_id: int) -> tuple[bytes | None, FriendList | None]:
         """The current generation of ``user_id``'s list (None: unchanged for a long time)
         and the cached list (None: not cached), in one ``MGET``: both keys share a hash

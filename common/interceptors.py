@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from common import call_deadline
 from common.errors import InvalidArgument, status_for
 from common.metrics import GRPC_LATENCY, GRPC_REQUESTS
 
@@ -74,21 +75,27 @@ class _Built:
 
 
 def _guarded(behavior: Behavior, streaming: bool, on_error: Callable) -> Behavior:
-    """Runs ``behavior`` (draining it when streaming) and maps any failure with
-    ``on_error``."""
+    """Runs ``behavior`` (draining it when streaming) with the call's deadline recorded for
+    its waits (:mod:`common.call_deadline`), and maps any failure with ``on_error``."""
     if streaming:
         def run_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            token = call_deadline.enter(context.time_remaining())
             try:
                 yield from behavior(request, context)
             except Exception as error:  # every failure must map to a status
                 on_error(error, context)
+            finally:
+                call_deadline.leave(token)
         return run_stream
 
     def run_unary(request: Any, context: grpc.ServicerContext) -> Any:
+        token = call_deadline.enter(context.time_remaining())
         try:
             return behavior(request, context)
         except Exception as error:  # every failure must map to a status
             return on_error(error, context)
+        finally:
+            call_deadline.leave(token)
     return run_unary
 
 

@@ -1,7 +1,9 @@
 """Redis settings and the one client factory: standalone, Sentinel or Cluster by config."""
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -10,7 +12,9 @@ from redis.commands.core import Script
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from common import call_deadline
 from common.config import ConfigError, env_choice, env_float, env_list, env_str, host_port
+from common.errors import DeadlineExceeded
 
 RedisClient = redis.Redis | RedisCluster
 # What a Redis call raises when the server is unreachable, slow or refuses: callers that can
@@ -57,28 +61,95 @@ class RedisSettings:
         return settings
 
 
+class _DeadlineBound:
+    """Mixed into a redis-py connection class: a reply is awaited at most until the
+    deadline of the gRPC call being served (:mod:`common.call_deadline`), not for the whole
+    socket timeout, and a wait the deadline cut short raises ``DeadlineExceeded``. The
+    connection is then dropped: it may still receive the reply nobody reads."""
+
+    _deadline_bound = False  # the socket's timeout is set by a call's deadline
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        wait, by_deadline = call_deadline.wait_s(self.socket_timeout)
+        if wait <= 0:
+            raise DeadlineExceeded("the call's deadline passed before Redis was asked")
+        super().send_packed_command(command, check_health)
+        if by_deadline or self._deadline_bound:  # the socket has its own timeout otherwise
+            self._sock.settimeout(wait)
+            self._deadline_bound = by_deadline
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except redis.exceptions.TimeoutError:
+            if not self._deadline_bound:
+                raise
+            self.disconnect()
+            raise DeadlineExceeded("Redis did not answer within the call's deadline") from None
+
+
+@functools.cache
+def _deadline_bound(connection_class: type) -> type:
+    """``connection_class`` with :class:`_DeadlineBound` mixed in."""
+    return type(f"DeadlineBound{connection_class.__name__}", (_DeadlineBound, connection_class),
+                {})
+
+
 def create_redis(settings: RedisSettings) -> RedisClient:
-    """One client per process; commands fail fast (bounded timeouts, few retries)."""
+    """One client per process; commands fail fast: a reply is awaited for the socket timeout
+    at most, and never past the deadline of the gRPC call being served. Only a refused or
+    broken connection is retried, twice: a Redis that did not answer in time is not asked
+    again (a hung server would otherwise hold the call for three timeouts)."""
     common = {
         "password": settings.password or None,
         "socket_timeout": settings.socket_timeout_s,
         "socket_connect_timeout": settings.socket_timeout_s,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2),
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2,
+                       supported_errors=(redis.exceptions.ConnectionError,)),
         "health_check_interval": 30,
     }
     if settings.mode == "cluster":
-        return RedisCluster(
+        cluster = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in settings.cluster_nodes],
             **common,
         )
+        _bind_cluster_nodes(cluster)
+        return cluster
     if settings.mode == "sentinel":
         sentinel = Sentinel(
             list(settings.sentinels),
             socket_timeout=settings.socket_timeout_s,
             sentinel_kwargs={"password": settings.password or None},
         )
-        return sentinel.master_for(settings.sentinel_master, **common)
-    return redis.Redis.from_url(settings.url, **common)
+        client = sentinel.master_for(settings.sentinel_master, **common)
+    else:
+        client = redis.Redis.from_url(settings.url, **common)
+    _bind_pool(client.connection_pool)
+    return client
+
+
+def _bind_pool(pool: redis.ConnectionPool) -> None:
+    """Makes every connection ``pool`` opens from now on wait no longer than the call's
+    deadline; those it opened before are dropped from it."""
+    pool.disconnect()
+    pool.reset()
+    pool.connection_class = _deadline_bound(pool.connection_class)
+
+
+def _bind_cluster_nodes(cluster: RedisCluster) -> None:
+    """:func:`_bind_pool` for each node's pool, and for the nodes the cluster client finds
+    later (its node clients take no connection class of their own)."""
+    for node in cluster.get_nodes():
+        _bind_pool(node.redis_connection.connection_pool)
+    manager = cluster.nodes_manager
+    create_node = manager.create_redis_node
+
+    def create_bound_node(host: str, port: int, **kwargs: Any) -> redis.Redis:
+        node = create_node(host, port, **kwargs)
+        _bind_pool(node.connection_pool)
+        return node
+
+    manager.create_redis_node = create_bound_node
 
 
 def mget(client: RedisClient, keys: list[str]) -> list[bytes | None]:

@@ -4,17 +4,12 @@ import os
 import time
 from collections.abc import Callable
 
-import grpc
-
+from common import call_deadline
 from common.errors import DomainError, InvalidArgument, status_for
 from common.report_records import REPORTS_PER_RECORD, Record, batch_key, encode_reports
 from common.reports import ValidationSettings, validate_report
 from ingest_svc.producer import Outcome, ReportProducer, Stored
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
-
-# Part of the caller's deadline kept back so the answer reaches them before it expires,
-# even when a restarting broker starves the process of CPU (100 ms was once too little).
-_DEADLINE_MARGIN_S = 0.25
 
 
 class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
@@ -32,15 +27,10 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         self._max_wait_s = max_wait_s
         self._clock = clock
 
-    def _send(self, records: list[Record], context: grpc.ServicerContext) -> list[Outcome]:
+    def _send(self, records: list[Record]) -> list[Outcome]:
         """The producer's outcome for each record, waiting at most ``max_wait_s`` and never
         past the caller's deadline (less a margin for the answer to reach them)."""
-        remaining = context.time_remaining()
-        budget, deadline_bound = self._max_wait_s, False
-        if remaining is not None:
-            by_deadline = remaining - min(_DEADLINE_MARGIN_S, remaining * 0.2)
-            budget, deadline_bound = min(budget, by_deadline), by_deadline < budget
-        return self._producer.send(records, budget, deadline_bound)
+        return self._producer.send(records, *call_deadline.wait_s(self._max_wait_s))
 
     @staticmethod
     def _name(report: ingest_pb2.StepReport) -> None:
@@ -56,7 +46,7 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         validate_report(report, self._clock(), self._validation, prefix="report.")
         self._name(report)
         record = (None, encode_reports([report]))
-        (outcome,) = self._send([record], context)
+        (outcome,) = self._send([record])
         if isinstance(outcome, DomainError):
             raise outcome
         return ingest_pb2.ReportStepsResponse(
@@ -91,7 +81,7 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
             values = [encode_reports([request.reports[i] for i in group]) for group in groups]
         keys = [batch_key(request.reports[group[0]]) for group in groups]
         records = list(zip(keys, values, strict=True))
-        outcomes = self._send(records, context) if records else []
+        outcomes = self._send(records) if records else []
         for group, outcome in zip(groups, outcomes, strict=True):
             if not isinstance(outcome, Stored):
                 failed.update(dict.fromkeys(group, outcome))

@@ -3,8 +3,6 @@
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
-import grpc
-
 from common.errors import InvalidArgument, NotFound
 from common.page_tokens import decode_offset
 from common.reports import parse_day
@@ -23,9 +21,6 @@ from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000
-# Cap on each call to social_svc when the caller set no deadline.
-SOCIAL_TIMEOUT_S = 2.0
-
 
 def fill_entries(
     new_entry: Callable[[], ranking_pb2.RankEntry], day: date, first_rank: int,
@@ -50,12 +45,6 @@ def fill_entries(
 def _check_user(user_id: int) -> None:
     if user_id <= 0:
         raise InvalidArgument("user_id", f"must be > 0, got {user_id}")
-
-
-def _social_timeout(context: grpc.ServicerContext) -> float:
-    """Half of what is left of the caller's deadline, so Redis and the answer fit too."""
-    remaining = context.time_remaining()
-    return SOCIAL_TIMEOUT_S if remaining is None else min(SOCIAL_TIMEOUT_S, remaining / 2)
 
 
 class RankingServicer(ranking_pb2_grpc.RankingServicer):
@@ -83,12 +72,11 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
 
     def _add_entries(
         self, entries, day: date, first_rank: int, rows: Sequence[Row], extra: Sequence[int],
-        context: grpc.ServicerContext,
     ) -> Mapping[int, social_pb2.Profile]:
         """Appends ``rows`` ranked from ``first_rank`` to the repeated field ``entries``;
         returns the profiles of them and of the ``extra`` users."""
         ids = [row.user_id for row in rows] + list(extra)
-        profiles = self._profiles.profiles(ids, _social_timeout(context))
+        profiles = self._profiles.profiles(ids)
         fill_entries(entries.add, day, first_rank, rows, profiles)
         return profiles
 
@@ -102,7 +90,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         def build() -> ranking_pb2.GetGlobalTopResponse:
             rows, total = self._store.top(day, limit)
             reply = ranking_pb2.GetGlobalTopResponse(total_participants=total)
-            self._add_entries(reply.entries, day, 1, rows, (), context)
+            self._add_entries(reply.entries, day, 1, rows, ())
             return reply
 
         return self._tops.answer(day, limit, build)
@@ -116,7 +104,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             raise NotFound(f"user {request.user_id} has no report for {day}")
         rank, score, total = found
         reply = ranking_pb2.GetGlobalRankResponse(total_participants=total)
-        profiles = self._profiles.profiles([request.user_id], _social_timeout(context))
+        profiles = self._profiles.profiles([request.user_id])
         fill_entries(lambda: reply.entry, day, rank, [Row(request.user_id, score)], profiles)
         return reply
 
@@ -149,12 +137,12 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             start, rows, total, my_index, me = hot.start, hot.rows, hot.total, hot.my_index, hot.me
             reply.computed_at.seconds = hot.computed_at_s
         else:
-            listed = self._friends.friends(user_id, _social_timeout(context))
+            listed = self._friends.friends(user_id)
             scores, generation = self._store.read_scores(
                 day, listed.prepared, self._friends.generation_key(user_id)
             )
             if not self._friends.current(listed, generation):  # a friendship changed
-                listed = self._friends.changed(user_id, _social_timeout(context))
+                listed = self._friends.changed(user_id)
                 scores, _ = self._store.read_scores(day, listed.prepared)
             members, reply.stale_friends = listed.prepared, listed.stale
             ordering = Ordering(zip(members.ids, scores, strict=True))
@@ -163,7 +151,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             start = first_index(size, token_offset, request.around_me, my_index)
             rows, total = ordering.rows(start, start + size), len(ordering)
 
-        profiles = self._add_entries(reply.entries, day, start + 1, rows, (user_id,), context)
+        profiles = self._add_entries(reply.entries, day, start + 1, rows, (user_id,))
         fill_entries(lambda: reply.me, day, my_index + 1, [me], profiles)
         reply.total = total
         reply.next_page_token = next_token(user_id, day, start, size, total)

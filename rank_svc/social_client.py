@@ -32,7 +32,8 @@ from typing import Generic, NamedTuple, TypeVar
 import grpc
 from prometheus_client import Counter
 
-from common.errors import Unavailable
+from common import call_deadline
+from common.errors import DeadlineExceeded, Unavailable
 from common.redis_clients import REDIS_ERRORS, RedisClient, mget
 from common.social_cache import (
     FRIENDS,
@@ -64,6 +65,9 @@ SOCIAL_CACHE_READS = Counter(
     ["kind", "result"],
 )
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# The longest a call to social_svc may take: one that takes longer is unavailable. Within a
+# ranking call the wait is also bound by the caller's deadline (common.call_deadline).
+SOCIAL_TIMEOUT_S = 2.0
 STREAM_CHUNK = 5000
 UNARY_PAGE = 1000  # social_svc's largest ListFriends page
 PROFILE_TTL_S = 30.0
@@ -192,41 +196,51 @@ class FriendSource(Generic[Prepared]):
         lists are not checked."""
         return None if self._social_cache is None else self._social_cache.generation_key(user_id)
 
-    def friends(self, user_id: int, timeout_s: float) -> Listed[Prepared]:
-        """The user's list: held if younger than ``lifetime_s``, else read again;
-        ``Unavailable`` if social_svc fails and nothing recent is held."""
+    def friends(self, user_id: int) -> Listed[Prepared]:
+        """The user's list: held if younger than ``lifetime_s``, else read again (see
+        :meth:`_fetch_or_fallback` for when social_svc fails)."""
         cached = self._cache.get(user_id)
         if cached and cached[0] <= self._lifetime_s:
             count, prepared, generation = cached[1]
             if cached[0] > self._lifetime_s / 2:
-                self._refresh_ahead(user_id, count, timeout_s)
+                self._refresh_ahead(user_id, count)
             return Listed(prepared, generation, False)
-        return self._fetch_or_fallback(user_id, timeout_s, cached)
+        return self._fetch_or_fallback(user_id, cached)
 
     def current(self, listed: Listed[Prepared], generation: bytes | None) -> bool:
         """Whether ``listed`` is still the list of the given current generation (always
         without checks; a stale list is not checked again, social_svc just failed)."""
         return self._social_cache is None or listed.stale or listed.generation == generation
 
-    def changed(self, user_id: int, timeout_s: float) -> Listed[Prepared]:
+    def changed(self, user_id: int) -> Listed[Prepared]:
         """The list read again, after its generation moved."""
-        return self._fetch_or_fallback(user_id, timeout_s, self._cache.get(user_id))
+        return self._fetch_or_fallback(user_id, self._cache.get(user_id))
 
     def _fetch_or_fallback(
-        self, user_id: int, timeout_s: float,
-        cached: tuple[float, tuple[int, Prepared, bytes | None]] | None,
+        self, user_id: int, cached: tuple[float, tuple[int, Prepared, bytes | None]] | None,
     ) -> Listed[Prepared]:
         """The list read (:meth:`_fetch`), or ``cached``, the entry the caller found (age,
-        value), served stale if social_svc fails."""
+        value), served stale if social_svc fails and it is at most ``stale_s`` old.
+
+        With such a fallback social_svc gets half of what is left of the caller's deadline,
+        so the stale list can still be ranked in time; without, all of it. A failure with
+        nothing to fall back on is ``DeadlineExceeded`` when the caller's deadline cut the
+        wait short, else ``Unavailable`` (social_svc down, or slower than its timeout)."""
+        fallback = cached[1] if cached and cached[0] <= self._stale_s else None
+        timeout_s, by_deadline = call_deadline.wait_s(SOCIAL_TIMEOUT_S, 0.5 if fallback else 1.0)
         try:
             return self._fetch(user_id, timeout_s, None if cached is None else cached[1][0])
         except grpc.RpcError as error:
             if error.code() not in _RETRYABLE:
                 raise
-            if cached and cached[0] <= self._stale_s:
+            if fallback is not None:
                 STALE_FRIEND_LISTS.inc()
-                _, prepared, old_generation = cached[1]
+                _, prepared, old_generation = fallback
                 return Listed(prepared, old_generation, True)
+            if by_deadline and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise DeadlineExceeded(
+                    "the call's deadline passed while reading the friend list from social_svc"
+                ) from None
             raise Unavailable(
                 f"friend graph unavailable ({error.code().name}) and no recent friend list cached"
             ) from None
@@ -249,17 +263,17 @@ class FriendSource(Generic[Prepared]):
             self._cache.put(user_id, (len(friends), prepared, generation))
         return Listed(prepared, generation, False)
 
-    def _refresh_ahead(self, user_id: int, last_count: int, timeout_s: float) -> None:
+    def _refresh_ahead(self, user_id: int, last_count: int) -> None:
         """Refetches a list in use in the background, once at a time per user."""
         with self._refreshing_lock:
             if user_id in self._refreshing:
                 return
             self._refreshing.add(user_id)
-        self._refresher.submit(self._refresh, user_id, last_count, timeout_s)
+        self._refresher.submit(self._refresh, user_id, last_count)
 
-    def _refresh(self, user_id: int, last_count: int, timeout_s: float) -> None:
+    def _refresh(self, user_id: int, last_count: int) -> None:
         try:
-            self._fetch(user_id, timeout_s, last_count)
+            self._fetch(user_id, SOCIAL_TIMEOUT_S, last_count)
         except Exception as error:  # the cached list stays; a caller past lifetime_s retries
             log.info("friend list refresh failed", extra={"user_id": user_id,
                                                           "error": str(error)})
@@ -279,13 +293,15 @@ class ProfileSource:
         self._social_cache = social_cache
         self._cache: TimedLru[int, social_pb2.Profile | None] = TimedLru(PROFILES_CACHED)
 
-    def profiles(self, user_ids: Iterable[int], timeout_s: float) -> dict[int, social_pb2.Profile]:
-        """Profiles by user id; without the missing ones (counted, logged) if social_svc fails."""
+    def profiles(self, user_ids: Iterable[int]) -> dict[int, social_pb2.Profile]:
+        """Profiles by user id; without the missing ones (counted, logged) if social_svc
+        fails. social_svc gets half of what is left of the caller's deadline, so the
+        answer still goes out in time without them."""
         ids = set(user_ids)
         recent = self._cache.younger_than(ids, PROFILE_TTL_S)
         wanted = [user_id for user_id in ids if user_id not in recent]
         if wanted:
-            recent |= self._read(wanted, timeout_s)
+            recent |= self._read(wanted, call_deadline.wait_s(SOCIAL_TIMEOUT_S, 0.5)[0])
         return {user_id: profile for user_id, profile in recent.items() if profile is not None}
 
     def _read(self, user_ids: list[int], timeout_s: float) -> dict[int, social_pb2.Profile | None]:

@@ -1,0 +1,112 @@
+"""A dependency that stops answering (hung, not gone: its connections stay open) ends each
+call inside the caller's deadline with a specific status, said by the server, which then
+stops waiting too: DEADLINE_EXCEEDED when the deadline is shorter than the dependency's
+own timeout, UNAVAILABLE after that timeout when it is longer (DESIGN, "Failure
+semantics": deadlines propagate from rank_svc to social_svc and Redis).
+
+A real rank_svc process reaches the stack's Redis and social_svc through fault proxies; a
+proxy holding every byte for a minute is the hung dependency."""
+
+import random
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from common.processes import stop_process
+from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
+from tests.fault_proxy import FaultProxy
+from tests.harness import free_port, service_env, start_process, today
+from tests.stack import local_env
+
+HUNG_S = 60.0
+REDIS_TIMEOUT_S = 2.0  # the rank process's STEPBOARD_REDIS_SOCKET_TIMEOUT_S
+SOCIAL_TIMEOUT_S = 2.0  # rank_svc.social_client.SOCIAL_TIMEOUT_S
+
+
+def _address(url_or_address: str) -> tuple[str, int]:
+    host, port = url_or_address.removeprefix("redis://").split("/")[0].rsplit(":", 1)
+    return host, int(port)
+
+
+@pytest.fixture
+def rank() -> Iterator[tuple[ranking_pb2_grpc.RankingStub, FaultProxy, FaultProxy]]:
+    """A rank_svc process and the proxies in front of its Redis and its social_svc."""
+    stack = local_env()
+    redis_proxy = FaultProxy(_address(stack["STEPBOARD_REDIS_URL"]))
+    social_proxy = FaultProxy(_address(stack["STEPBOARD_SOCIAL_ADDR"]))
+    port = free_port()
+    process = start_process("rank_svc", service_env(
+        STEPBOARD_GRPC_PORT=str(port),
+        STEPBOARD_REDIS_URL=f"redis://{redis_proxy.address}/0",
+        STEPBOARD_REDIS_SOCKET_TIMEOUT_S=str(REDIS_TIMEOUT_S),
+        STEPBOARD_SOCIAL_ADDR=social_proxy.address,
+    ))
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=30)
+        yield ranking_pb2_grpc.RankingStub(channel), redis_proxy, social_proxy
+    finally:
+        channel.close()
+        stop_process(process)
+        redis_proxy.close()
+        social_proxy.close()
+
+
+def timed(call, request, deadline_s: float) -> tuple[float, grpc.RpcError]:
+    """Seconds until ``call`` failed, and its error (it must fail)."""
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as raised:
+        call(request, timeout=deadline_s)
+    return time.monotonic() - started, raised.value
+
+
+def new_user() -> int:
+    return random.randint(9 * 10**12, 10**13)  # nobody's friend, no report
+
+
+def test_a_hung_redis_ends_calls_in_their_deadline(rank):
+    stub, redis_proxy, _ = rank
+    day = today().isoformat()
+    user = new_user()
+    request = ranking_pb2.GetGlobalRankRequest(user_id=user, day=day)
+    with pytest.raises(grpc.RpcError) as raised:  # the link works: no report yet
+        stub.GetGlobalRank(request, timeout=10)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+    redis_proxy.set_latency(HUNG_S)
+    for call, asked in ((stub.GetGlobalRank, request),
+                        (stub.GetFriendRanking,
+                         ranking_pb2.GetFriendRankingRequest(user_id=user, day=day))):
+        took, error = timed(call, asked, 0.5)
+        # said by the server before the deadline, not the client giving up at it
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error
+        assert "Redis did not answer within the call's deadline" in error.details(), error
+        assert took < 0.5
+    took, error = timed(stub.GetGlobalRank, request, 10)
+    assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+    assert REDIS_TIMEOUT_S <= took < 2 * REDIS_TIMEOUT_S  # one socket timeout, not retried
+
+    redis_proxy.heal()
+    with pytest.raises(grpc.RpcError) as raised:  # new connections answer at once
+        stub.GetGlobalRank(request, timeout=10)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_hung_social_svc_is_deadline_exceeded_or_unavailable_by_which_ran_out(rank):
+    stub, _, social_proxy = rank
+    day = today().isoformat()
+    stub.GetFriendRanking(ranking_pb2.GetFriendRankingRequest(user_id=new_user(), day=day),
+                          timeout=10)  # the link to social_svc is up and connected
+
+    social_proxy.set_latency(HUNG_S)
+    never_asked = ranking_pb2.GetFriendRankingRequest(user_id=new_user(), day=day)
+    took, error = timed(stub.GetFriendRanking, never_asked, 1.0)
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error
+    assert "deadline passed while reading the friend list" in error.details(), error
+    assert 0.5 < took < 1.0  # all the deadline allows, since there is no list to fall back on
+    took, error = timed(stub.GetFriendRanking, never_asked, 10)
+    assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+    assert "friend graph unavailable" in error.details(), error
+    assert SOCIAL_TIMEOUT_S <= took < 2 * SOCIAL_TIMEOUT_S

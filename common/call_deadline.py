@@ -13,6 +13,7 @@ waits up to each dependency's own cap.
 
 import contextlib
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar, Token
 
 # Part of what is left of a deadline kept back so the answer reaches the caller before it
@@ -34,6 +35,18 @@ def leave(token: Token) -> None:
     """Forgets the deadline :func:`enter` recorded. A response stream abandoned by its
     caller may be closed by whichever thread collects it, where nothing was recorded."""
     with contextlib.suppress(ValueError):  # not the thread that entered: nothing to forget
+        _DEADLINE.reset(token)
+
+
+@contextlib.contextmanager
+def detached() -> Iterator[None]:
+    """Waits inside ignore the call's deadline (each dependency's own cap still holds): for
+    work that must finish once started, such as a cache invalidation after a committed
+    write, which a caller's short deadline must not cut in half."""
+    token = _DEADLINE.set(None)
+    try:
+        yield
+    finally:
         _DEADLINE.reset(token)
 
 

@@ -63,14 +63,16 @@ class RedisSettings:
 
 class _DeadlineBound:
     """Mixed into a redis-py connection class: a reply is awaited at most until the
-    deadline of the gRPC call being served (:mod:`common.call_deadline`), not for the whole
-    socket timeout, and a wait the deadline cut short raises ``DeadlineExceeded``. The
-    connection is then dropped: it may still receive the reply nobody reads."""
+    deadline of the gRPC call being served (:mod:`common.call_deadline`; ``_deadline_share``
+    of what is left of it), not for the whole socket timeout, and a wait the deadline cut
+    short raises ``DeadlineExceeded``. The connection is then dropped: it may still receive
+    the reply nobody reads."""
 
+    _deadline_share = 1.0
     _deadline_bound = False  # the socket's timeout is set by a call's deadline
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        wait, by_deadline = call_deadline.wait_s(self.socket_timeout)
+        wait, by_deadline = call_deadline.wait_s(self.socket_timeout, self._deadline_share)
         if wait <= 0:
             raise DeadlineExceeded("the call's deadline passed before Redis was asked")
         super().send_packed_command(command, check_health)
@@ -89,17 +91,19 @@ class _DeadlineBound:
 
 
 @functools.cache
-def _deadline_bound(connection_class: type) -> type:
-    """``connection_class`` with :class:`_DeadlineBound` mixed in."""
+def _deadline_bound(connection_class: type, share: float) -> type:
+    """``connection_class`` with :class:`_DeadlineBound` mixed in, waiting ``share`` of
+    what is left of a call's deadline."""
     return type(f"DeadlineBound{connection_class.__name__}", (_DeadlineBound, connection_class),
-                {})
+                {"_deadline_share": share})
 
 
-def create_redis(settings: RedisSettings) -> RedisClient:
+def create_redis(settings: RedisSettings, deadline_share: float = 1.0) -> RedisClient:
     """One client per process; commands fail fast: a reply is awaited for the socket timeout
-    at most, and never past the deadline of the gRPC call being served. Only a refused or
-    broken connection is retried, twice: a Redis that did not answer in time is not asked
-    again (a hung server would otherwise hold the call for three timeouts)."""
+    at most, and never past the deadline of the gRPC call being served (``deadline_share``
+    of what is left of it: a cache takes less, so its fallback can still answer). Only a
+    refused or broken connection is retried, twice: a Redis that did not answer in time is
+    not asked again (a hung server would otherwise hold the call for three timeouts)."""
     common = {
         "password": settings.password or None,
         "socket_timeout": settings.socket_timeout_s,
@@ -113,7 +117,7 @@ def create_redis(settings: RedisSettings) -> RedisClient:
             startup_nodes=[ClusterNode(host, port) for host, port in settings.cluster_nodes],
             **common,
         )
-        _bind_cluster_nodes(cluster)
+        _bind_cluster_nodes(cluster, deadline_share)
         return cluster
     if settings.mode == "sentinel":
         sentinel = Sentinel(
@@ -124,29 +128,29 @@ def create_redis(settings: RedisSettings) -> RedisClient:
         client = sentinel.master_for(settings.sentinel_master, **common)
     else:
         client = redis.Redis.from_url(settings.url, **common)
-    _bind_pool(client.connection_pool)
+    _bind_pool(client.connection_pool, deadline_share)
     return client
 
 
-def _bind_pool(pool: redis.ConnectionPool) -> None:
-    """Makes every connection ``pool`` opens from now on wait no longer than the call's
-    deadline; those it opened before are dropped from it."""
+def _bind_pool(pool: redis.ConnectionPool, share: float) -> None:
+    """Makes every connection ``pool`` opens from now on wait no longer than ``share`` of
+    what is left of the call's deadline; those it opened before are dropped from it."""
     pool.disconnect()
     pool.reset()
-    pool.connection_class = _deadline_bound(pool.connection_class)
+    pool.connection_class = _deadline_bound(pool.connection_class, share)
 
 
-def _bind_cluster_nodes(cluster: RedisCluster) -> None:
+def _bind_cluster_nodes(cluster: RedisCluster, share: float) -> None:
     """:func:`_bind_pool` for each node's pool, and for the nodes the cluster client finds
     later (its node clients take no connection class of their own)."""
     for node in cluster.get_nodes():
-        _bind_pool(node.redis_connection.connection_pool)
+        _bind_pool(node.redis_connection.connection_pool, share)
     manager = cluster.nodes_manager
     create_node = manager.create_redis_node
 
     def create_bound_node(host: str, port: int, **kwargs: Any) -> redis.Redis:
         node = create_node(host, port, **kwargs)
-        _bind_pool(node.connection_pool)
+        _bind_pool(node.connection_pool, share)
         return node
 
     manager.create_redis_node = create_bound_node

@@ -10,7 +10,9 @@ concurrent write can never overwrite the invalidation. Replicas share Redis, so 
 made through one is seen by all at once.
 
 Redis is optional: when it fails, reads go to MySQL and the cache is skipped for a few
-seconds (instead of paying a timeout on every call); invalidations are always attempted.
+seconds (instead of paying a timeout on every call). A read gets half of what is left of
+the call's deadline (``common.call_deadline``); one that used it up goes to MySQL for that
+call. Invalidations are always attempted, whatever the caller's deadline.
 
 A generation is a random token rather than a counter because a generation expires (it
 outlives entries only by a TTL): a counter recreated after its expiry starts again at 1, so
@@ -26,6 +28,8 @@ from typing import NamedTuple
 
 from prometheus_client import Counter
 
+from common import call_deadline
+from common.errors import DeadlineExceeded
 from common.redis_clients import REDIS_ERRORS, RedisClient, mget, run_scripts
 from common.social_cache import CacheSettings, entry_key, generation_key
 
@@ -104,6 +108,9 @@ class GraphCache:
             self._failed("lookup", error)
             CACHE_LOOKUPS.labels(kind, "unavailable").inc(len(user_ids))
             return None
+        except DeadlineExceeded:  # Redis used up its share: MySQL answers this call
+            CACHE_LOOKUPS.labels(kind, "unavailable").inc(len(user_ids))
+            return None
         entries = [Entry(value, b"") for value in values]
         for i, generation in zip(missed, generations, strict=True):
             entries[i] = Entry(None, generation or b"")
@@ -121,6 +128,8 @@ class GraphCache:
             run_scripts(self._client, self._fill, calls)
         except REDIS_ERRORS as error:
             self._failed("fill", error)
+        except DeadlineExceeded:  # not filled: the next reader fills it
+            pass
 
     def invalidate(self, kind: str, user_ids: Iterable[int]) -> None:
         """Drops the entries of ``user_ids`` and gives them new generations (after a write).
@@ -133,6 +142,7 @@ class GraphCache:
         calls = [(self._keys(kind, user_id), [secrets.token_hex(8), 2 * self._ttl_ms])
                  for user_id in user_ids]
         try:
-            run_scripts(self._client, self._invalidate, calls)
+            with call_deadline.detached():  # the write is committed: never cut this short
+                run_scripts(self._client, self._invalidate, calls)
         except REDIS_ERRORS as error:
             self._failed("invalidation", error)

@@ -26,7 +26,10 @@ class SocialDeps:
 
         Nothing connects yet: a shard or Redis that is down fails calls, not the start.
         """
-        redis = create_redis(config.redis) if config.redis is not None else None
+        # Redis is only a cache here: it may take half of what is left of a call's
+        # deadline, so MySQL can still answer when it hangs.
+        redis = (create_redis(config.redis, deadline_share=0.5) if config.redis is not None
+                 else None)
         return cls(ShardPools(config.mysql), redis)
 
     def close(self) -> None:

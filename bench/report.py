@@ -295,21 +295,22 @@ def plots(results: dict, stem: str) -> list[str]:
         plt.close(fig)
         written.append(path)
     g = lambda *p: _get(results, *p)  # noqa: E731
+    baseline, ours = "#999999", "#1f77b4"
     bars = [
-        ("echo", g("ingest", "echo_ghz", "rps")), ("ReportSteps", g("ingest", "report_steps_ghz",
-                                                                     "rps")),
-        ("raw producer", g("backlog", "acked_per_s")),
-        ("ReportStepsBatch", g("ingest", "report_steps_batch", "items_per_s")),
-        ("ZADD -P100", g("consumer", "zadd_pipelined", "zadd_per_s")),
-        ("consumer, 1/record", g("consumer", "single", "reports_per_s")),
-        (f"consumer, {REPORTS_PER_RECORD}/record", g("consumer", "batched", "reports_per_s")),
-        ("SQL upserts", g("naive", "upsert_max", "rows_per_s")),
+        ("echo", g("ingest", "echo_ghz", "rps"), baseline),
+        ("ReportSteps", g("ingest", "report_steps_ghz", "rps"), ours),
+        ("raw producer", g("backlog", "acked_per_s"), baseline),
+        ("ReportStepsBatch", g("ingest", "report_steps_batch", "items_per_s"), ours),
+        ("ZADD -P100", g("consumer", "zadd_pipelined", "zadd_per_s"), baseline),
+        ("consumer, 1/record", g("consumer", "single", "reports_per_s"), ours),
+        (f"consumer, {REPORTS_PER_RECORD}/record", g("consumer", "batched", "reports_per_s"),
+         ours),
+        ("SQL upserts", g("naive", "upsert_max", "rows_per_s"), baseline),
     ]
-    bars = [(k, v) for k, v in bars if v]
+    bars = [bar for bar in bars if bar[1]]
     if bars:
         fig, ax = plt.subplots(figsize=(7, 4), dpi=80)
-        colors = ["#999999", "#1f77b4"] * 3 + ["#d62728"]
-        ax.bar([k for k, _ in bars], [v for _, v in bars], color=colors[:len(bars)])
+        ax.bar(*zip(*[(k, v) for k, v, _ in bars], strict=True), color=[c for _, _, c in bars])
         ax.set_yscale("log")
         ax.set_ylabel("per second (log)")
         ax.set_title("throughput: baseline (grey) vs stepboard (blue)")

@@ -22,6 +22,7 @@ from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
 DEFAULT_TOP = 100
 MAX_TOP = 1000
 
+
 def fill_entries(
     new_entry: Callable[[], ranking_pb2.RankEntry], day: date, first_rank: int,
     rows: Sequence[Row], profiles: Mapping[int, social_pb2.Profile],

@@ -17,14 +17,14 @@ import grpc
 import pytest
 
 from common.processes import stop_process
+from rank_svc.social_client import SOCIAL_TIMEOUT_S
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.fault_proxy import FaultProxy
 from tests.harness import free_port, service_env, start_process, today
 from tests.stack import local_env
 
 HUNG_S = 60.0
-REDIS_TIMEOUT_S = 2.0  # the rank process's STEPBOARD_REDIS_SOCKET_TIMEOUT_S
-SOCIAL_TIMEOUT_S = 2.0  # rank_svc.social_client.SOCIAL_TIMEOUT_S
+REDIS_TIMEOUT_S = 2.0  # the servers' STEPBOARD_REDIS_SOCKET_TIMEOUT_S
 
 
 def _address(url_or_address: str) -> tuple[str, int]:
@@ -147,9 +147,10 @@ def test_a_change_committed_after_the_deadline_still_invalidates_the_cache():
     """A write whose MySQL commit outlasted the caller's deadline still replaces the
     list's cached copy (the invalidation ignores the deadline): else social_svc and every
     rank_svc would serve the old list until the copy expires."""
-    stack = local_env()
-    mysql_proxy = FaultProxy(("127.0.0.1", 13306))
-    dsns = stack["STEPBOARD_MYSQL_SHARD_DSNS"].replace("127.0.0.1:13306", mysql_proxy.address)
+    dsns = local_env()["STEPBOARD_MYSQL_SHARD_DSNS"]
+    server_address = dsns.split("@", 1)[1].split("/", 1)[0]  # every shard on one server
+    mysql_proxy = FaultProxy(_address(server_address))
+    dsns = dsns.replace(server_address, mysql_proxy.address)
     try:
         with server("social_svc", STEPBOARD_MYSQL_SHARD_DSNS=dsns) as channel:
             social = social_pb2_grpc.FriendGraphStub(channel)

@@ -9,9 +9,9 @@ whichever replica first takes that user's lock, which expires just before the ne
 Each ranking records the generation of the friend list it was computed from (social_svc's
 cache replaces it on every change of the list), read before the list. Between rounds, every
 ``CHANGE_CHECK_S``, a replica reads the current generations of the users it refreshed and
-refreshes at once those whose list changed: the ranking server does not use a ranking older
-than the list (:meth:`rank_svc.servicer.RankingServicer.GetFriendRanking`), except one too
-large to compute per call, which so shows a change within about a refresh's time.
+refreshes at once those whose list changed. The ranking server does not use a ranking older
+than the list (:meth:`rank_svc.servicer.RankingServicer.GetFriendRanking`) unless it is too
+large to compute per call; such a ranking shows a change once that refresh is done.
 """
 
 import logging

@@ -12,6 +12,7 @@ import contextlib
 import random
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import grpc
 import pytest
@@ -21,15 +22,11 @@ from rank_svc.social_client import SOCIAL_TIMEOUT_S
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.fault_proxy import FaultProxy
 from tests.harness import free_port, service_env, start_process, today
-from tests.stack import local_env
+from tests.social_support import STACK_MARIADB
+from tests.stack import SERVERS, local_env
 
 HUNG_S = 60.0
 REDIS_TIMEOUT_S = 2.0  # the servers' STEPBOARD_REDIS_SOCKET_TIMEOUT_S
-
-
-def _address(url_or_address: str) -> tuple[str, int]:
-    host, port = url_or_address.removeprefix("redis://").split("/")[0].rsplit(":", 1)
-    return host, int(port)
 
 
 @contextlib.contextmanager
@@ -49,7 +46,8 @@ def server(module: str, **settings: str) -> Iterator[grpc.Channel]:
 @pytest.fixture
 def redis_proxy() -> Iterator[FaultProxy]:
     """A proxy in front of the stack's Redis."""
-    proxy = FaultProxy(_address(local_env()["STEPBOARD_REDIS_URL"]))
+    url = urlsplit(local_env()["STEPBOARD_REDIS_URL"])
+    proxy = FaultProxy((url.hostname, url.port))
     yield proxy
     proxy.close()
 
@@ -57,7 +55,7 @@ def redis_proxy() -> Iterator[FaultProxy]:
 @pytest.fixture
 def rank(redis_proxy) -> Iterator[tuple[ranking_pb2_grpc.RankingStub, FaultProxy, FaultProxy]]:
     """A rank_svc process and the proxies in front of its Redis and its social_svc."""
-    social_proxy = FaultProxy(_address(local_env()["STEPBOARD_SOCIAL_ADDR"]))
+    social_proxy = FaultProxy(("127.0.0.1", SERVERS["social"][0]))
     try:
         with server("rank_svc", STEPBOARD_REDIS_URL=f"redis://{redis_proxy.address}/0",
                     STEPBOARD_REDIS_SOCKET_TIMEOUT_S=str(REDIS_TIMEOUT_S),
@@ -147,10 +145,9 @@ def test_a_change_committed_after_the_deadline_still_invalidates_the_cache():
     """A write whose MySQL commit outlasted the caller's deadline still replaces the
     list's cached copy (the invalidation ignores the deadline): else social_svc and every
     rank_svc would serve the old list until the copy expires."""
-    dsns = local_env()["STEPBOARD_MYSQL_SHARD_DSNS"]
-    server_address = dsns.split("@", 1)[1].split("/", 1)[0]  # every shard on one server
-    mysql_proxy = FaultProxy(_address(server_address))
-    dsns = dsns.replace(server_address, mysql_proxy.address)
+    mysql_proxy = FaultProxy(STACK_MARIADB)
+    dsns = local_env()["STEPBOARD_MYSQL_SHARD_DSNS"].replace(
+        "{}:{}".format(*STACK_MARIADB), mysql_proxy.address)
     try:
         with server("social_svc", STEPBOARD_MYSQL_SHARD_DSNS=dsns) as channel:
             social = social_pb2_grpc.FriendGraphStub(channel)

@@ -1,6 +1,7 @@
 """Redis settings and the one client factory: standalone, Sentinel or Cluster by config."""
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,10 +11,10 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.core import Script
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from common import call_deadline
-from common.config import ConfigError, env_choice, env_float, env_list, env_str, host_port
+from common.config import ConfigError, env_bool, env_choice, env_float, env_list, env_str, host_port
 from common.errors import DeadlineExceeded
 
 RedisClient = redis.Redis | RedisCluster
@@ -21,10 +22,14 @@ RedisClient = redis.Redis | RedisCluster
 # do without Redis (a cache) catch these and carry on.
 REDIS_ERRORS = (redis.exceptions.RedisError, OSError)
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class RedisSettings:
-    """How to reach Redis. ``mode`` picks which of the address settings is used."""
+    """How to reach Redis. ``mode`` picks which of the address settings is used;
+    ``allow_eviction`` lets a process run on a Redis that may evict keys
+    (:func:`require_noeviction`)."""
 
     mode: str = "standalone"
     url: str = ""
@@ -33,6 +38,7 @@ class RedisSettings:
     cluster_nodes: tuple[tuple[str, int], ...] = ()
     password: str = ""
     socket_timeout_s: float = 2.0
+    allow_eviction: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RedisSettings":
@@ -53,6 +59,7 @@ class RedisSettings:
             ),
             password=env_str(env, "REDIS_PASSWORD", ""),
             socket_timeout_s=env_float(env, "REDIS_SOCKET_TIMEOUT_S", 2.0),
+            allow_eviction=env_bool(env, "REDIS_ALLOW_EVICTION", False),
         )
         if mode == "sentinel" and not settings.sentinels:
             raise ConfigError("STEPBOARD_REDIS_SENTINELS is required when REDIS_MODE=sentinel")
@@ -172,3 +179,53 @@ def run_scripts(client: RedisClient, script: Script, calls: Sequence[tuple[list,
     for keys, args in calls:
         script(keys=keys, args=args, client=pipe)
     return pipe.execute()
+
+
+def require_noeviction(client: RedisClient, allow_eviction: bool) -> None:
+    """Stops the process (exit status 2, an error log naming the setting) unless every
+    Redis server ``client`` uses runs with ``maxmemory-policy noeviction``.
+
+    A board key expires and its shard's watermark does not, so a server that may evict keys
+    under memory pressure can drop a board and keep the watermark saying it is complete: the
+    consumer then never replays it, and rankings are silently short. The policy is read from
+    ``INFO memory`` (a managed Redis that disables ``CONFIG`` still answers it) of every
+    primary of a Cluster, of the master a Sentinel names, or of the one server; a policy
+    that cannot be read stops the process too. ``allow_eviction``
+    (``STEPBOARD_REDIS_ALLOW_EVICTION``) turns either into a warning, for operators who
+    know their Redis never fills up."""
+    try:
+        wrong = {
+            server: policy for server, policy in _eviction_policies(client).items()
+            if policy != "noeviction"
+        }
+    except (*REDIS_ERRORS, KeyError) as error:
+        problem = f"could not verify Redis's maxmemory-policy ({type(error).__name__}: {error})"
+    else:
+        if not wrong:
+            return
+        found = ", ".join(f"{server} has {policy}" for server, policy in sorted(wrong.items()))
+        problem = f"Redis maxmemory-policy must be noeviction: {found}"
+    message = (f"{problem}; boards expire but their watermarks do not, so an evicted board "
+               "would never be replayed. Set maxmemory-policy noeviction, or "
+               "STEPBOARD_REDIS_ALLOW_EVICTION=true to run anyway")
+    if allow_eviction:
+        log.warning(message)
+        return
+    log.error(message)
+    raise SystemExit(2)
+
+
+def _eviction_policies(client: RedisClient) -> dict[str, str]:
+    """``maxmemory_policy`` of ``INFO memory`` by server: each primary of a Cluster, else
+    the one server the client talks to."""
+    if isinstance(client, RedisCluster):
+        return {
+            node.name: client.info("memory", target_nodes=node)["maxmemory_policy"]
+            for node in client.get_primaries()
+        }
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        server = f"the master of {pool.service_name}"
+    else:
+        server = f"{pool.connection_kwargs.get('host')}:{pool.connection_kwargs.get('port')}"
+    return {server: client.info("memory")["maxmemory_policy"]}

@@ -1,7 +1,7 @@
 """``python -m rank_svc``: the Ranking gRPC server."""
 
 from common.channels import create_channel
-from common.redis_clients import create_redis
+from common.redis_clients import create_redis, require_noeviction
 from common.runtime import load
 from common.server import run_until_signal
 from rank_svc.config import RankConfig
@@ -9,9 +9,11 @@ from rank_svc.server import build_server
 
 
 def main() -> None:
-    """Reads config, serves until SIGTERM, drains, closes its clients."""
+    """Reads config, checks Redis evicts no keys, serves until SIGTERM, drains, closes its
+    clients."""
     config = load("rank_svc", RankConfig.from_env)
     client = create_redis(config.redis)
+    require_noeviction(client, config.redis.allow_eviction)
     social = create_channel(config.social_addr, config.client)
     built = build_server(config, client, social)
     run_until_signal(built, config.server, closers=[social.close, client.close])

@@ -28,7 +28,7 @@ from prometheus_client import Counter, Gauge
 from common.kafka_clients import consumer_config, producer_config
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
-from common.redis_clients import create_redis
+from common.redis_clients import create_redis, require_noeviction
 from common.reports import parse_day
 from common.runtime import load
 from rank_svc.board import BoardStore
@@ -251,6 +251,7 @@ def serve(config: ConsumerConfig) -> None:
     stop = stop_on_signals()
     serve_metrics(config.metrics_port)
     client = create_redis(config.redis)
+    require_noeviction(client, config.redis.allow_eviction)
     store = BoardStore(client, config.board, config.kafka.topic)
     dlq_producer = Producer(producer_config(config.kafka))
     consumer = BoardConsumer(config, store, DeadLetters(dlq_producer, config.kafka.dlq_topic), stop)

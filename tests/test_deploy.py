@@ -243,6 +243,7 @@ def _check_config(result, component, pod, config):
         if mode == "cluster":
             assert len(redis.cluster_nodes) == len(values["redis"]["clusterNodes"])
         assert bool(redis.password) == bool(values["redis"]["auth"]["existingSecret"])
+        assert redis.allow_eviction == values["redis"]["allowEviction"]
     if component == "social":
         assert (config.redis is not None) == values["social"]["cache"]["enabled"]
     mysql = config if component == "migration" else getattr(config, "mysql", None)

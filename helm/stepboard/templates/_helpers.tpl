@@ -175,6 +175,7 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $_ := set $env "STEPBOARD_REDIS_CLUSTER_NODES" (join "," $v.redis.clusterNodes) -}}
 {{- end -}}
 {{- $_ := set $env "STEPBOARD_REDIS_SOCKET_TIMEOUT_S" (toString $v.redis.socketTimeoutSeconds) -}}
+{{- $_ := set $env "STEPBOARD_REDIS_ALLOW_EVICTION" (toString $v.redis.allowEviction) -}}
 {{- end -}}
 {{- if has $c (list "rank" "consumer" "precompute") -}}
 {{- $_ := set $env "STEPBOARD_BOARD_SHARDS" (toString (int64 $v.board.shards)) -}}

@@ -2,9 +2,11 @@
 
 A friendship is two rows, one in each user's shard, and each user's ``friend_counts`` row
 changes in the same transaction as their friendship row, so counts match rows on every
-shard. Both sides are written in a fixed order (the lower user id's shard first, held open
-until the other side commits), which serializes concurrent changes of the same pair; a
-failure between the two commits leaves one side written, and repeating the call converges.
+shard. Both sides are written in one global order (the lower physical shard index first,
+held open until the other side commits; on one shard, the lower user id first), which
+serializes concurrent changes of the same pair and never has two changes each holding the
+connection the other waits for; a failure between the two commits leaves one side written,
+and repeating the call converges.
 """
 
 import threading
@@ -122,15 +124,22 @@ class GraphStore:
         self._change(user_id, friend_id, _remove_row)
 
     def _change(self, user_id: int, friend_id: int, apply) -> None:
-        low, high = sorted((user_id, friend_id))
-        first, second = self.shard_of(low), self.shard_of(high)
+        """Applies ``apply`` to both rows of the friendship, the lower shard index first.
+
+        Every change takes its two shards in that one global order, so two changes never
+        each hold one shard's connection while waiting for the other's (with one connection
+        per shard they would wait until the pool gave up); on one shard, the lower user id
+        first."""
+        (first, near), (second, far) = sorted(
+            ((self.shard_of(user_id), user_id), (self.shard_of(friend_id), friend_id))
+        )
         with self._access.cursor(first, write=True) as cur:
-            apply(cur, low, high)
+            apply(cur, near, far)
             if first == second:
-                apply(cur, high, low)
+                apply(cur, far, near)
                 return
             with self._access.cursor(second, write=True) as other:
-                apply(other, high, low)
+                apply(other, far, near)
 
     def friend_page(self, user_id: int, after: int, limit: int) -> list[int]:
         """Up to ``limit`` friend ids greater than ``after``, ascending (keyset page)."""

@@ -1,5 +1,7 @@
 """FriendGraph with a MariaDB server of the test's own: cached reads never reach MySQL (its
-query counter stays still), and a dead shard fails fast for its users only."""
+query counter stays still), and a dead shard fails fast for its users only. And on the
+stack's MariaDB, with one connection per shard: changes of friendships across two shards
+never wait on each other."""
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -125,6 +127,54 @@ def test_dead_shard_fails_fast_for_its_users_only(private_mariadb):
         assert sorted(stub.ListFriends(social_pb2.ListFriendsRequest(user_id=a)).friend_ids) \
             == sorted([b, e])
         shard0_works()
+    finally:
+        server.close()
+        databases.drop()
+
+
+def crossed_pairs(settings, count: int, base: int) -> list[tuple[int, int]]:
+    """``count`` friendships whose lower user id lives on shard 0, and ``count`` whose
+    lower user id lives on shard 1: ordered by user id, they would take the two shards in
+    opposite orders."""
+    pairs, start = [], base
+    for _ in range(count):
+        for low_shard in (0, 1):
+            (low,) = users_on(settings, low_shard, 1, start)
+            (high,) = users_on(settings, 1 - low_shard, 1, low + 1)
+            pairs.append((low, high))
+            start = high + 1
+    return pairs
+
+
+def test_cross_shard_changes_take_the_shards_in_one_order_and_never_wait_on_each_other():
+    # One connection per shard: two changes that each held one shard while waiting for the
+    # other would wait until the pool gives up (UNAVAILABLE) or the deadline passes.
+    databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
+    server = SocialServer(databases, unique("sg-order"), STEPBOARD_SOCIAL_CACHE="false",
+                          STEPBOARD_MYSQL_POOL_SIZE="1")
+    stub = server.stub
+    pairs = crossed_pairs(databases.settings(), 4, fresh_user_base())
+    calls = [
+        (change, request(user_id=a, friend_id=b))
+        for low, high in pairs
+        for a, b in ((low, high), (high, low))
+        for change, request in ((stub.AddFriendship, social_pb2.AddFriendshipRequest),
+                                (stub.RemoveFriendship, social_pb2.RemoveFriendshipRequest))
+    ] * 10
+    try:
+        with ThreadPoolExecutor(16) as workers:
+            results = list(workers.map(
+                lambda item: elapsed(item[0], item[1], timeout=DEADLINE_S), calls))
+        failed = [error.code().name for _, error in results if error is not None]
+        assert not failed, f"{len(failed)} of {len(calls)} calls failed: {sorted(set(failed))}"
+        # Both sides of every friendship agree, and every count matches its rows.
+        for low, high in pairs:
+            stub.AddFriendship(social_pb2.AddFriendshipRequest(user_id=high, friend_id=low),
+                               timeout=DEADLINE_S)
+        rows = sorted(databases.query_all("SELECT user_id, friend_id FROM friendships"))
+        assert rows == sorted([*pairs, *((high, low) for low, high in pairs)])
+        counts = databases.query_all("SELECT user_id, friend_count FROM friend_counts")
+        assert sorted(counts) == sorted((user, 1) for pair in pairs for user in pair)
     finally:
         server.close()
         databases.drop()

@@ -55,6 +55,20 @@ def test_tokens_are_bound_to_user_and_day():
             decode_offset(garbage, token_scope(7, DAY))
 
 
+@pytest.mark.parametrize(
+    "position", ["²", "٣", "1²", "-1", " 1", "1 ", "+1", "1e17", "", str(2**31), str(10**17),
+                 "0" * 5000 + "1", "9" * 5000, "1:2"],
+)
+def test_tokens_hold_ascii_offsets_an_int32_answer_can_have(position):
+    """``str.isdigit`` and ``int`` accept "²" and "٣", and ``int`` refuses over 4,300
+    digits: each such token was INTERNAL or paged from a crafted place."""
+    scope = token_scope(7, DAY)
+    with pytest.raises(InvalidArgument, match=r"^page_token: "):
+        decode_offset(encode_token(scope, position), scope)
+    assert decode_offset(encode_token(scope, str(2**31 - 1)), scope) == 2**31 - 1
+    assert decode_offset(encode_token(scope, "0"), scope) == 0
+
+
 def test_timed_lru_is_bounded_and_ages_its_values():
     cache: TimedLru[int, str] = TimedLru(max_items=2)
     cache.put(1, "a")

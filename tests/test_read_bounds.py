@@ -18,13 +18,15 @@ from typing import NamedTuple
 import grpc
 import pytest
 
+from common.page_tokens import encode_token
 from common.redis_clients import RedisSettings, create_redis
 from common.reports import readable_days
-from rank_svc.board import BoardSettings, BoardStore
+from rank_svc.board import BoardSettings, BoardStore, Row
+from rank_svc.friend_ranking import token_scope
 from rank_svc.hot_rankings import HotRankings
-from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
+from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.fault_proxy import FaultProxy
-from tests.harness import unique
+from tests.harness import today, unique
 from tests.stack import SERVERS, local_env
 from tests.test_hung_dependencies import new_user, server
 
@@ -91,3 +93,45 @@ def test_reads_answer_only_days_whose_board_may_exist(rank, method):
         day: (INVALID, f"day: {day} has no board: readable days are {oldest} to {newest}")
         for day in outside
     }
+
+
+CRAFTED = ["²", "٣", "0" * 5000 + "1", "-1", " 1"]
+
+
+@pytest.mark.parametrize("position", [*CRAFTED, str(10**17), str(2**31)])
+def test_crafted_ranking_page_tokens_are_invalid_argument(rank, position):
+    """On a precomputed ranking (a huge offset reached Redis as 1e+17) and a computed one."""
+    day = today()
+    hot_user, live_user = new_user(), new_user()
+    rank.hot.save(hot_user, day, [Row(hot_user, None), Row(new_user(), None)],
+                  int(time.time()), None)
+    for user in (hot_user, live_user):
+        request = ranking_pb2.GetFriendRankingRequest(
+            user_id=user, day=day.isoformat(),
+            page_token=encode_token(token_scope(user, day), position),
+        )
+        code, details = status_of(rank.stub.GetFriendRanking, request)
+        assert (code, details.split(":")[0]) == (INVALID, "page_token"), (user, code, details)
+
+
+@pytest.fixture(scope="module")
+def social() -> Iterator[social_pb2_grpc.FriendGraphStub]:
+    """A social_svc process from this tree."""
+    with server("social_svc") as channel:
+        yield social_pb2_grpc.FriendGraphStub(channel)
+
+
+@pytest.mark.parametrize("position", [*CRAFTED, str(2**63)])
+def test_crafted_social_page_tokens_are_invalid_argument(social, position):
+    user = new_user()
+    requests = [
+        (social.ListFriends, social_pb2.ListFriendsRequest(
+            user_id=user, page_token=encode_token(f"friends:{user}", position))),
+        (social.ListHotUsers, social_pb2.ListHotUsersRequest(
+            min_friends=5, page_token=encode_token("hot:5", f"0:{position}"))),
+        (social.ListHotUsers, social_pb2.ListHotUsersRequest(
+            min_friends=5, page_token=encode_token("hot:5", f"{position}:0"))),
+    ]
+    for call, request in requests:
+        code, details = status_of(call, request)
+        assert (code, details.split(":")[0]) == (INVALID, "page_token"), (request, code, details)

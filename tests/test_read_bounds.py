@@ -12,6 +12,7 @@ namespace of its own.
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import NamedTuple
 
@@ -20,15 +21,15 @@ import pytest
 
 from common.page_tokens import encode_token
 from common.redis_clients import RedisSettings, create_redis
-from common.reports import readable_days
-from rank_svc.board import BoardSettings, BoardStore, Row
+from common.reports import day_start_s, readable_days
+from rank_svc.board import BoardSettings, BoardStore, Row, encode_score
 from rank_svc.friend_ranking import token_scope
 from rank_svc.hot_rankings import HotRankings
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.fault_proxy import FaultProxy
 from tests.harness import today, unique
 from tests.stack import SERVERS, local_env
-from tests.test_hung_dependencies import new_user, server
+from tests.test_hung_dependencies import HUNG_S, new_user, server
 
 RETENTION_DAYS = 2
 OK, INVALID = grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT
@@ -135,3 +136,44 @@ def test_crafted_social_page_tokens_are_invalid_argument(social, position):
     for call, request in requests:
         code, details = status_of(call, request)
         assert (code, details.split(":")[0]) == (INVALID, "page_token"), (request, code, details)
+
+
+def test_a_slow_top_build_holds_no_other_limit_and_no_caller_past_its_deadline(rank):
+    """With social_svc hung, a build of the top waits SOCIAL_TIMEOUT_S for nicknames: a
+    second caller of that limit gets DEADLINE_EXCEEDED from the server inside its deadline,
+    and a caller of another limit builds its own answer meanwhile."""
+    day = today()
+    users = [new_user() for _ in range(20)]
+    rank.boards.apply({(day, user): encode_score(day, 1000 + i, day_start_s(day) + 60)
+                       for i, user in enumerate(users)}, {})
+    best = list(reversed(users))
+
+    def top(limit: int, deadline_s: float) -> tuple[grpc.StatusCode, str, float, list[int]]:
+        """The call's status, message, seconds taken and the users of its answer."""
+        started = time.monotonic()
+        request = ranking_pb2.GetGlobalTopRequest(day=day.isoformat(), limit=limit)
+        try:
+            reply = rank.stub.GetGlobalTop(request, timeout=deadline_s)
+        except grpc.RpcError as error:
+            return error.code(), error.details(), time.monotonic() - started, []
+        return OK, "", time.monotonic() - started, [entry.user_id for entry in reply.entries]
+
+    rank.social_proxy.set_latency(HUNG_S)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            slow = pool.submit(top, 1000, 10)
+            time.sleep(0.3)  # its build holds (day, 1000) until social_svc's timeout
+            same, other = pool.submit(top, 1000, 1.0), pool.submit(top, 10, 1.2)
+            (same_code, same_details, same_took, _), (other_code, _, _, other_users) = (
+                same.result(), other.result())
+            # both ended before the slow build could (it started 0.3 s earlier and waits
+            # SOCIAL_TIMEOUT_S for nicknames): the other limit built its own answer
+            assert (same_code, other_code) == (grpc.StatusCode.DEADLINE_EXCEEDED, OK)
+            assert "another call built the same top" in same_details, same_details
+            assert same_took < 1.0
+            assert other_users == best[:10]
+            assert slow.result()[::3] == (OK, best)
+    finally:
+        rank.social_proxy.heal()
+        rank.social_proxy.drop_connections()
+        rank.boards.drop_day(day)

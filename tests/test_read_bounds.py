@@ -25,6 +25,7 @@ from common.reports import day_start_s, readable_days
 from rank_svc.board import BoardSettings, BoardStore, Row, encode_score
 from rank_svc.friend_ranking import token_scope
 from rank_svc.hot_rankings import HotRankings
+from rank_svc.social_client import FriendSource
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.fault_proxy import FaultProxy
 from tests.harness import today, unique
@@ -177,3 +178,20 @@ def test_a_slow_top_build_holds_no_other_limit_and_no_caller_past_its_deadline(r
         rank.social_proxy.heal()
         rank.social_proxy.drop_connections()
         rank.boards.drop_day(day)
+
+
+def test_cached_friend_lists_are_bounded_by_the_ids_they_hold():
+    stub = social_pb2_grpc.FriendGraphStub(
+        grpc.insecure_channel(f"127.0.0.1:{SERVERS['social'][0]}"))
+    users = [new_user() for _ in range(2)]
+    for user in users:
+        for _ in range(6):
+            stub.AddFriendship(social_pb2.AddFriendshipRequest(user_id=user,
+                                                               friend_id=new_user()), timeout=10)
+    source = FriendSource(stub, lifetime_s=60, stale_s=600, max_users=100, max_ids=10,
+                          max_cached_list=20_000, prepare=lambda _user, friends: list(friends),
+                          social_cache=None)
+    source.friends(users[0])
+    assert source.known_count(users[0]) == 6
+    source.friends(users[1])  # 12 ids > 10: the least recently used list goes
+    assert (source.known_count(users[0]), source.known_count(users[1])) == (None, 6)

@@ -8,6 +8,7 @@ Unix seconds and the date arithmetic is cached: this is the hot path of both.
 """
 
 import functools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ _DAY_SPAN_S = int(DAY_SPAN.total_seconds())
 _EARLIEST_OFFSET = timedelta(hours=14)
 _EARLIEST_OFFSET_S = int(_EARLIEST_OFFSET.total_seconds())
 _LATEST_OFFSET_S = 12 * 3600
+# From 00:00 UTC of a day to its end in the last time zone (24:00 at UTC-12).
+_DAY_END_S = _DAY_SPAN_S - _EARLIEST_OFFSET_S
 _EPOCH = date(1970, 1, 1)
 _DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The board score packs steps above 18 bits of time; it must stay exact in a double.
@@ -108,6 +111,19 @@ def _accepted_days(now: int, late_days: int) -> tuple[date, date]:
     newest = _epoch_day((now + _EARLIEST_OFFSET_S) // 86400)
     oldest = _epoch_day((now - _LATEST_OFFSET_S) // 86400 - late_days)
     return oldest, newest
+
+
+def readable_days(now_s: float, retention_days: int) -> tuple[date, date]:
+    """The oldest and newest day whose board may exist at Unix time ``now_s``.
+
+    The newest has begun at UTC+14 (as in :func:`accepted_days`). The oldest is the first
+    whose board has not expired: a board expires ``retention_days`` after its day ended
+    at UTC-12 (``rank_svc.board.expire_at``, a whole second), and Redis drops a key only
+    once that instant has passed.
+    """
+    now = math.ceil(now_s)
+    oldest = _epoch_day(-((_DAY_END_S - now) // 86400) - retention_days)
+    return oldest, _epoch_day((math.floor(now_s) + _EARLIEST_OFFSET_S) // 86400)
 
 
 def validate_report(

@@ -29,6 +29,7 @@ class RankConfig:
     friends_fresh_s: float = 1.0
     friends_stale_s: float = 600.0
     friends_cached_users: int = 100_000
+    friends_cached_ids: int = 6_000_000
     hot_threshold: int = HOT_FRIENDS_THRESHOLD
     social_cache: CacheSettings = field(default_factory=CacheSettings)
 
@@ -46,6 +47,7 @@ class RankConfig:
             friends_fresh_s=env_float(env, "FRIENDS_FRESH_S", 1.0),
             friends_stale_s=env_float(env, "FRIENDS_STALE_S", 600.0),
             friends_cached_users=env_int(env, "FRIENDS_CACHED_USERS", 100_000, 0),
+            friends_cached_ids=env_int(env, "FRIENDS_CACHED_IDS", 6_000_000, 0),
             hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", HOT_FRIENDS_THRESHOLD, 1),
             social_cache=CacheSettings.from_env(env),
         )

@@ -35,6 +35,7 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
             lifetime_s=lifetime_s,
             stale_s=config.friends_stale_s,
             max_users=config.friends_cached_users,
+            max_ids=config.friends_cached_ids,
             max_cached_list=MAX_CACHED_LIST,
             # a friend ranking is over the user and their friends; the user first, so the
             # servicer finds their score at ``first_at``

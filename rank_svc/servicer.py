@@ -1,11 +1,12 @@
 """Ranking: global and friend rankings read from the daily boards."""
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
 from common.errors import InvalidArgument, NotFound
 from common.page_tokens import decode_offset
-from common.reports import parse_day
+from common.reports import parse_day, readable_days
 from rank_svc.board import BoardStore, Members, Row, decode_scores
 from rank_svc.friend_ranking import (
     Ordering,
@@ -71,6 +72,18 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         self._live_limit = live_limit
         self._tops: TopCache[ranking_pb2.GetGlobalTopResponse] = TopCache(store)
 
+    def _read_day(self, text: str) -> date:
+        """The day a read asks about; ``InvalidArgument`` naming ``day`` unless its board
+        may exist now (:func:`readable_days`): a read of an expired or not yet begun day is
+        answered at once instead of reading friend lists and boards that cannot exist."""
+        day = parse_day(text)
+        oldest, newest = readable_days(time.time(), self._store.settings.retention_days)
+        if not oldest <= day <= newest:
+            raise InvalidArgument(
+                "day", f"{day} has no board: readable days are {oldest} to {newest}"
+            )
+        return day
+
     def _add_entries(
         self, entries, day: date, first_rank: int, rows: Sequence[Row], extra: Sequence[int],
     ) -> Mapping[int, social_pb2.Profile]:
@@ -83,7 +96,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
 
     def GetGlobalTop(self, request, context):
         """The best ``limit`` (default 100, at most 1000) users of the day."""
-        day = parse_day(request.day)
+        day = self._read_day(request.day)
         limit = request.limit or DEFAULT_TOP
         if not 1 <= limit <= MAX_TOP:
             raise InvalidArgument("limit", f"must be between 1 and {MAX_TOP}, got {limit}")
@@ -99,7 +112,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
     def GetGlobalRank(self, request, context):
         """One user's place among everyone who reported that day."""
         _check_user(request.user_id)
-        day = parse_day(request.day)
+        day = self._read_day(request.day)
         found = self._store.rank(day, request.user_id)
         if found is None:
             raise NotFound(f"user {request.user_id} has no report for {day}")
@@ -122,7 +135,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         """
         user_id = request.user_id
         _check_user(user_id)
-        day = parse_day(request.day)
+        day = self._read_day(request.day)
         size = page_size_of(request.page_size)
         token_offset = decode_offset(request.page_token, token_scope(user_id, day))
         reply = ranking_pb2.GetFriendRankingResponse()

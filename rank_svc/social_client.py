@@ -170,6 +170,7 @@ class FriendSource(Generic[Prepared]):
         lifetime_s: float,
         stale_s: float,
         max_users: int,
+        max_ids: int,
         max_cached_list: int,
         prepare: Callable[[int, Sequence[int]], Prepared],
         social_cache: SocialCache | None,
@@ -180,8 +181,11 @@ class FriendSource(Generic[Prepared]):
         self._max_cached_list = max_cached_list
         self._prepare = prepare
         self._social_cache = social_cache
-        # user id -> (friend count, prepared list, its generation)
-        self._cache: TimedLru[int, tuple[int, Prepared, bytes | None]] = TimedLru(max_users)
+        # user id -> (friend count, prepared list, its generation); at most ``max_users``
+        # lists holding at most ``max_ids`` friends in all (a list costs memory per id)
+        self._cache: TimedLru[int, tuple[int, Prepared, bytes | None]] = TimedLru(
+            max_users, max_ids, size_of=lambda entry: entry[0]
+        )
         self._refresher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="friends-ahead")
         self._refreshing: set[int] = set()
         self._refreshing_lock = threading.Lock()

@@ -2,7 +2,7 @@
 
 
 from common.errors import InvalidArgument
-from common.page_tokens import decode_token, encode_token
+from common.page_tokens import decode_numbers, encode_token
 from social_svc.graph import SocialGraph
 from social_svc.store import StoredProfile
 from stepboard.v1 import social_pb2, social_pb2_grpc
@@ -61,14 +61,6 @@ def check_profile(profile: social_pb2.Profile) -> StoredProfile:
     return StoredProfile(profile.user_id, nickname, url)
 
 
-def _position(token: str, scope: str, count: int) -> list[int]:
-    """The ``count`` integers a page token issued for ``scope`` carries."""
-    parts = decode_token(token, scope).split(":")
-    if len(parts) != count or not all(part.isdigit() for part in parts):
-        raise InvalidArgument("page_token", "is not a valid page token")
-    return [int(part) for part in parts]
-
-
 class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
     """The FriendGraph RPCs over a :class:`SocialGraph`."""
 
@@ -90,7 +82,7 @@ class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
         user_id = check_user("user_id", request.user_id)
         size = check_size("page_size", request.page_size, DEFAULT_PAGE, MAX_PAGE)
         scope = f"friends:{user_id}"
-        (after,) = _position(request.page_token, scope, 1) if request.page_token else [0]
+        (after,) = decode_numbers(request.page_token, scope, 1) if request.page_token else [0]
         page = self._graph.friend_page(user_id, after, size)
         token = encode_token(scope, str(page.friend_ids[-1])) if page.more else ""
         return social_pb2.ListFriendsResponse(
@@ -134,7 +126,9 @@ class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
             raise InvalidArgument("min_friends", f"must be > 0, got {min_friends}")
         size = check_size("page_size", request.page_size, DEFAULT_PAGE, MAX_PAGE)
         scope = f"hot:{min_friends}"
-        shard, after = _position(request.page_token, scope, 2) if request.page_token else (0, 0)
+        shard, after = (
+            decode_numbers(request.page_token, scope, 2) if request.page_token else (0, 0)
+        )
         store = self._graph.store
         if shard >= store.shard_count:
             raise InvalidArgument("page_token", "is not a valid page token")

@@ -5,7 +5,7 @@ The number of generated cases per RPC is ``STEPBOARD_FUZZ_EXAMPLES`` (100 in ``m
 """
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 
 import grpc
 import pytest
@@ -14,8 +14,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.page_tokens import encode_token
 from common.report_records import REPORTS_PER_RECORD
 from common.reports import day_start
+from rank_svc.friend_ranking import token_scope
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
 from tests.harness import today, unique
 from tests.social_support import STACK_MARIADB, ShardDatabases
@@ -44,6 +46,55 @@ days = st.one_of(
     st.sampled_from(["2026-02-30", "2026-13-01", "0000-00-00"]),
     st.integers(-3, 2).map(lambda n: (today() + timedelta(days=n)).isoformat()),
 )
+
+
+# What a page token issued for the request's own scope may carry: numbers written in other
+# digits ("²", "٣"), out of any range, too long for ``int``, or not numbers at all.
+positions = st.one_of(
+    st.text(max_size=30),
+    st.integers(-5, 2**65).map(str),
+    st.sampled_from(["²", "٣", "1²", "0" * 5000 + "1", "9" * 5000, str(10**17), str(2**31),
+                     str(2**63), "1e17", " 1", "+1", "1:2"]),
+)
+
+
+def token_of(draw, scope: str, parts: int = 1) -> str:
+    """A token issued for ``scope`` holding ``parts`` drawn positions."""
+    return encode_token(scope, ":".join(draw(positions) for _ in range(parts)))
+
+
+@st.composite
+def friend_ranking_requests(draw) -> ranking_pb2.GetFriendRankingRequest:
+    """Garbage tokens, or tokens bound to the request's user and day holding any position."""
+    request = draw(st.builds(ranking_pb2.GetFriendRankingRequest, user_id=int64s, day=days,
+                             page_size=int32s, page_token=texts, around_me=st.booleans()))
+    if draw(st.booleans()):
+        try:
+            day = date.fromisoformat(request.day)
+        except ValueError:  # the day is refused before the token is read
+            return request
+        request.page_token = token_of(draw, token_scope(request.user_id, day))
+    return request
+
+
+@st.composite
+def list_friends_requests(draw) -> social_pb2.ListFriendsRequest:
+    """Garbage tokens, or tokens bound to the request's user holding any position."""
+    request = draw(st.builds(social_pb2.ListFriendsRequest, user_id=int64s, page_size=int32s,
+                             page_token=texts))
+    if draw(st.booleans()):
+        request.page_token = token_of(draw, f"friends:{request.user_id}")
+    return request
+
+
+@st.composite
+def hot_users_requests(draw) -> social_pb2.ListHotUsersRequest:
+    """Garbage tokens, or tokens bound to the request's threshold holding any positions."""
+    request = draw(st.builds(social_pb2.ListHotUsersRequest, min_friends=int64s,
+                             page_size=int32s, page_token=texts))
+    if draw(st.booleans()):
+        request.page_token = token_of(draw, f"hot:{request.min_friends}", parts=2)
+    return request
 
 
 @st.composite
@@ -132,9 +183,7 @@ READS = {
                      (OK, INVALID)),
     "GetGlobalRank": (st.builds(ranking_pb2.GetGlobalRankRequest, user_id=int64s, day=days),
                       (OK, INVALID, NOT_FOUND)),
-    "GetFriendRanking": (st.builds(ranking_pb2.GetFriendRankingRequest, user_id=int64s, day=days,
-                                   page_size=int32s, page_token=texts, around_me=st.booleans()),
-                         (OK, INVALID)),
+    "GetFriendRanking": (friend_ranking_requests(), (OK, INVALID)),
 }
 
 
@@ -155,8 +204,7 @@ SOCIAL = {
     "AddFriendship": st.builds(social_pb2.AddFriendshipRequest, user_id=int64s, friend_id=int64s),
     "RemoveFriendship": st.builds(social_pb2.RemoveFriendshipRequest, user_id=int64s,
                                   friend_id=int64s),
-    "ListFriends": st.builds(social_pb2.ListFriendsRequest, user_id=int64s, page_size=int32s,
-                             page_token=texts),
+    "ListFriends": list_friends_requests(),
     "StreamFriends": st.builds(social_pb2.StreamFriendsRequest, user_id=int64s,
                                chunk_size=int32s),
     "UpsertProfile": st.builds(social_pb2.Profile, user_id=int64s, nickname=texts,
@@ -164,8 +212,7 @@ SOCIAL = {
     "GetProfiles": st.builds(social_pb2.GetProfilesRequest,
                              user_ids=st.one_of(st.lists(int64s, max_size=20),
                                                 st.integers(1001, 1100).map(lambda n: [1] * n))),
-    "ListHotUsers": st.builds(social_pb2.ListHotUsersRequest, min_friends=int64s,
-                              page_size=int32s, page_token=texts),
+    "ListHotUsers": hot_users_requests(),
 }
 
 

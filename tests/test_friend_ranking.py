@@ -2,6 +2,7 @@
 
 import random
 import time
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -158,7 +159,8 @@ def test_tokens_from_another_user_or_day_are_rejected(path):
         timeout=10,
     )
     assert first.next_page_token
-    for user_id, on_day in ((other, day.isoformat()), (user, "2026-01-01")):
+    yesterday = (day - timedelta(days=1)).isoformat()
+    for user_id, on_day in ((other, day.isoformat()), (user, yesterday)):
         with pytest.raises(grpc.RpcError) as raised:
             path.ranking.GetFriendRanking(
                 ranking_pb2.GetFriendRankingRequest(

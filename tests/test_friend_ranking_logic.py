@@ -55,6 +55,20 @@ def test_tokens_are_bound_to_user_and_day():
             decode_offset(garbage, token_scope(7, DAY))
 
 
+@pytest.mark.parametrize(
+    "position", ["²", "٣", "1²", "-1", " 1", "1 ", "+1", "1e17", "", str(2**31), str(10**17),
+                 "0" * 5000 + "1", "9" * 5000, "1:2"],
+)
+def test_tokens_hold_ascii_offsets_an_int32_answer_can_have(position):
+    """``str.isdigit`` and ``int`` accept "²" and "٣", and ``int`` refuses over 4,300
+    digits: each such token was INTERNAL or paged from a crafted place."""
+    scope = token_scope(7, DAY)
+    with pytest.raises(InvalidArgument, match=r"^page_token: "):
+        decode_offset(encode_token(scope, position), scope)
+    assert decode_offset(encode_token(scope, str(2**31 - 1)), scope) == 2**31 - 1
+    assert decode_offset(encode_token(scope, "0"), scope) == 0
+
+
 def test_timed_lru_is_bounded_and_ages_its_values():
     cache: TimedLru[int, str] = TimedLru(max_items=2)
     cache.put(1, "a")
@@ -64,6 +78,27 @@ def test_timed_lru_is_bounded_and_ages_its_values():
     assert cache.get(2) is None
     age, value = cache.get(3)
     assert value == "c" and 0 <= age < 1
+
+
+def test_timed_lru_bounds_the_total_size_of_its_values():
+    """Friend lists are bounded by the ids they hold: the least recently used go until the
+    rest fit, and a list larger than the whole bound is not kept."""
+    cache: TimedLru[int, str] = TimedLru(max_items=100, max_size=10, size_of=len)
+    cache.put(1, "aaaa")
+    cache.put(2, "bbbb")
+    assert cache.get(1)[1] == "aaaa"  # 2 is now the least recently used
+    cache.put(3, "cccc")  # 12 > 10: 2 goes
+    assert (cache.get(2), cache.get(1)[1], cache.get(3)[1]) == (None, "aaaa", "cccc")
+    cache.put(1, "a")  # replacing a value counts its new size only: 1 + 4
+    cache.put(4, "dddd")
+    assert [cache.get(k) is not None for k in (1, 3, 4)] == [True, True, True]
+    cache.put(5, "e" * 11)  # alone beyond the bound: not kept, and nothing else goes
+    assert cache.get(5) is None
+    assert [cache.get(k) is not None for k in (1, 3, 4)] == [True, True, True]
+    cache.put(1, "f" * 11)  # nor kept in place of an older value
+    assert cache.get(1) is None
+    cache.put_many([(6, "gggg"), (7, "hhhh"), (8, "iiii")])
+    assert [k for k in (3, 4, 6, 7, 8) if cache.get(k) is not None] == [7, 8]
 
 
 @given(st.dictionaries(st.one_of(st.integers(1, 60), st.integers(2**62, 2**63 - 1)),

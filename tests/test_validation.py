@@ -8,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.errors import InvalidArgument
-from common.reports import ValidationSettings, accepted_days, day_start, validate_report
+from common.reports import (
+    ValidationSettings,
+    accepted_days,
+    day_start,
+    day_start_s,
+    readable_days,
+    validate_report,
+)
+from rank_svc.board import expire_at
 from stepboard.v1 import ingest_pb2
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
@@ -91,3 +99,29 @@ def test_window_matches_the_calendar(now_s, late_days):
     now = datetime.fromtimestamp(now_s, UTC)
     oldest = (now - timedelta(hours=12)).date() - timedelta(days=late_days)
     assert accepted_days(now_s, late_days) == (oldest, (now + timedelta(hours=14)).date())
+
+
+@pytest.mark.parametrize("retention_days", [1, 3, 60])
+def test_readable_days_end_exactly_where_boards_expire_and_days_begin(retention_days):
+    """A day is readable up to the instant its board expires (Redis drops a key only after
+    it) and from the instant it begins at UTC+14."""
+    expires = expire_at(TODAY, retention_days)
+    assert readable_days(expires, retention_days)[0] == TODAY
+    assert readable_days(expires + 0.001, retention_days)[0] == TODAY + timedelta(days=1)
+    begins = day_start_s(TODAY)
+    assert readable_days(begins, retention_days)[1] == TODAY
+    assert readable_days(begins - 0.001, retention_days)[1] == TODAY - timedelta(days=1)
+
+
+@given(now_s=st.floats(0, 4_102_444_800), retention_days=st.integers(1, 60))
+def test_readable_days_are_those_whose_board_may_exist(now_s, retention_days):
+    oldest, newest = readable_days(now_s, retention_days)
+    assert expire_at(oldest, retention_days) >= now_s
+    assert expire_at(oldest - timedelta(days=1), retention_days) < now_s
+    assert day_start_s(newest) <= now_s < day_start_s(newest + timedelta(days=1))
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_the_first_and_last_date_are_rejected_as_outside_the_window(day):
+    with pytest.raises(InvalidArgument, match=r"^report\.day: "):
+        validate_report(good(day=day), NOW_S, SETTINGS, prefix="report.")

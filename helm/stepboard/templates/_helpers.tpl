@@ -203,6 +203,7 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $_ := set $env "STEPBOARD_FRIENDS_FRESH_S" (toString $v.rank.friendsFreshSeconds) -}}
 {{- $_ := set $env "STEPBOARD_FRIENDS_STALE_S" (toString $v.rank.friendsStaleSeconds) -}}
 {{- $_ := set $env "STEPBOARD_FRIENDS_CACHED_USERS" (toString (int64 $v.rank.friendsCachedUsers)) -}}
+{{- $_ := set $env "STEPBOARD_FRIENDS_CACHED_IDS" (toString (int64 $v.rank.friendsCachedIds)) -}}
 {{- end -}}
 {{- if eq $c "consumer" -}}
 {{- $_ := set $env "STEPBOARD_CONSUMER_GROUP" (toString $v.consumer.group) -}}

@@ -42,6 +42,7 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         """One report: OK with its position in the log, or the specific error."""
         if not request.HasField("report"):
             raise InvalidArgument("report", "is required")
+        request.DiscardUnknownFields()  # only what the schema knows goes into the log
         report = request.report
         validate_report(report, self._clock(), self._validation, prefix="report.")
         self._name(report)
@@ -62,6 +63,7 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
             raise InvalidArgument(
                 "reports", f"at most {self._validation.max_batch} per batch, got {count}"
             )
+        request.DiscardUnknownFields()  # only what the schema knows goes into the log
         now = self._clock()
         failed: dict[int, DomainError] = {}
         valid = []

@@ -186,9 +186,7 @@ class BoardConsumer:
                 log.warning("consume error", extra={"error": str(message.error())})
         if not usable:
             return
-        batch = collapse(
-            usable, self.config.validation, self.config.board.retention_days
-        )
+        batch = collapse(usable, self.config.board.retention_days)
         self.records_per_consume = records_to_ask(
             self.config.batch_size, len(usable), batch.reports
         )

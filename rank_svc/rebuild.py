@@ -65,7 +65,7 @@ def _replay(
         for message in messages:
             if message.offset() + 1 >= todo[message.partition()]:
                 del todo[message.partition()]
-        batch = collapse(messages, config.validation, config.board.retention_days, only_day=day)
+        batch = collapse(messages, config.board.retention_days, only_day=day)
         retry_until(lambda b=batch: store.apply(b.scores, {}), stop, "rebuild")
         read += len(messages)
         if messages:

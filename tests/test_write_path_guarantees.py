@@ -1,20 +1,33 @@
-"""What the write path promises past the happy path: what ingest acknowledged is applied.
+"""What the write path promises past the happy path: what ingest acknowledged is applied,
+and dead letters are never skipped.
 
 Each test runs its own services from this tree on a private topic, group and board
 namespace (:mod:`tests.write_path`).
 """
 
+import json
 import time
+import urllib.request
 from datetime import date, timedelta
 
 import grpc
+from confluent_kafka import Consumer, Producer, TopicPartition
 
+from common.kafka_clients import consumer_config, producer_config
 from common.report_records import decode_reports, encode_reports
 from common.reports import ValidationSettings, accepted_days
 from ingest_svc.producer import ReportProducer
 from ingest_svc.servicer import StepIngestServicer
 from stepboard.v1 import ingest_pb2
-from tests.harness import free_port, report, start_process, today, wait_until
+from tests.harness import (
+    create_topics,
+    delete_topics,
+    free_port,
+    report,
+    start_process,
+    today,
+    wait_until,
+)
 from tests.write_path import WritePath
 
 EPOCH = date(1970, 1, 1)
@@ -23,6 +36,40 @@ EPOCH = date(1970, 1, 1)
 def on_board(path: WritePath, day: date, users: list[int]) -> set[int]:
     """Which of ``users`` have an entry on ``day``'s board."""
     return {u for u, score in path.store.scores(day, users).items() if score is not None}
+
+
+def produce(path: WritePath, values: list[bytes], partition: int) -> None:
+    """Appends record values to one partition of the path's reports topic."""
+    producer = Producer(producer_config(path.kafka))
+    for value in values:
+        producer.produce(path.topic, value=value, partition=partition)
+    assert producer.flush(30) == 0
+
+
+def committed(path: WritePath, partition: int) -> int:
+    """The offset the path's consumer group committed for ``partition`` (-1001: none)."""
+    probe = Consumer(consumer_config(path.kafka, path.env["STEPBOARD_CONSUMER_GROUP"]))
+    try:
+        (found,) = probe.committed([TopicPartition(path.topic, partition)], timeout=10)
+        return found.offset
+    finally:
+        probe.close()
+
+
+def log_entries(process, level: str) -> list[dict]:
+    """The JSON log lines of ``process`` at ``level``."""
+    lines = process.log_path.read_text().splitlines()
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    return [entry for entry in entries if entry.get("level") == level]
+
+
+def metric(port: int, name: str) -> float | None:
+    """The value of an unlabelled metric on a process's metrics endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
 
 
 # -- what ingest acknowledged is applied ------------------------------------------------
@@ -125,4 +172,46 @@ def test_unknown_fields_are_dropped_before_a_report_reaches_kafka():
         assert [list(decode_reports(v)) for v in values] == [[single], pair]
     finally:
         channel.close()
+        path.close()
+
+
+# -- dead letters -----------------------------------------------------------------------
+
+def test_a_partition_waits_at_a_dead_letter_until_the_dead_letter_topic_stores_it():
+    """With the dead-letter topic gone (and topic auto-creation off) the partition of a
+    poison record stops there (offset and board), the other partitions go on, and once the
+    topic is back the letter is stored and the partition catches up."""
+    path = WritePath({})
+    dlq_exists = True
+    try:
+        delete_topics(path.kafka.bootstrap, [path.dlq_topic])
+        dlq_exists = False
+        day = today()
+        produce(path, [encode_reports([report(1, day, 10, 5)]), b"\xff\x00 poison",
+                       encode_reports([report(2, day, 20, 5)])], partition=0)
+        produce(path, [encode_reports([report(3, day, 30, 5)])], partition=1)
+        port = free_port()
+        consumer = path.start_consumer(STEPBOARD_METRICS_PORT=str(port),
+                                       STEPBOARD_KAFKA_DELIVERY_TIMEOUT_S="2")
+        wait_until(lambda: on_board(path, day, [1, 2, 3]) >= {1, 3}, 30)
+        wait_until(lambda: committed(path, 1) == 1, 30)
+        held = "stepboard_consumer_held_partitions"
+        wait_until(lambda: metric(port, held) == 1, 30, 0.05)
+        time.sleep(6)  # an auto-commit interval (5 s): the offset stays at the poison record
+        assert committed(path, 0) == 1
+        assert on_board(path, day, [2]) == set()
+        assert metric(port, "stepboard_consumer_dead_letter_failures_total") >= 1
+        assert any(e["msg"].startswith("partitions held") for e in log_entries(consumer, "ERROR"))
+
+        create_topics(path.kafka.bootstrap, {path.dlq_topic: 1})
+        dlq_exists = True
+        wait_until(lambda: committed(path, 0) == 3, 60)
+        assert on_board(path, day, [2]) == {2}
+        (letter,) = path.read_topic(path.dlq_topic, 1)
+        assert letter.value() == b"\xff\x00 poison"
+        assert dict(letter.headers())["source"] == f"{path.topic}/0/1".encode()
+        wait_until(lambda: metric(port, held) == 0, 30)
+    finally:
+        if not dlq_exists:
+            create_topics(path.kafka.bootstrap, {path.dlq_topic: 1})  # for close()
         path.close()

@@ -11,7 +11,9 @@ letter the broker has not acknowledged: its partition is held there and retried
 Self-healing: each board write checks the shard's applied watermark against what this
 writer knows it applied. If Redis lost data (flush, restart without persistence, failover)
 the watermarks are gone or behind, the write is refused, and the writer rewinds its
-partitions to the lowest surviving watermark (or the start of the log) and replays.
+partitions to the lowest surviving watermark (or the start of the log) and replays,
+expecting that watermark from then on; a log that no longer holds the records the replay
+needs is reported (:func:`rank_svc.records.check_log_holds`).
 
 ``python -m rank_svc.consumer rebuild --day YYYY-MM-DD`` rebuilds one day's board from the
 log on demand (:mod:`rank_svc.rebuild`).
@@ -46,7 +48,13 @@ from rank_svc.board import BoardStore
 from rank_svc.config import ConsumerConfig
 from rank_svc.join_watch import JoinWatch
 from rank_svc.rebuild import rebuild_day
-from rank_svc.records import DeadLetter, collapse, records_to_ask, retry_until
+from rank_svc.records import (
+    DeadLetter,
+    check_log_holds,
+    collapse,
+    records_to_ask,
+    retry_until,
+)
 
 log = logging.getLogger("rank_svc.consumer")
 
@@ -171,8 +179,7 @@ class BoardConsumer:
                 REPLAYS.inc()
                 log.warning("redis is missing committed data, replaying",
                             extra={"partition": tp.partition, "watermark": mark})
-                tp.offset = OFFSET_BEGINNING if mark is None else mark + 1
-                self.applied[tp.partition] = UNKNOWN
+                tp.offset = self._replay_from(consumer, tp.partition, mark)
             else:
                 self.applied[tp.partition] = tp.offset - 1
         consumer.assign(committed)
@@ -201,16 +208,24 @@ class BoardConsumer:
                 LAG.labels(partition).set(stats["consumer_lag"])
 
     # -- writing ------------------------------------------------------------------------
+    def _replay_from(self, consumer: Consumer, partition: int, mark: int | None) -> int:
+        """Where to replay ``partition`` from, given its lowest surviving watermark: right
+        after it, and that watermark is what the next write expects, so a second loss
+        before that write is noticed too; with none surviving (None), the start of the log
+        and nothing to expect. Reports a log that no longer holds the offset needed."""
+        needed = 0 if mark is None else mark + 1
+        check_log_holds(consumer, self.config.kafka.topic, partition, needed)
+        self.applied[partition] = UNKNOWN if mark is None else mark
+        return OFFSET_BEGINNING if mark is None else needed
+
     def _rewind(self) -> None:
         """Redis lost data: seek every owned partition back to what Redis still has."""
         REPLAYS.inc()
         owned = list(self.applied)
         marks = retry_until(lambda: self.store.watermarks(owned), self.stop, "rewind") or {}
         for partition in owned:
-            mark = marks.get(partition)
-            offset = OFFSET_BEGINNING if mark is None else mark + 1
+            offset = self._replay_from(self.consumer, partition, marks.get(partition))
             self.consumer.seek(TopicPartition(self.config.kafka.topic, partition, offset))
-            self.applied[partition] = UNKNOWN
         log.warning("redis lost board data, replaying", extra={"from": marks})
 
     def _apply(self, scores: dict, last_offsets: dict[int, int]) -> bool:

@@ -18,7 +18,10 @@ from typing import NamedTuple, TypeVar
 import redis
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaException,
     Message,
+    TopicPartition,
 )
 from google.protobuf.message import DecodeError
 from prometheus_client import Counter
@@ -30,6 +33,11 @@ from rank_svc.board import encode_score, expire_at
 
 log = logging.getLogger(__name__)
 REDIS_RETRIES = Counter("stepboard_consumer_redis_retries_total", "Failed Redis writes retried.")
+REPLAY_GAPS = Counter(
+    "stepboard_consumer_replay_gap_total",
+    "Replays that needed records the Kafka log no longer holds, by partition.",
+    ["partition"],
+)
 T = TypeVar("T")
 
 
@@ -134,3 +142,25 @@ def retry_until(action: Callable[[], T], stop: threading.Event, what: str) -> T 
             delay = min(delay * 2, 5.0)
     return None
 
+
+def check_log_holds(consumer: Consumer, topic: str, partition: int, needed: int) -> bool:
+    """Whether the log of ``partition`` still starts at or before offset ``needed``, where a
+    replay must start to restore what Redis lost. If records were deleted past it
+    (retention, ``DeleteRecords``), a replay silently starts later and what they held stays
+    missing from the boards: that is logged as an ERROR naming both offsets and counted
+    (``stepboard_consumer_replay_gap_total``). A log that cannot be asked counts as holding."""
+    try:
+        start, _ = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=10, cached=False
+        )
+    except KafkaException as error:
+        log.warning("could not ask where the log starts", extra={
+            "partition": partition, "needed_offset": needed, "error": str(error)})
+        return True
+    if start <= needed:
+        return True
+    REPLAY_GAPS.labels(str(partition)).inc()
+    log.error("kafka no longer holds records the replay needs: what they held stays missing",
+              extra={"topic": topic, "partition": partition, "needed_offset": needed,
+                     "log_start_offset": start})
+    return False

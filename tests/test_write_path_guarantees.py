@@ -1,23 +1,29 @@
 """What the write path promises past the happy path: what ingest acknowledged is applied,
-and dead letters are never skipped.
+dead letters are never skipped, self-healing keeps its check after a rewind, and a replay
+that Kafka can no longer serve in full says so.
 
-Each test runs its own services from this tree on a private topic, group and board
-namespace (:mod:`tests.write_path`).
+Each test runs its own consumer (a process from this tree, or an in-process
+``BoardConsumer``) on a private topic, group and board namespace (:mod:`tests.write_path`).
 """
 
 import json
+import signal
+import threading
 import time
 import urllib.request
 from datetime import date, timedelta
 
 import grpc
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from common.kafka_clients import consumer_config, producer_config
 from common.report_records import decode_reports, encode_reports
 from common.reports import ValidationSettings, accepted_days
 from ingest_svc.producer import ReportProducer
 from ingest_svc.servicer import StepIngestServicer
+from rank_svc.config import ConsumerConfig
+from rank_svc.consumer import BoardConsumer, DeadLetters
 from stepboard.v1 import ingest_pb2
 from tests.harness import (
     create_topics,
@@ -33,17 +39,17 @@ from tests.write_path import WritePath
 EPOCH = date(1970, 1, 1)
 
 
-def on_board(path: WritePath, day: date, users: list[int]) -> set[int]:
-    """Which of ``users`` have an entry on ``day``'s board."""
-    return {u for u, score in path.store.scores(day, users).items() if score is not None}
-
-
 def produce(path: WritePath, values: list[bytes], partition: int) -> None:
     """Appends record values to one partition of the path's reports topic."""
     producer = Producer(producer_config(path.kafka))
     for value in values:
         producer.produce(path.topic, value=value, partition=partition)
     assert producer.flush(30) == 0
+
+
+def on_board(path: WritePath, day: date, users: list[int]) -> set[int]:
+    """Which of ``users`` have an entry on ``day``'s board."""
+    return {u for u, score in path.store.scores(day, users).items() if score is not None}
 
 
 def committed(path: WritePath, partition: int) -> int:
@@ -214,4 +220,93 @@ def test_a_partition_waits_at_a_dead_letter_until_the_dead_letter_topic_stores_i
     finally:
         if not dlq_exists:
             create_topics(path.kafka.bootstrap, {path.dlq_topic: 1})  # for close()
+        path.close()
+
+
+# -- self-healing -----------------------------------------------------------------------
+
+def drive(consumer: BoardConsumer, until, timeout_s: float = 30) -> None:
+    """Runs the consume → process step of an in-process writer until ``until()``."""
+    def step():
+        messages = consumer.consumer.consume(100, timeout=0.5)
+        if messages:
+            consumer._process(messages)
+        return until()
+
+    wait_until(step, timeout_s, 0)
+
+
+def set_watermarks(path: WritePath, partition: int, offset: int) -> None:
+    """Puts every shard's applied watermark of ``partition`` at ``offset``, as a Redis
+    restored from an older snapshot would have it."""
+    for shard in range(path.store.settings.shards):
+        path.redis.hset(path.store.watermark_key(shard), str(partition), offset)
+
+
+def test_a_second_loss_before_the_first_write_after_a_rewind_is_noticed():
+    """Redis goes back to an older watermark (the writer rewinds there), then loses
+    everything before the writer's next write: that write must notice it too."""
+    path = WritePath({})
+    stop = threading.Event()
+    producer = Producer(producer_config(path.kafka))
+    config = ConsumerConfig.from_env(path.env)
+    writer = BoardConsumer(config, path.store, DeadLetters(producer, path.dlq_topic, 10), stop)
+    try:
+        day = today()
+        users = list(range(1, 11))
+        produce(path, [encode_reports([report(u, day, u, 5)]) for u in users], partition=0)
+        drive(writer, lambda: writer.applied.get(0) == 9)
+        set_watermarks(path, 0, 4)  # first loss: back to offset 4
+        writer._check_idle()  # refused: the writer rewinds partition 0 to offset 5
+        path._drop_keys()  # second loss, before the next write
+        drive(writer, lambda: writer.applied.get(0) == 9 and on_board(path, day, users))
+        assert on_board(path, day, users) == set(users)
+    finally:
+        writer.consumer.close()
+        producer.flush(10)
+        path.close()
+
+
+def delete_records_before(path: WritePath, partition: int, offset: int) -> None:
+    """Deletes the records of ``partition`` below ``offset`` (as retention would)."""
+    admin = AdminClient({"bootstrap.servers": path.kafka.bootstrap})
+    for future in admin.delete_records([TopicPartition(path.topic, partition, offset)]).values():
+        future.result(30)
+
+
+def gaps(process) -> list[tuple[int, int, int]]:
+    """(partition, needed offset, log start offset) of each replay gap ``process`` logged."""
+    return [(e["partition"], e["needed_offset"], e["log_start_offset"])
+            for e in log_entries(process, "ERROR") if "needed_offset" in e]
+
+
+def test_a_replay_that_needs_deleted_records_says_so():
+    """Records the boards need are deleted from Kafka, then Redis loses data: the rewind at
+    assignment, the rewind while running and a rebuild each log an ERROR naming the
+    partition, the offset needed and the first one Kafka still has."""
+    path = WritePath({})
+    try:
+        day = today()
+        users = list(range(1, 11))
+        produce(path, [encode_reports([report(u, day, u, 5)]) for u in users], partition=0)
+        first = path.start_consumer()
+        wait_until(lambda: on_board(path, day, users) == set(users), 30)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0
+        assert committed(path, 0) == 10
+        delete_records_before(path, 0, 5)
+        path._drop_keys()  # Redis lost everything: the replay needs offset 0
+
+        second = path.start_consumer()
+        wait_until(lambda: gaps(second) == [(0, 0, 5)], 30)
+        wait_until(lambda: on_board(path, day, users) == set(range(6, 11)), 30)
+        set_watermarks(path, 0, 2)  # Redis back at offset 2: the replay needs offset 3
+        wait_until(lambda: gaps(second) == [(0, 0, 5), (0, 3, 5)], 30)
+
+        rebuild = start_process("rank_svc.consumer", path.env, "rebuild", "--day",
+                                day.isoformat())
+        path.consumers.append(rebuild)
+        assert rebuild.wait(120) == 0
+        assert gaps(rebuild) == [(0, 4, 5)]  # the record before the day's first kept one
+    finally:
         path.close()

@@ -24,6 +24,7 @@ from ingest_svc.producer import ReportProducer
 from ingest_svc.servicer import StepIngestServicer
 from rank_svc.config import ConsumerConfig
 from rank_svc.consumer import BoardConsumer, DeadLetters
+from rank_svc.records import DeadLetter
 from stepboard.v1 import ingest_pb2
 from tests.harness import (
     create_topics,
@@ -220,6 +221,24 @@ def test_a_partition_waits_at_a_dead_letter_until_the_dead_letter_topic_stores_i
     finally:
         if not dlq_exists:
             create_topics(path.kafka.bootstrap, {path.dlq_topic: 1})  # for close()
+        path.close()
+
+
+def test_a_dead_letter_the_client_refuses_to_queue_is_reported_not_raised():
+    """A letter larger than the producer's message.max.bytes (the reports topic holds
+    records up to the broker's larger limit) makes produce() raise: send() reports the
+    record as not stored instead of crashing the writer or skipping it."""
+    path = WritePath({})
+    producer = Producer(producer_config(path.kafka))
+    try:
+        produce(path, [b"\xff\x00 poison"], partition=2)
+        (source,) = path.read_topic(path.topic, 1)
+        letters = DeadLetters(producer, path.dlq_topic, 2)
+        too_big = DeadLetter(source, b"x" * 1_100_000, "undecodable record")
+        assert letters.send([too_big]) == {2: 0}
+        assert path.log_end(path.dlq_topic) == 0
+    finally:
+        producer.flush(10)
         path.close()
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from bench.config import bench_day
 from bench.reports import day_records
 from common.report_records import REPORTS_PER_RECORD
-from common.reports import ValidationSettings
 from rank_svc import records
 
 
@@ -38,7 +37,7 @@ def rate(messages: list[FakeMessage], reports: int, rounds: int = 3) -> float:
     for _ in range(rounds):
         started = time.perf_counter()
         for first in range(0, len(messages), per_batch):
-            records.collapse(messages[first:first + per_batch], ValidationSettings(), 3)
+            records.collapse(messages[first:first + per_batch], 3)
         best = max(best, reports / (time.perf_counter() - started))
     return best
 

@@ -3,8 +3,11 @@
 A report's ``day`` is a local date; the instants that belong to it in some time zone span
 from 00:00 at UTC+14 (:func:`day_start`) to 24:00 at UTC-12, 50 hours later.
 
-Every report of the write path passes here twice (ingest, then the consumer), so times are
-Unix seconds and the date arithmetic is cached: this is the hot path of both.
+Every report of the write path passes here twice: ingest judges it with its settings when
+the call arrives; the consumer judges it again with the widest limits ingest can be given
+(:data:`RECORD_LIMITS`) at that same instant, so it refuses only what no ingest could have
+accepted. Times are Unix seconds and the date arithmetic is cached: this is the hot path of
+both.
 """
 
 import functools
@@ -31,6 +34,8 @@ _DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The board score packs steps above 18 bits of time; it must stay exact in a double.
 MAX_STEPS_LIMIT = 2**35 - 1
 MAX_REPORT_ID_CHARS = 128
+MAX_LATE_DAYS = 30
+MAX_CLOCK_SKEW_S = 3600
 
 
 @dataclass(frozen=True)
@@ -48,10 +53,18 @@ class ValidationSettings:
         """
         return cls(
             max_steps_per_day=env_int(env, "MAX_STEPS_PER_DAY", 100_000, 1, MAX_STEPS_LIMIT),
-            late_days=env_int(env, "LATE_DAYS", 1, 0, 30),
-            clock_skew_s=env_int(env, "CLOCK_SKEW_S", 120, 0, 3600),
+            late_days=env_int(env, "LATE_DAYS", 1, 0, MAX_LATE_DAYS),
+            clock_skew_s=env_int(env, "CLOCK_SKEW_S", 120, 0, MAX_CLOCK_SKEW_S),
             max_batch=env_int(env, "MAX_BATCH", 1000, 1, 100_000),
         )
+
+
+# The widest limits ingest accepts a configuration of: a report ingest accepted at some
+# instant passes them at that instant whatever its settings were, so the consumer refuses
+# only records no ingest produced (nor one with a lowered late window or step cap).
+RECORD_LIMITS = ValidationSettings(
+    max_steps_per_day=MAX_STEPS_LIMIT, late_days=MAX_LATE_DAYS, clock_skew_s=MAX_CLOCK_SKEW_S
+)
 
 
 class ValidReport(NamedTuple):
@@ -134,9 +147,9 @@ def validate_report(
 ) -> ValidReport:
     """Checks one report against every rule; the error names the first bad field.
 
-    ``now_s`` is the Unix time the report arrived (the consumer passes the record's
-    timestamp, so a replay judges a report as ingest did). ``prefix`` is prepended to field
-    names, such as ``"reports[3]."`` in a batch.
+    ``now_s`` is the Unix time the report was accepted (ingest's clock when the call
+    arrived; the consumer passes the record's timestamp, which ingest sets to that time).
+    ``prefix`` is prepended to field names, such as ``"reports[3]."`` in a batch.
     """
     user_id, steps = report.user_id, report.steps
     if user_id <= 0:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from common.errors import DeadlineExceeded, DomainError, ResourceExhausted, Unavailable
 from common.kafka_clients import KafkaSettings, producer_config
@@ -93,9 +93,16 @@ class ReportProducer:
             self._brokers_down = True
 
     def send(
-        self, records: Sequence[Record], budget_s: float, deadline_bound: bool
+        self,
+        records: Sequence[Record],
+        accepted_at_ms: int,
+        budget_s: float,
+        deadline_bound: bool,
     ) -> list[Outcome]:
         """Produces ``(key, value)`` records; waits at most ``budget_s`` for all acks.
+
+        Each record's timestamp is ``accepted_at_ms``, the instant ingest validated its
+        reports against: the consumer judges them at that instant (:mod:`rank_svc.records`).
 
         A full local queue gives ``ResourceExhausted`` for the records that did not fit. A
         record not acknowledged in time gives ``Unavailable`` (the broker is down or slow),
@@ -103,17 +110,18 @@ class ReportProducer:
         (``deadline_bound``) while the broker is reachable.
         """
         pending = _Pending(len(records))
-        messages = [
-            {"key": key, "value": value, "callback": functools.partial(pending.delivered, i)}
-            for i, (key, value) in enumerate(records)
-        ]
-        # One call for all, partitioned as produce() would; records it could not queue
-        # carry "_error" (and get no delivery callback).
-        self._producer.produce_batch(self.topic, messages)
-        for index, message in enumerate(messages):
-            error = message.get("_error")
-            if error is not None:
-                pending.settle(index, _refused(error))
+        # One produce() per record (a call gives one record unless it holds more than
+        # REPORTS_PER_RECORD reports): produce_batch() cannot set a record's timestamp.
+        for index, (key, value) in enumerate(records):
+            try:
+                self._producer.produce(
+                    self.topic, value=value, key=key, timestamp=accepted_at_ms,
+                    on_delivery=functools.partial(pending.delivered, index),
+                )
+            except BufferError:
+                pending.settle(index, _refused(KafkaError(KafkaError._QUEUE_FULL)))
+            except KafkaException as error:
+                pending.settle(index, _refused(error.args[0]))
         pending.wait(budget_s)
         if any(isinstance(outcome, Stored) for outcome in pending.outcomes):
             self._brokers_down = False

@@ -27,10 +27,17 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         self._max_wait_s = max_wait_s
         self._clock = clock
 
-    def _send(self, records: list[Record]) -> list[Outcome]:
+    def _accepted_at_ms(self) -> int:
+        """Now, in whole milliseconds: the instant a call's reports are validated against
+        and their records' timestamp, so the consumer judges them at the same instant."""
+        return int(self._clock() * 1000)
+
+    def _send(self, records: list[Record], accepted_at_ms: int) -> list[Outcome]:
         """The producer's outcome for each record, waiting at most ``max_wait_s`` and never
         past the caller's deadline (less a margin for the answer to reach them)."""
-        return self._producer.send(records, *call_deadline.wait_s(self._max_wait_s))
+        return self._producer.send(
+            records, accepted_at_ms, *call_deadline.wait_s(self._max_wait_s)
+        )
 
     @staticmethod
     def _name(report: ingest_pb2.StepReport) -> None:
@@ -42,11 +49,13 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         """One report: OK with its position in the log, or the specific error."""
         if not request.HasField("report"):
             raise InvalidArgument("report", "is required")
+        request.DiscardUnknownFields()  # only what the schema knows goes into the log
         report = request.report
-        validate_report(report, self._clock(), self._validation, prefix="report.")
+        accepted_at_ms = self._accepted_at_ms()
+        validate_report(report, accepted_at_ms / 1000, self._validation, prefix="report.")
         self._name(report)
         record = (None, encode_reports([report]))
-        (outcome,) = self._send([record])
+        (outcome,) = self._send([record], accepted_at_ms)
         if isinstance(outcome, DomainError):
             raise outcome
         return ingest_pb2.ReportStepsResponse(
@@ -62,7 +71,9 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
             raise InvalidArgument(
                 "reports", f"at most {self._validation.max_batch} per batch, got {count}"
             )
-        now = self._clock()
+        request.DiscardUnknownFields()  # only what the schema knows goes into the log
+        accepted_at_ms = self._accepted_at_ms()
+        now = accepted_at_ms / 1000
         failed: dict[int, DomainError] = {}
         valid = []
         for index, report in enumerate(request.reports):
@@ -81,7 +92,7 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
             values = [encode_reports([request.reports[i] for i in group]) for group in groups]
         keys = [batch_key(request.reports[group[0]]) for group in groups]
         records = list(zip(keys, values, strict=True))
-        outcomes = self._send(records) if records else []
+        outcomes = self._send(records, accepted_at_ms) if records else []
         for group, outcome in zip(groups, outcomes, strict=True):
             if not isinstance(outcome, Stored):
                 failed.update(dict.fromkeys(group, outcome))

@@ -7,7 +7,6 @@ from common.channels import ChannelSettings
 from common.config import env_float, env_int, env_str
 from common.kafka_clients import KafkaSettings
 from common.redis_clients import RedisSettings
-from common.reports import ValidationSettings
 from common.server import ServerSettings
 from common.social_cache import CacheSettings
 from rank_svc.board import BoardSettings
@@ -60,7 +59,6 @@ class ConsumerConfig:
     kafka: KafkaSettings
     redis: RedisSettings
     board: BoardSettings
-    validation: ValidationSettings
     group_id: str
     batch_size: int
     metrics_port: int | None
@@ -68,13 +66,12 @@ class ConsumerConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ConsumerConfig":
-        """Reads Kafka, Redis, board, validation, group, batch size, metrics port and how
+        """Reads Kafka, Redis, board, group, batch size, metrics port and how
         long a group join may go without an assignment."""
         return cls(
             kafka=KafkaSettings.from_env(env),
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
-            validation=ValidationSettings.from_env(env),
             group_id=env_str(env, "CONSUMER_GROUP", "stepboard-board-writer"),
             batch_size=env_int(env, "CONSUMER_BATCH", 5000, 1, 100_000),
             metrics_port=env_int(env, "METRICS_PORT", 9104, 0, 65535) or None,

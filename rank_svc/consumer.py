@@ -4,12 +4,16 @@ A consumer-group member that reads report records in batches, re-validates them
 (:mod:`rank_svc.records`), sends unusable ones to the dead-letter topic, max-merges the
 rest into the boards (:meth:`rank_svc.board.BoardStore.apply`) and only then stores the
 batch's offsets (at-least-once; max-merge makes redelivery harmless). Redis errors are
-retried with backoff without advancing offsets.
+retried with backoff without advancing offsets. Offsets never pass a record whose dead
+letter the broker has not acknowledged: its partition is held there and retried
+(:meth:`BoardConsumer._hold`) while the others go on.
 
 Self-healing: each board write checks the shard's applied watermark against what this
 writer knows it applied. If Redis lost data (flush, restart without persistence, failover)
 the watermarks are gone or behind, the write is refused, and the writer rewinds its
-partitions to the lowest surviving watermark (or the start of the log) and replays.
+partitions to the lowest surviving watermark (or the start of the log) and replays,
+expecting that watermark from then on; a log that no longer holds the records the replay
+needs is reported (:func:`rank_svc.records.check_log_holds`).
 
 ``python -m rank_svc.consumer rebuild --day YYYY-MM-DD`` rebuilds one day's board from the
 log on demand (:mod:`rank_svc.rebuild`).
@@ -17,12 +21,21 @@ log on demand (:mod:`rank_svc.rebuild`).
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import threading
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from prometheus_client import Counter, Gauge
 
 from common.kafka_clients import consumer_config, producer_config
@@ -35,13 +48,27 @@ from rank_svc.board import BoardStore
 from rank_svc.config import ConsumerConfig
 from rank_svc.join_watch import JoinWatch
 from rank_svc.rebuild import rebuild_day
-from rank_svc.records import DeadLetter, collapse, records_to_ask, retry_until
+from rank_svc.records import (
+    DeadLetter,
+    check_log_holds,
+    collapse,
+    records_to_ask,
+    retry_until,
+)
 
 log = logging.getLogger("rank_svc.consumer")
 
 REPORTS = Counter("stepboard_consumer_reports_total", "Reports consumed, by outcome.", ["outcome"])
 REPLAYS = Counter("stepboard_consumer_replays_total", "Rewinds after Redis lost board data.")
 LAG = Gauge("stepboard_consumer_lag", "Records behind the log end, by partition.", ["partition"])
+DEAD_LETTER_FAILURES = Counter(
+    "stepboard_consumer_dead_letter_failures_total",
+    "Dead letters the dead-letter topic did not acknowledge (their partition is held).",
+)
+HELD = Gauge(
+    "stepboard_consumer_held_partitions",
+    "Partitions held at a record whose dead letter is not stored yet.",
+)
 REPLACED = Counter(
     "stepboard_consumer_replaced_total",
     "Kafka consumers replaced because a group join got no assignment in time.",
@@ -51,33 +78,59 @@ UNKNOWN = -1  # no applied offset known yet: the next write has nothing to check
 IDLE_CHECK_S = 2.0
 # Longest a consume waits to fill its batch: what a report waits at low traffic.
 CONSUME_WAIT_S = 0.1
+# How long a partition held at an unstored dead letter waits before it is read (and the
+# letter sent) again.
+HOLD_S = 5.0
 
 
 class DeadLetters:
     """Sends records the writer cannot use to the dead-letter topic, reason in a header."""
 
-    def __init__(self, producer: Producer, topic: str) -> None:
+    def __init__(self, producer: Producer, topic: str, timeout_s: float) -> None:
+        """``timeout_s``: the producer's delivery timeout, after which it reports every
+        letter it could not store as failed."""
         self._producer = producer
         self._topic = topic
+        self._timeout_s = timeout_s
 
-    def send(self, dead: list[DeadLetter], stop: threading.Event) -> bool:
-        """Produces and waits until the broker has every dead letter; False if stopped."""
-        for source, value, reason in dead:
-            self._producer.produce(
-                self._topic,
-                value=value,
-                headers=[
-                    ("error", reason.encode()),
-                    ("source", f"{source.topic()}/{source.partition()}/{source.offset()}"
-                     .encode()),
-                ],
-            )
+    def send(self, dead: list[DeadLetter]) -> dict[int, int]:
+        """Produces every letter and waits for the broker's verdict on each; returns, per
+        partition, the offset of the first record whose letter it did not acknowledge
+        (empty: all are stored)."""
+        verdicts: dict[int, str | None] = {}  # index -> None (stored) or the error
+        for index, (source, value, reason) in enumerate(dead):
             log.warning("dead letter", extra={"offset": source.offset(), "reason": reason})
-        while self._producer.flush(5.0) > 0:
-            log.warning("dead-letter topic not acknowledging yet")
-            if stop.is_set():
-                return False
-        return True
+            try:
+                self._producer.produce(
+                    self._topic,
+                    value=value,
+                    headers=[
+                        ("error", reason.encode()),
+                        ("source", f"{source.topic()}/{source.partition()}/{source.offset()}"
+                         .encode()),
+                    ],
+                    on_delivery=functools.partial(self._delivered, verdicts, index),
+                )
+            except (BufferError, KafkaException) as error:
+                verdicts[index] = f"not queued: {error}"
+        self._producer.flush(self._timeout_s + 1)
+        unsent: dict[int, int] = {}
+        for index, (source, _, _) in enumerate(dead):
+            error = verdicts.get(index, "not acknowledged in time")
+            if error is not None:
+                DEAD_LETTER_FAILURES.inc()
+                log.error("dead-letter topic did not store a dead letter", extra={
+                    "partition": source.partition(), "offset": source.offset(), "error": error
+                })
+                first = unsent.get(source.partition(), source.offset())
+                unsent[source.partition()] = min(first, source.offset())
+        return unsent
+
+    @staticmethod
+    def _delivered(
+        verdicts: dict[int, str | None], index: int, error: KafkaError | None, _: Message
+    ) -> None:
+        verdicts[index] = None if error is None else str(error)
 
 
 class BoardConsumer:
@@ -95,6 +148,7 @@ class BoardConsumer:
         self.dead_letters = dead_letters
         self.stop = stop
         self.applied: dict[int, int] = {}
+        self.held: dict[int, float] = {}  # partition -> when (monotonic) to read it again
         self.records_per_consume = 1  # until a batch shows how many reports a record holds
         self.consumer = self._subscribed_consumer()
         self.join_watch = JoinWatch(config.rejoin_after_s, time.monotonic())
@@ -125,8 +179,7 @@ class BoardConsumer:
                 REPLAYS.inc()
                 log.warning("redis is missing committed data, replaying",
                             extra={"partition": tp.partition, "watermark": mark})
-                tp.offset = OFFSET_BEGINNING if mark is None else mark + 1
-                self.applied[tp.partition] = UNKNOWN
+                tp.offset = self._replay_from(consumer, tp.partition, mark)
             else:
                 self.applied[tp.partition] = tp.offset - 1
         consumer.assign(committed)
@@ -141,8 +194,10 @@ class BoardConsumer:
             log.info("nothing to commit on revoke", extra={"error": str(error)})
         for tp in partitions:
             self.applied.pop(tp.partition, None)
+            self.held.pop(tp.partition, None)
             with contextlib.suppress(KeyError):
                 LAG.remove(str(tp.partition))
+        HELD.set(len(self.held))
         self.join_watch.waiting(time.monotonic())
         log.info("revoked", extra={"partitions": [tp.partition for tp in partitions]})
 
@@ -153,16 +208,24 @@ class BoardConsumer:
                 LAG.labels(partition).set(stats["consumer_lag"])
 
     # -- writing ------------------------------------------------------------------------
+    def _replay_from(self, consumer: Consumer, partition: int, mark: int | None) -> int:
+        """Where to replay ``partition`` from, given its lowest surviving watermark: right
+        after it, and that watermark is what the next write expects, so a second loss
+        before that write is noticed too; with none surviving (None), the start of the log
+        and nothing to expect. Reports a log that no longer holds the offset needed."""
+        needed = 0 if mark is None else mark + 1
+        check_log_holds(consumer, self.config.kafka.topic, partition, needed)
+        self.applied[partition] = UNKNOWN if mark is None else mark
+        return OFFSET_BEGINNING if mark is None else needed
+
     def _rewind(self) -> None:
         """Redis lost data: seek every owned partition back to what Redis still has."""
         REPLAYS.inc()
         owned = list(self.applied)
         marks = retry_until(lambda: self.store.watermarks(owned), self.stop, "rewind") or {}
         for partition in owned:
-            mark = marks.get(partition)
-            offset = OFFSET_BEGINNING if mark is None else mark + 1
+            offset = self._replay_from(self.consumer, partition, marks.get(partition))
             self.consumer.seek(TopicPartition(self.config.kafka.topic, partition, offset))
-            self.applied[partition] = UNKNOWN
         log.warning("redis lost board data, replaying", extra={"from": marks})
 
     def _apply(self, scores: dict, last_offsets: dict[int, int]) -> bool:
@@ -186,14 +249,17 @@ class BoardConsumer:
                 log.warning("consume error", extra={"error": str(message.error())})
         if not usable:
             return
-        batch = collapse(
-            usable, self.config.validation, self.config.board.retention_days
-        )
+        batch = collapse(usable, self.config.board.retention_days)
         self.records_per_consume = records_to_ask(
             self.config.batch_size, len(usable), batch.reports
         )
-        if batch.dead and not self.dead_letters.send(batch.dead, self.stop):
-            return
+        unsent = self.dead_letters.send(batch.dead) if batch.dead else {}
+        if unsent:
+            self._hold(unsent)
+            usable = [m for m in usable if m.offset() < unsent.get(m.partition(), m.offset() + 1)]
+            if not usable:
+                return
+            batch = collapse(usable, self.config.board.retention_days)  # letters all stored
         if not self._apply(batch.scores, batch.last_offsets):
             return
         self.consumer.store_offsets(offsets=[
@@ -203,6 +269,30 @@ class BoardConsumer:
         REPORTS.labels("dead_letter").inc(len(batch.dead))
         REPORTS.labels("expired").inc(batch.expired)
         REPORTS.labels("applied").inc(batch.merged)
+
+    def _hold(self, unsent: dict[int, int]) -> None:
+        """Holds each partition of ``unsent`` at the record whose dead letter was not stored:
+        paused there, so neither its offset nor its watermark passes the record, and read
+        again (the letter sent again) after ``HOLD_S``. The other partitions go on."""
+        topic = self.config.kafka.topic
+        positions = [TopicPartition(topic, p, offset) for p, offset in unsent.items()]
+        self.consumer.pause(positions)
+        for position in positions:
+            self.consumer.seek(position)
+        self.held.update(dict.fromkeys(unsent, time.monotonic() + HOLD_S))
+        HELD.set(len(self.held))
+        log.error("partitions held until the dead-letter topic stores their letters",
+                  extra={"held_at": unsent, "retry_in_s": HOLD_S})
+
+    def _release_held(self) -> None:
+        """Resumes the held partitions whose wait is over."""
+        now = time.monotonic()
+        due = [p for p, at in self.held.items() if at <= now]
+        if due:
+            self.consumer.resume([TopicPartition(self.config.kafka.topic, p) for p in due])
+            for partition in due:
+                del self.held[partition]
+            HELD.set(len(self.held))
 
     def _check_idle(self) -> None:
         """With no traffic, still notice a Redis that lost data (empty write, same marks)."""
@@ -239,6 +329,7 @@ class BoardConsumer:
                 elif time.monotonic() - last_check >= IDLE_CHECK_S:
                     self._check_idle()
                     last_check = time.monotonic()
+                self._release_held()
                 if self.join_watch.overdue(time.monotonic()):
                     self._replace_if_stuck()
         finally:
@@ -254,7 +345,10 @@ def serve(config: ConsumerConfig) -> None:
     require_noeviction(client, config.redis.allow_eviction)
     store = BoardStore(client, config.board, config.kafka.topic)
     dlq_producer = Producer(producer_config(config.kafka))
-    consumer = BoardConsumer(config, store, DeadLetters(dlq_producer, config.kafka.dlq_topic), stop)
+    dead_letters = DeadLetters(
+        dlq_producer, config.kafka.dlq_topic, config.kafka.delivery_timeout_s
+    )
+    consumer = BoardConsumer(config, store, dead_letters, stop)
     try:
         consumer.run()
     finally:

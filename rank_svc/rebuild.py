@@ -3,7 +3,9 @@
 The day is replayed into staging keys up to the log end seen at the start, the staging
 board then replaces the live one shard by shard, and records that arrived meanwhile are
 replayed into the live board (max-merge makes the overlap harmless). Watermarks are left
-alone: the running consumers keep their own bookkeeping.
+alone: the running consumers keep their own bookkeeping. A log whose records of the day
+may have been deleted already is reported, not silently replayed from later
+(:func:`_check_log_holds_day`).
 """
 
 import logging
@@ -18,7 +20,7 @@ from common.redis_clients import create_redis
 from common.reports import day_start
 from rank_svc.board import BoardStore
 from rank_svc.config import ConsumerConfig
-from rank_svc.records import collapse, records_to_ask, retry_until
+from rank_svc.records import check_log_holds, collapse, records_to_ask, retry_until
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,17 @@ def _log_range(consumer: Consumer, topic: str, day: date) -> dict[int, tuple[int
         _, high = consumer.get_watermark_offsets(tp, timeout=30)
         ranges[tp.partition] = (high if tp.offset < 0 else tp.offset, high)
     return ranges
+
+
+def _check_log_holds_day(
+    consumer: Consumer, topic: str, ranges: dict[int, tuple[int, int]]
+) -> None:
+    """A day's replay needs each partition's log from the last record stamped before the
+    day began (so that no earlier record can carry the day). Where even the first record
+    kept is stamped later, deleted records may have carried the day: that is logged as an
+    ERROR and counted (:func:`rank_svc.records.check_log_holds`)."""
+    for partition, (start, _) in ranges.items():
+        check_log_holds(consumer, topic, partition, max(start - 1, 0))
 
 
 def _replay(
@@ -65,7 +78,7 @@ def _replay(
         for message in messages:
             if message.offset() + 1 >= todo[message.partition()]:
                 del todo[message.partition()]
-        batch = collapse(messages, config.validation, config.board.retention_days, only_day=day)
+        batch = collapse(messages, config.board.retention_days, only_day=day)
         retry_until(lambda b=batch: store.apply(b.scores, {}), stop, "rebuild")
         read += len(messages)
         if messages:
@@ -83,6 +96,7 @@ def rebuild_day(config: ConsumerConfig, day: date, stop: threading.Event | None 
     consumer = Consumer(_rebuild_consumer_config(config.kafka))
     try:
         first = _log_range(consumer, config.kafka.topic, day)
+        _check_log_holds_day(consumer, config.kafka.topic, first)
         staging.drop_day(day)
         read = _replay(consumer, config, first, day, staging, stop)
         staging.move_day(day, live)

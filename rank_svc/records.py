@@ -1,6 +1,10 @@
 """Turning consumed Kafka records into board writes: decode, re-validate, collapse, retry.
 
 Shared by the board consumer and the rebuild command, so both judge records identically.
+What ingest acknowledged is applied: a report is judged at the instant ingest accepted it
+(its record's timestamp) against the widest limits ingest can be configured with
+(:data:`common.reports.RECORD_LIMITS`), never against this process's clock or settings,
+so neither a replay days later nor a lowered late window or step cap refuses it.
 """
 
 import logging
@@ -12,17 +16,28 @@ from datetime import date
 from typing import NamedTuple, TypeVar
 
 import redis
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
 from common.errors import InvalidArgument
 from common.report_records import decode_reports, encode_reports
-from common.reports import ValidationSettings, validate_report
+from common.reports import RECORD_LIMITS, validate_report
 from rank_svc.board import encode_score, expire_at
 
 log = logging.getLogger(__name__)
 REDIS_RETRIES = Counter("stepboard_consumer_redis_retries_total", "Failed Redis writes retried.")
+REPLAY_GAPS = Counter(
+    "stepboard_consumer_replay_gap_total",
+    "Replays that needed records the Kafka log no longer holds, by partition.",
+    ["partition"],
+)
 T = TypeVar("T")
 
 
@@ -47,21 +62,22 @@ class Collapsed:
     expired: int = 0
 
 
-def received_at_s(message: Message) -> float:
-    """When the broker got the record (its timestamp, Unix seconds): when ingest validated it."""
+def accepted_at_s(message: Message) -> float:
+    """When ingest accepted the record's reports: its timestamp, which ingest sets to the
+    instant it validated them against (Unix seconds, whole milliseconds)."""
     kind, millis = message.timestamp()
     return time.time() if kind == TIMESTAMP_NOT_AVAILABLE else millis / 1000
 
 
 def collapse(
     messages: Iterable[Message],
-    validation: ValidationSettings,
     retention_days: int,
     only_day: date | None = None,
 ) -> Collapsed:
     """Decodes and re-validates each report and keeps the max score per (day, user).
 
-    Undecodable records and invalid reports are returned in ``dead`` with the reason;
+    Undecodable records and reports no ingest could have accepted (see above) are returned
+    in ``dead`` with the reason;
     reports for boards already past retention are dropped (counted in ``expired``);
     ``only_day`` restricts the result to one day (for a rebuild).
     """
@@ -78,10 +94,12 @@ def collapse(
             dead.append(DeadLetter(message, message.value(), f"undecodable record: {error}"))
             continue
         decoded += len(reports)
-        received_s = received_at_s(message)
+        accepted_s = accepted_at_s(message)
         for index, report in enumerate(reports):
             try:
-                user_id, day, steps, measured_at_s = validate_report(report, received_s, validation)
+                user_id, day, steps, measured_at_s = validate_report(
+                    report, accepted_s, RECORD_LIMITS
+                )
             except InvalidArgument as error:
                 dead.append(DeadLetter(
                     message, encode_reports([report]), f"invalid report [{index}]: {error}"
@@ -123,3 +141,26 @@ def retry_until(action: Callable[[], T], stop: threading.Event, what: str) -> T 
             stop.wait(delay)
             delay = min(delay * 2, 5.0)
     return None
+
+
+def check_log_holds(consumer: Consumer, topic: str, partition: int, needed: int) -> bool:
+    """Whether the log of ``partition`` still starts at or before offset ``needed``, where a
+    replay must start to restore what Redis lost. If records were deleted past it
+    (retention, ``DeleteRecords``), a replay silently starts later and what they held stays
+    missing from the boards: that is logged as an ERROR naming both offsets and counted
+    (``stepboard_consumer_replay_gap_total``). A log that cannot be asked counts as holding."""
+    try:
+        start, _ = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=10, cached=False
+        )
+    except KafkaException as error:
+        log.warning("could not ask where the log starts", extra={
+            "partition": partition, "needed_offset": needed, "error": str(error)})
+        return True
+    if start <= needed:
+        return True
+    REPLAY_GAPS.labels(str(partition)).inc()
+    log.error("kafka no longer holds records the replay needs: what they held stays missing",
+              extra={"topic": topic, "partition": partition, "needed_offset": needed,
+                     "log_start_offset": start})
+    return False

@@ -5,7 +5,7 @@ from google.protobuf.message import DecodeError
 
 from bench.collapse_micro import FakeMessage
 from common.report_records import decode_reports, encode_reports
-from common.reports import ValidationSettings, day_start
+from common.reports import day_start
 from rank_svc.board import encode_score
 from rank_svc.records import collapse, records_to_ask
 from stepboard.v1 import ingest_pb2
@@ -41,7 +41,7 @@ def test_collapse_keeps_each_users_best_and_parks_each_bad_report_alone():
                b"\xff\x00"]
     now_ms = int(day_start(day).timestamp() * 1000) + 60_000
     messages = [FakeMessage(value, offset, now_ms) for offset, value in enumerate(records)]
-    batch = collapse(messages, ValidationSettings(), 3)
+    batch = collapse(messages, 3)
     start = int(day_start(day).timestamp())
     assert batch.scores == {(day, 1): encode_score(day, 30, start + 9),
                             (day, 2): encode_score(day, 5, start + 5)}

@@ -159,6 +159,8 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- if $v.kafka.ssl.caSecret -}}
 {{- $_ := set $env "STEPBOARD_KAFKA_SSL_CA_FILE" (printf "%s/%s" (include "stepboard.kafkaCaDir" .) $v.kafka.ssl.caKey) -}}
 {{- end -}}
+{{- end -}}
+{{- if eq $c "ingest" -}}
 {{- $_ := set $env "STEPBOARD_MAX_STEPS_PER_DAY" (toString (int64 $v.validation.maxStepsPerDay)) -}}
 {{- $_ := set $env "STEPBOARD_LATE_DAYS" (toString (int64 $v.validation.lateDays)) -}}
 {{- $_ := set $env "STEPBOARD_CLOCK_SKEW_S" (toString (int64 $v.validation.clockSkewSeconds)) -}}

@@ -14,6 +14,33 @@ from rank_svc.board import BoardSettings
 # Users with more friends than this get precomputed rankings (precompute writes them,
 # the ranking server looks them up).
 HOT_FRIENDS_THRESHOLD = 5000
+# The largest ranking (a user and their friends) the ranking server computes per call by
+# default; the cost grows with the size (for 1,000,000 users: about 2 s of CPU and a 17 MB
+# score read per call).
+LIVE_RANKING_MAX_USERS = 20_000
+
+
+@dataclass(frozen=True)
+class HotSettings:
+    """Hot users, read alike by the ranking server and precompute: who is hot, how often
+    precompute refreshes their rankings, and the age past which a precomputed ranking is
+    no longer served as current (precompute has stopped or fallen behind)."""
+
+    threshold: int = HOT_FRIENDS_THRESHOLD
+    interval_s: float = 60.0
+    max_age_s: float = 180.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "HotSettings":
+        """Reads ``STEPBOARD_HOT_FRIENDS_THRESHOLD``, ``STEPBOARD_PRECOMPUTE_INTERVAL_S``
+        and ``STEPBOARD_HOT_MAX_AGE_S`` (default: three intervals; at least one, else
+        every ranking would go stale between two rounds)."""
+        interval_s = env_float(env, "PRECOMPUTE_INTERVAL_S", 60.0, minimum=0.1)
+        return cls(
+            threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", HOT_FRIENDS_THRESHOLD, 1),
+            interval_s=interval_s,
+            max_age_s=env_float(env, "HOT_MAX_AGE_S", 3 * interval_s, minimum=interval_s),
+        )
 
 
 @dataclass(frozen=True)
@@ -29,14 +56,18 @@ class RankConfig:
     friends_stale_s: float = 600.0
     friends_cached_users: int = 100_000
     friends_cached_ids: int = 6_000_000
-    hot_threshold: int = HOT_FRIENDS_THRESHOLD
+    hot: HotSettings = field(default_factory=HotSettings)
+    live_max_users: int = LIVE_RANKING_MAX_USERS
     social_cache: CacheSettings = field(default_factory=CacheSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RankConfig":
         """Reads the server (default port 50053), Redis, board, social_svc and hot-user
-        settings, and social_svc's cache settings (``STEPBOARD_SOCIAL_CACHE*``: with the
-        cache on, cached friend lists are checked against its generations)."""
+        settings, the largest ranking computed per call (at least one of a user who is not
+        hot, else such a user could never be served), and social_svc's cache settings
+        (``STEPBOARD_SOCIAL_CACHE*``: with the cache on, cached friend lists are checked
+        against its generations)."""
+        hot = HotSettings.from_env(env)
         return cls(
             server=ServerSettings.from_env(env, default_port=50053, default_metrics_port=9103),
             redis=RedisSettings.from_env(env),
@@ -47,7 +78,10 @@ class RankConfig:
             friends_stale_s=env_float(env, "FRIENDS_STALE_S", 600.0),
             friends_cached_users=env_int(env, "FRIENDS_CACHED_USERS", 100_000, 0),
             friends_cached_ids=env_int(env, "FRIENDS_CACHED_IDS", 6_000_000, 0),
-            hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", HOT_FRIENDS_THRESHOLD, 1),
+            hot=hot,
+            live_max_users=env_int(env, "LIVE_RANKING_MAX_USERS",
+                                   max(LIVE_RANKING_MAX_USERS, hot.threshold + 1),
+                                   hot.threshold + 1),
             social_cache=CacheSettings.from_env(env),
         )
 
@@ -87,23 +121,21 @@ class PrecomputeConfig:
     board: BoardSettings
     social_addr: str
     client: ChannelSettings
-    hot_threshold: int
-    interval_s: float
+    hot: HotSettings
     metrics_port: int | None
     social_cache: CacheSettings = field(default_factory=CacheSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "PrecomputeConfig":
-        """Reads Redis, boards, social_svc, the hot-user threshold and refresh interval, and
-        social_svc's cache settings (with the cache on, each ranking records the generation
-        of the friend list it was computed from, and a change of the list refreshes it)."""
+        """Reads Redis, boards, social_svc, the hot-user settings, and social_svc's cache
+        settings (with the cache on, each ranking records the generation of the friend list
+        it was computed from, and a change of the list refreshes it)."""
         return cls(
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
             social_addr=env_str(env, "SOCIAL_ADDR"),
             client=ChannelSettings.from_env(env),
-            hot_threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", HOT_FRIENDS_THRESHOLD, 1),
-            interval_s=env_float(env, "PRECOMPUTE_INTERVAL_S", 60.0, minimum=0.1),
+            hot=HotSettings.from_env(env),
             metrics_port=env_int(env, "METRICS_PORT", 9105, 0, 65535) or None,
             social_cache=CacheSettings.from_env(env),
         )

@@ -3,12 +3,21 @@
 Per (user, day): a list of ``"user_id:score"`` rows in ranking order (score empty for a
 friend without a report) and a meta hash (``computed_at``, ``total``, ``me`` = the user's
 index, ``generation`` = the generation of the friend list it was computed from, in
-social_svc's cache). Both keys share a hash tag with that generation's key
+social_svc's cache, ``token`` = the fencing token of the computation published, ``fence`` =
+the last token handed out). Both keys share a hash tag with that generation's key
 (:func:`common.social_cache.user_tag`), so a refresh swaps them atomically and a page
 is read together with the list's current generation in one script call, even on Redis
 Cluster: a ranking computed before the list last changed is told apart from a current one.
+
+Precompute replicas may compute one ranking at once (a lock expired mid-refresh, a replica
+paused): each computation takes a token (:meth:`HotRankings.fence`) before it reads the
+friend list, writes its rows to a staging list of its own, and is published only if no
+computation with a later token was published first. Readers so always see the rows of one
+computation, never an older one after a newer one. The token lives in the meta hash, so
+it expires with the ranking it fences.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -17,13 +26,21 @@ from common.social_cache import user_tag
 from rank_svc.board import Row, expire_at
 
 _CHUNK = 10_000
+# A staging list outlives its last write by this much: long enough to publish it, short
+# enough that a replica dying mid-refresh leaves nothing behind for long.
+_STAGING_TTL_S = 600
 
-# KEYS: staging list, live list, meta. ARGV: computed_at, total, me, expire_at, generation.
+# KEYS: staging list, live list, meta. ARGV: computed_at, total, me, expire_at, generation,
+# token. Returns 1 if published, 0 if a computation with a later token was published first
+# (the staging list is then dropped).
 _PUBLISH_LUA = """
+if tonumber(redis.call('HGET', KEYS[3], 'token') or '0') >= tonumber(ARGV[6]) then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
 redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], 'computed_at', ARGV[1], 'total', ARGV[2], 'me', ARGV[3],
-           'generation', ARGV[5])
+           'generation', ARGV[5], 'token', ARGV[6])
 redis.call('EXPIREAT', KEYS[2], ARGV[4])
 redis.call('EXPIREAT', KEYS[3], ARGV[4])
 return 1
@@ -81,22 +98,37 @@ class HotRankings:
         tag = f"{self.namespace}:hot:{user_tag(user_id)}:{day.isoformat()}"
         return f"{tag}:new", f"{tag}:rows", f"{tag}:meta"
 
+    def fence(self, user_id: int, days: Sequence[date]) -> list[int]:
+        """A fencing token for a new computation of each of the user's rankings of
+        ``days``: later than every token handed out before (one round trip)."""
+        pipe = self.client.pipeline(transaction=False)
+        for day in days:
+            meta = self._keys(user_id, day)[2]
+            pipe.hincrby(meta, "fence", 1)
+            pipe.expireat(meta, expire_at(day, self.retention_days))
+        return pipe.execute()[::2]
+
     def save(
         self, user_id: int, day: date, rows: list[Row], computed_at_s: int,
-        generation: bytes | None,
-    ) -> None:
+        generation: bytes | None, token: int,
+    ) -> bool:
         """Replaces the user's ranking of ``day`` with ``rows`` (which include the user),
-        computed from the friend list of ``generation`` (read before the list was)."""
-        staging, live, meta = self._keys(user_id, day)
+        computed from the friend list of ``generation`` (read before the list was) under
+        ``token`` (:meth:`fence`, taken before that); returns False, replacing nothing, if
+        a computation with a later token was published first."""
+        prefix, live, meta = self._keys(user_id, day)
+        staging = f"{prefix}:{token}"
         me = next(i for i, row in enumerate(rows) if row.user_id == user_id)
-        self.client.delete(staging)
         for first in range(0, len(rows), _CHUNK):
-            self.client.rpush(staging, *(_pack(r) for r in rows[first:first + _CHUNK]))
-        self._publish(
+            pipe = self.client.pipeline(transaction=False)
+            pipe.rpush(staging, *(_pack(r) for r in rows[first:first + _CHUNK]))
+            pipe.expire(staging, _STAGING_TTL_S)
+            pipe.execute()
+        return bool(self._publish(
             keys=[staging, live, meta],
             args=[computed_at_s, len(rows), me, expire_at(day, self.retention_days),
-                  generation or b""],
-        )
+                  generation or b"", token],
+        ))
 
     def page(
         self, user_id: int, day: date, start: int | None, size: int,

@@ -4,14 +4,19 @@ Users whose friend count exceeds ``STEPBOARD_HOT_FRIENDS_THRESHOLD`` (asked of s
 with ``ListHotUsers``) get their ranking for every day that is currently open somewhere
 computed in chunks and stored in Redis (:mod:`rank_svc.hot_rankings`) every
 ``STEPBOARD_PRECOMPUTE_INTERVAL_S``. Replicas share the work: a user is refreshed by
-whichever replica first takes that user's lock, which expires just before the next round.
+whichever replica holds that user's lock, taken for a little less than an interval. The lock
+only shares the work: two replicas that refresh one user at once (the lock expired during a
+slow refresh) cannot mix their rankings, each computation being fenced
+(:mod:`rank_svc.hot_rankings`). A user whose refresh fails (social_svc or Redis) is logged
+and counted, and the round goes on with the next user.
 
 Each ranking records the generation of the friend list it was computed from (social_svc's
 cache replaces it on every change of the list), read before the list. Between rounds, every
 ``CHANGE_CHECK_S``, a replica reads the current generations of the users it refreshed and
-refreshes at once those whose list changed. The ranking server does not use a ranking older
-than the list (:meth:`rank_svc.servicer.RankingServicer.GetFriendRanking`) unless it is too
-large to compute per call; such a ranking shows a change once that refresh is done.
+refreshes at once those whose list changed (taking the lock again). The ranking server
+does not use a ranking older than the list, or than ``STEPBOARD_HOT_MAX_AGE_S``
+(:meth:`rank_svc.servicer.RankingServicer.GetFriendRanking`), unless it is too large to
+compute per call; such a ranking shows a change once that refresh is done.
 """
 
 import logging
@@ -29,7 +34,7 @@ from prometheus_client import Counter, Histogram
 from common.channels import create_channel
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
-from common.redis_clients import RedisClient, create_redis
+from common.redis_clients import REDIS_ERRORS, RedisClient, create_redis
 from common.reports import accepted_days
 from common.runtime import load
 from rank_svc.board import BoardStore
@@ -42,7 +47,10 @@ from stepboard.v1 import social_pb2, social_pb2_grpc
 log = logging.getLogger("rank_svc.precompute")
 
 REFRESHES = Counter(
-    "stepboard_precompute_refreshes_total", "Hot-user ranking refreshes, by outcome.", ["outcome"]
+    "stepboard_precompute_refreshes_total",
+    "Hot-user ranking refreshes, by outcome (done; skipped: another replica holds the user; "
+    "superseded: another replica published a later computation first; failed).",
+    ["outcome"],
 )
 REFRESH_SECONDS = Histogram(
     "stepboard_precompute_refresh_seconds", "Time to refresh one hot user's rankings.",
@@ -51,6 +59,15 @@ REFRESH_SECONDS = Histogram(
 SCORE_CHUNK = 50_000
 STREAM_TIMEOUT_S = 120.0
 CHANGE_CHECK_S = 1.0
+
+# KEYS: the user's lock. ARGV: owner, hold (ms). Takes the lock, or keeps it held, unless
+# another replica holds it; returns whether this owner now holds it.
+_CLAIM_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
 
 
 def open_days(now: datetime) -> Iterator[date]:
@@ -73,6 +90,7 @@ class Precomputer:
         self.store = BoardStore(client, config.board)
         self.hot = HotRankings(client, config.board.namespace, config.board.retention_days)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._claim_script = client.register_script(_CLAIM_LUA)
         cache = config.social_cache
         self.social_cache = SocialCache(client, cache.namespace) if cache.enabled else None
         # users this replica refreshed in the current round -> the generation it used
@@ -84,7 +102,7 @@ class Precomputer:
         while True:
             reply = self.social.ListHotUsers(
                 social_pb2.ListHotUsersRequest(
-                    min_friends=self.config.hot_threshold + 1, page_size=1000, page_token=token
+                    min_friends=self.config.hot.threshold + 1, page_size=1000, page_token=token
                 ),
                 timeout=30,
             )
@@ -94,41 +112,49 @@ class Precomputer:
                 return users
 
     def _claim(self, user_id: int) -> bool:
+        """Takes (or keeps) the user's lock for a little less than an interval, so that the
+        next round finds it free if this replica is gone."""
         key = f"{self.config.board.namespace}:hotlock:{{u{user_id}}}"
-        hold_ms = max(100, int(self.config.interval_s * 900))
-        return bool(self.client.set(key, self.owner, nx=True, px=hold_ms))
+        hold_ms = max(100, int(self.config.hot.interval_s * 900))
+        return bool(self._claim_script(keys=[key], args=[self.owner, hold_ms]))
 
-    def refresh(self, user_id: int, now: datetime, claimed: bool = False) -> bool:
+    def refresh(self, user_id: int, now: datetime) -> bool:
         """Recomputes ``user_id``'s rankings for the open days unless another replica
-        holds the user this round (``claimed``: this replica does); returns whether this
-        replica did it. A failed call to social_svc is counted and logged, not raised."""
-        if not claimed and not self._claim(user_id):
-            REFRESHES.labels("skipped").inc()
-            return False
+        holds the user; returns whether this replica did it. A failure (social_svc or
+        Redis) is counted and logged, not raised: the other users' refreshes go on."""
         try:
+            if not self._claim(user_id):
+                REFRESHES.labels("skipped").inc()
+                return False
             self._recompute(user_id, now)
         except grpc.RpcError as error:
-            REFRESHES.labels("failed").inc()
-            log.warning("refresh failed", extra={"user_id": user_id, "code": error.code().name})
-            return False
+            return _failed(user_id, error.code().name)
+        except REDIS_ERRORS as error:
+            return _failed(user_id, type(error).__name__)
         return True
 
     def _recompute(self, user_id: int, now: datetime) -> None:
         started = time.monotonic()
+        days = list(open_days(now))
+        tokens = self.hot.fence(user_id, days)  # before the list: a later token, a later list
         generation = (None if self.social_cache is None
                       else self.social_cache.generations([user_id])[0])
         members = {*stream_friends(self.social, user_id, STREAM_TIMEOUT_S), user_id}
         ordered_ids = sorted(members)
-        for day in open_days(now):
+        published = True
+        for day, token in zip(days, tokens, strict=True):
             computed_at = int(time.time())
             scores: dict[int, int | None] = {}
             for first in range(0, len(ordered_ids), SCORE_CHUNK):
                 scores |= self.store.scores(day, ordered_ids[first:first + SCORE_CHUNK])
-            self.hot.save(user_id, day, order_rows(scores), computed_at, generation)
+            published &= self.hot.save(
+                user_id, day, order_rows(scores), computed_at, generation, token
+            )
         self.refreshed[user_id] = generation
-        REFRESHES.labels("done").inc()
+        REFRESHES.labels("done" if published else "superseded").inc()
         REFRESH_SECONDS.observe(time.monotonic() - started)
-        log.info("refreshed", extra={"user_id": user_id, "members": len(members)})
+        log.info("refreshed", extra={"user_id": user_id, "members": len(members),
+                                     "published": published})
 
     def run_once(self) -> int:
         """One round over all hot users; returns how many this replica refreshed."""
@@ -145,18 +171,31 @@ class Precomputer:
         current = self.social_cache.generations(users)
         changed = [u for u, g in zip(users, current, strict=True) if g != self.refreshed[u]]
         now = datetime.now(UTC)
-        return sum(self.refresh(user_id, now, claimed=True) for user_id in changed)
+        return sum(self.refresh(user_id, now) for user_id in changed)
 
     def run(self, stop: threading.Event) -> None:
         """Rounds every interval until ``stop`` is set, checking for changed friend lists
-        in between; failures wait for the next check or round."""
+        in between; failures wait for the next check or round. A round longer than
+        ``STEPBOARD_HOT_MAX_AGE_S`` is logged: the ranking server then treats rankings as
+        out of date before they are refreshed."""
         while not stop.is_set():
             started = time.monotonic()
             _logged(self.run_once, "precompute round failed")
-            while (left := self.config.interval_s - (time.monotonic() - started)) > 0:
+            took_s = time.monotonic() - started
+            if took_s > self.config.hot.max_age_s:
+                log.warning("round longer than STEPBOARD_HOT_MAX_AGE_S",
+                            extra={"seconds": round(took_s, 1)})
+            while (left := self.config.hot.interval_s - (time.monotonic() - started)) > 0:
                 if stop.wait(min(CHANGE_CHECK_S, left)):
                     return
                 _logged(self.refresh_changed, "changed-list refresh failed")
+
+
+def _failed(user_id: int, reason: str) -> bool:
+    """Counts and logs one user's failed refresh; returns False (not refreshed)."""
+    REFRESHES.labels("failed").inc()
+    log.warning("refresh failed", extra={"user_id": user_id, "reason": reason})
+    return False
 
 
 def _logged(action: Callable[[], object], what: str) -> None:

@@ -7,14 +7,9 @@ from common.server import BuiltServer, build_grpc_server, register
 from rank_svc.board import BoardStore
 from rank_svc.config import RankConfig
 from rank_svc.hot_rankings import HotRankings
-from rank_svc.servicer import RankingServicer
+from rank_svc.servicer import RankingServicer, bounded_members
 from rank_svc.social_client import FriendSource, ProfileSource, SocialCache
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
-
-# Friend lists longer than this are not kept for degradation: such users are hot and
-# served from precomputed rankings, even one computed before their list last changed (until
-# precompute refreshes it: ranking them per call would take seconds).
-MAX_CACHED_LIST = 20_000
 
 
 def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) -> BuiltServer:
@@ -27,6 +22,7 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
         lifetime_s = social_cache.ttl_s
     else:
         shared, lifetime_s = None, config.friends_fresh_s
+    live_limit = config.live_max_users
     servicer = RankingServicer(
         store,
         HotRankings(client, config.board.namespace, config.board.retention_days),
@@ -36,15 +32,15 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
             stale_s=config.friends_stale_s,
             max_users=config.friends_cached_users,
             max_ids=config.friends_cached_ids,
-            max_cached_list=MAX_CACHED_LIST,
-            # a friend ranking is over the user and their friends; the user first, so the
-            # servicer finds their score at ``first_at``
-            prepare=lambda user_id, friends: store.members([user_id, *friends]),
+            # a longer list cannot be ranked per call: it is refused, never kept
+            max_cached_list=live_limit,
+            prepare=bounded_members(store.members, live_limit),
             social_cache=shared,
         ),
         ProfileSource(stub, shared),
-        config.hot_threshold,
-        live_limit=MAX_CACHED_LIST,
+        config.hot.threshold,
+        live_limit=live_limit,
+        max_age_s=config.hot.max_age_s,
     )
     return build_grpc_server(
         config.server, [register(ranking_pb2, ranking_pb2_grpc, "Ranking", servicer)]

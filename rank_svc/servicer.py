@@ -3,8 +3,9 @@
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from typing import NamedTuple
 
-from common.errors import InvalidArgument, NotFound
+from common.errors import InvalidArgument, NotFound, Unavailable
 from common.page_tokens import decode_offset
 from common.reports import parse_day, readable_days
 from rank_svc.board import BoardStore, Members, Row, decode_scores
@@ -15,7 +16,7 @@ from rank_svc.friend_ranking import (
     page_size_of,
     token_scope,
 )
-from rank_svc.hot_rankings import HotRankings
+from rank_svc.hot_rankings import HotPage, HotRankings
 from rank_svc.social_client import FriendSource, ProfileSource
 from rank_svc.top_cache import TopCache
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
@@ -44,6 +45,43 @@ def fill_entries(
             entry.avatar_url = profile.avatar_url
 
 
+class TooLargeToRank(Unavailable):
+    """A friend ranking too large to compute per call: it is served only precomputed."""
+
+    def __init__(self, user_id: int, users: int, max_users: int) -> None:
+        super().__init__(
+            f"the friend ranking of user {user_id} has {users} users, more than the "
+            f"{max_users} ranked per call (STEPBOARD_LIVE_RANKING_MAX_USERS), and no "
+            "precomputed ranking is available yet: it is being computed, retry later"
+        )
+
+
+def bounded_members(
+    prepare: Callable[[Sequence[int]], Members], max_users: int,
+) -> Callable[[int, Sequence[int]], Members]:
+    """How the ranking server prepares a friend list (``FriendSource``'s ``prepare``): the
+    user first, then their friends, as ``prepare`` makes them (``read_scores``' form, the
+    servicer finds the user at ``first_at``); a list of more than ``max_users`` with the user
+    raises :class:`TooLargeToRank` before that work and the score read are paid."""
+
+    def members(user_id: int, friends: Sequence[int]) -> Members:
+        if len(friends) + 1 > max_users:
+            raise TooLargeToRank(user_id, len(friends) + 1, max_users)
+        return prepare([user_id, *friends])
+
+    return members
+
+
+class _Page(NamedTuple):
+    """One page of a friend ranking, precomputed or computed for the call."""
+
+    start: int
+    rows: list[Row]
+    total: int
+    my_index: int
+    me: Row
+
+
 def _check_user(user_id: int) -> None:
     if user_id <= 0:
         raise InvalidArgument("user_id", f"must be > 0, got {user_id}")
@@ -60,16 +98,20 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         profiles: ProfileSource,
         hot_threshold: int,
         live_limit: int,
+        max_age_s: float,
     ) -> None:
         """``hot_threshold``: users with more friends may have a precomputed ranking.
-        ``live_limit``: a precomputed ranking of at most this many users that predates a
-        change of the friend list is not used: the ranking is computed from the list."""
+        ``live_limit``: the largest ranking computed per call (``friends`` refuses larger
+        lists, :func:`bounded_members`); a precomputed ranking of at most this many users
+        that predates a change of the friend list, or is older than ``max_age_s``, is not
+        used: the ranking is computed from the list."""
         self._store = store
         self._hot = hot
         self._friends = friends
         self._profiles = profiles
         self._hot_threshold = hot_threshold
         self._live_limit = live_limit
+        self._max_age_s = max_age_s
         self._tops: TopCache[ranking_pb2.GetGlobalTopResponse] = TopCache(store)
 
     def _read_day(self, text: str) -> date:
@@ -128,10 +170,13 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
 
         A user whose cached friend list is no longer than the hot threshold is not looked
         up among the precomputed rankings (one Redis round trip saved for most users). A
-        precomputed ranking older than the friend list's last change is used only when it
-        is too large to compute per call (``live_limit``), until precompute refreshes it:
-        so a removed friend leaves every other ranking at once, and a user who is no
-        longer hot is not shown the ranking from when they were.
+        precomputed ranking older than the friend list's last change, or than
+        ``max_age_s`` (precompute stopped or fell behind), is used only when it is too
+        large to compute per call (``live_limit``): so a removed friend leaves every other
+        ranking at once, a user who is no longer hot is not shown the ranking from when
+        they were, and no ranking freezes. One older than ``max_age_s`` is marked
+        ``stale_ranking``. A ranking too large to compute with nothing precomputed is
+        ``UNAVAILABLE`` (:class:`TooLargeToRank`).
         """
         user_id = request.user_id
         _check_user(user_id)
@@ -141,32 +186,64 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         reply = ranking_pb2.GetFriendRankingResponse()
 
         known = self._friends.known_count(user_id)
+        hot_start = None if request.around_me else token_offset
         hot = None
         if known is None or known > self._hot_threshold:
-            hot = self._hot.page(user_id, day, None if request.around_me else token_offset, size,
-                                 self._friends.generation_key(user_id))
-            if hot is not None and not hot.current and hot.total <= self._live_limit:
-                hot = None
-        if hot is not None:
-            start, rows, total, my_index, me = hot.start, hot.rows, hot.total, hot.my_index, hot.me
-            reply.computed_at.seconds = hot.computed_at_s
+            hot = self._precomputed(user_id, day, hot_start, size)
+        if hot is not None and (self._usable(hot) or hot.total > self._live_limit):
+            page = self._served_hot(hot, reply)
         else:
-            listed = self._friends.friends(user_id)
-            scores, generation = self._store.read_scores(
-                day, listed.prepared, self._friends.generation_key(user_id)
-            )
-            if not self._friends.current(listed, generation):  # a friendship changed
-                listed = self._friends.changed(user_id)
-                scores, _ = self._store.read_scores(day, listed.prepared)
-            members, reply.stale_friends = listed.prepared, listed.stale
-            ordering = Ordering(zip(members.ids, scores, strict=True))
-            me = Row(user_id, scores[members.first_at])
-            my_index = ordering.index_of(*me)
-            start = first_index(size, token_offset, request.around_me, my_index)
-            rows, total = ordering.rows(start, start + size), len(ordering)
+            try:
+                page = self._live(user_id, day, size, token_offset, request.around_me, reply)
+            except TooLargeToRank:  # the list outgrew the last one seen or precomputed
+                hot = hot or self._precomputed(user_id, day, hot_start, size)
+                if hot is None:
+                    raise
+                page = self._served_hot(hot, reply)
 
-        profiles = self._add_entries(reply.entries, day, start + 1, rows, (user_id,))
-        fill_entries(lambda: reply.me, day, my_index + 1, [me], profiles)
-        reply.total = total
-        reply.next_page_token = next_token(user_id, day, start, size, total)
+        profiles = self._add_entries(reply.entries, day, page.start + 1, page.rows, (user_id,))
+        fill_entries(lambda: reply.me, day, page.my_index + 1, [page.me], profiles)
+        reply.total = page.total
+        reply.next_page_token = next_token(user_id, day, page.start, size, page.total)
         return reply
+
+    def _precomputed(
+        self, user_id: int, day: date, start: int | None, size: int
+    ) -> HotPage | None:
+        """The page from ``start`` (None: the user's own) of the user's precomputed ranking,
+        checked against the friend list's current generation; None if there is none."""
+        return self._hot.page(user_id, day, start, size, self._friends.generation_key(user_id))
+
+    def _usable(self, hot: HotPage) -> bool:
+        """Whether a precomputed ranking may be served as it is: computed from the friend
+        list as it is now, and refreshed recently enough."""
+        return hot.current and not self._too_old(hot)
+
+    def _too_old(self, hot: HotPage) -> bool:
+        return time.time() - hot.computed_at_s > self._max_age_s
+
+    def _served_hot(self, hot: HotPage, reply: ranking_pb2.GetFriendRankingResponse) -> _Page:
+        """``hot`` as the page to serve; its time, and whether it is too old, in ``reply``."""
+        reply.computed_at.seconds = hot.computed_at_s
+        reply.stale_ranking = self._too_old(hot)
+        return _Page(hot.start, hot.rows, hot.total, hot.my_index, hot.me)
+
+    def _live(
+        self, user_id: int, day: date, size: int, token_offset: int, around_me: bool,
+        reply: ranking_pb2.GetFriendRankingResponse,
+    ) -> _Page:
+        """The page computed from the friend list and the board; whether the list is an old
+        one served because social_svc failed, in ``reply``."""
+        listed = self._friends.friends(user_id)
+        scores, generation = self._store.read_scores(
+            day, listed.prepared, self._friends.generation_key(user_id)
+        )
+        if not self._friends.current(listed, generation):  # a friendship changed
+            listed = self._friends.changed(user_id)
+            scores, _ = self._store.read_scores(day, listed.prepared)
+        members, reply.stale_friends = listed.prepared, listed.stale
+        ordering = Ordering(zip(members.ids, scores, strict=True))
+        me = Row(user_id, scores[members.first_at])
+        my_index = ordering.index_of(*me)
+        start = first_index(size, token_offset, around_me, my_index)
+        return _Page(start, ordering.rows(start, start + size), len(ordering), my_index, me)

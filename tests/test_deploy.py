@@ -473,6 +473,10 @@ CONTRADICTIONS = [
      r"networkPolicy\.enabled is true but neither networkPolicy\.clientNamespaces nor"),
     (["metrics.enabled=false", "metrics.serviceMonitor.enabled=true"],
      r"metrics\.serviceMonitor\.enabled needs metrics\.enabled"),
+    (["precompute.maxAgeSeconds=30"],
+     r"precompute\.maxAgeSeconds \(30\) must be at least precompute\.intervalSeconds \(60\)"),
+    (["rank.liveRankingMaxUsers=5000"],
+     r"rank\.liveRankingMaxUsers \(5000\) must exceed precompute\.hotFriendsThreshold"),
 ]
 
 

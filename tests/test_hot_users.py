@@ -1,16 +1,20 @@
 """Hot users: served from the precomputed ranking, refreshed on time, and never from one
-older than their friend list when it is small enough to rank per call."""
+older than their friend list, or than STEPBOARD_HOT_MAX_AGE_S, when it is small enough to
+rank per call; a ranking larger than STEPBOARD_LIVE_RANKING_MAX_USERS is served only
+precomputed (marked stale when too old)."""
 
 import random
 import subprocess
 import sys
 import time
 
+import grpc
 import pytest
 
+from common.processes import stop_process
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
 from tests.harness import report, start_process, today, unique, wait_until
-from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base
+from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base, rpc_error
 from tests.stack import ROOT
 from tests.test_friend_ranking import as_tuple, reference, whole_ranking
 from tests.test_write_path import send_rows
@@ -36,15 +40,19 @@ def hot_graph():
     databases.drop()
 
 
-def hot_path(databases: ShardDatabases, threshold: int, interval_s: float) -> WritePath:
+def hot_path(
+    databases: ShardDatabases, threshold: int, interval_s: float, **settings: str
+) -> WritePath:
     """A write path with its own social_svc on ``databases`` and social cache namespace,
-    users with more than ``threshold`` friends hot, precompute rounds every ``interval_s``."""
+    users with more than ``threshold`` friends hot, precompute rounds every ``interval_s``,
+    and any other ``settings``."""
     return WritePath(
         {
             "STEPBOARD_MYSQL_SHARD_DSNS": databases.dsns,
             "STEPBOARD_SOCIAL_CACHE_NAMESPACE": unique("sg"),
             "STEPBOARD_HOT_FRIENDS_THRESHOLD": str(threshold),
             "STEPBOARD_PRECOMPUTE_INTERVAL_S": str(interval_s),
+            **settings,
         },
         own_social=True,
     )
@@ -77,16 +85,13 @@ def test_hot_user_is_served_from_the_precompute_and_refreshed(hot_graph):
         first_page = ranking_pb2.GetFriendRankingRequest(
             user_id=hot.user_id, day=day.isoformat(), page_size=100
         )
-        on_demand = path.ranking.GetFriendRanking(first_page, timeout=30)
-        assert not on_demand.HasField("computed_at")
-        assert [as_tuple(e) for e in on_demand.entries] == expected[:100]
+        refused = rpc_error(path.ranking.GetFriendRanking, first_page, timeout=30)
+        assert refused.code() == grpc.StatusCode.UNAVAILABLE  # too large to rank per call
 
         started = time.time()
         precompute = start_process("rank_svc.precompute", path.env)
         path.consumers.append(precompute)  # stopped with the path
-        served = wait_until(
-            lambda: (r := path.ranking.GetFriendRanking(first_page, timeout=10)).HasField(
-                "computed_at") and r, 120, 0.5)
+        served = wait_until(lambda: precomputed(path, first_page), 120, 0.5)
         assert started - 1 <= served.computed_at.seconds <= time.time()
         entries, mes = whole_ranking(path, hot.user_id, day, 500)
         assert entries == expected
@@ -149,6 +154,108 @@ def test_a_precomputed_ranking_older_than_the_friend_list_is_not_shown():
         remove(friends[1])
         remove(friends[2])  # 2 friends left: no longer hot
         assert ranking()[:2] == ({user, *friends[3:]}, 3)
+    finally:
+        path.close()
+        databases.drop()
+
+
+def precomputed(
+    path: WritePath, request: ranking_pb2.GetFriendRankingRequest
+) -> ranking_pb2.GetFriendRankingResponse | None:
+    """The ranking asked for if it is served precomputed, else None (computed per call, or
+    refused while too large to be: UNAVAILABLE)."""
+    try:
+        reply = path.ranking.GetFriendRanking(request, timeout=30)
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+        return None
+    return reply if reply.HasField("computed_at") else None
+
+
+def befriend(path: WritePath, user: int, friends: list[int]) -> None:
+    """Makes ``friends`` friends of ``user`` through the path's social_svc."""
+    for friend in friends:
+        path.social.AddFriendship(
+            social_pb2.AddFriendshipRequest(user_id=user, friend_id=friend), timeout=10
+        )
+
+
+def test_a_precomputed_ranking_past_its_age_is_computed_per_call():
+    """Precompute stops: once the ranking it left is older than STEPBOARD_HOT_MAX_AGE_S,
+    the ranking (small enough) is computed per call, so a friend's new steps show; the
+    friend list is unchanged all along (its generation says the ranking is current)."""
+    databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
+    path = hot_path(databases, threshold=3, interval_s=1, STEPBOARD_HOT_MAX_AGE_S="3",
+                    STEPBOARD_LIVE_RANKING_MAX_USERS="50")
+    try:
+        user = fresh_user_base()
+        friends = [user + i for i in range(1, 6)]
+        befriend(path, user, friends)
+        day = today()
+        request = ranking_pb2.GetFriendRankingRequest(user_id=user, day=day.isoformat())
+        precompute = start_process("rank_svc.precompute", path.env)
+        path.consumers.append(precompute)  # stopped with the path
+        wait_until(lambda: path.ranking.GetFriendRanking(request, timeout=10).HasField(
+            "computed_at"), 60, 0.5)
+        stop_process(precompute)
+
+        path.ingest.ReportSteps(
+            ingest_pb2.ReportStepsRequest(report=report(friends[2], day, 4242, 5)), timeout=10
+        )
+        path.start_consumer()
+        wait_until(lambda: path.store.participants(day) == 1, 60)
+        live = wait_until(lambda: not (r := path.ranking.GetFriendRanking(
+            request, timeout=10)).HasField("computed_at") and r, 20, 0.5)
+        assert (live.entries[0].user_id, live.entries[0].steps) == (friends[2], 4242)
+        assert (live.total, live.stale_ranking) == (6, False)
+    finally:
+        path.close()
+        databases.drop()
+
+
+def test_a_ranking_too_large_to_compute_per_call_is_served_only_precomputed():
+    """Above STEPBOARD_LIVE_RANKING_MAX_USERS a ranking is never computed per call: without
+    a precomputed one the call is UNAVAILABLE, saying so; a precomputed one is served, and
+    once older than STEPBOARD_HOT_MAX_AGE_S (precompute stopped) served marked stale; one
+    whose list outgrew the bound since it was computed is served too."""
+    databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
+    path = hot_path(databases, threshold=3, interval_s=1, STEPBOARD_HOT_MAX_AGE_S="3",
+                    STEPBOARD_LIVE_RANKING_MAX_USERS="50")
+    try:
+        large, growing = fresh_user_base(), fresh_user_base()
+        large_friends = [large + i for i in range(1, 61)]
+        growing_friends = [growing + i for i in range(1, 46)]
+        befriend(path, large, large_friends)
+        befriend(path, growing, growing_friends)
+
+        def request(user: int) -> ranking_pb2.GetFriendRankingRequest:
+            return ranking_pb2.GetFriendRankingRequest(
+                user_id=user, day=today().isoformat(), page_size=100)
+
+        def ranking(user: int) -> ranking_pb2.GetFriendRankingResponse:
+            return path.ranking.GetFriendRanking(request(user), timeout=10)
+
+        refused = rpc_error(ranking, large)
+        assert refused.code() == grpc.StatusCode.UNAVAILABLE
+        assert "61 users" in refused.details()
+        assert "STEPBOARD_LIVE_RANKING_MAX_USERS" in refused.details()
+
+        precompute = start_process("rank_svc.precompute", path.env)
+        path.consumers.append(precompute)  # stopped with the path
+        served = wait_until(lambda: precomputed(path, request(large)), 60, 0.5)
+        assert {e.user_id for e in served.entries} == {large, *large_friends}
+        assert (served.total, served.me.user_id, served.stale_ranking) == (61, large, False)
+        wait_until(lambda: precomputed(path, request(growing)), 60, 0.5)
+        stop_process(precompute)
+
+        befriend(path, growing, [growing + i for i in range(46, 56)])  # 56 users now
+        outgrown = ranking(growing)
+        assert outgrown.HasField("computed_at") and outgrown.total == 46
+
+        stale = wait_until(lambda: (r := ranking(large)).stale_ranking and r, 20, 0.5)
+        assert time.time() - stale.computed_at.seconds > 3
+        assert [as_tuple(e) for e in stale.entries] == [as_tuple(e) for e in served.entries]
+        assert ranking(growing).stale_ranking
     finally:
         path.close()
         databases.drop()

@@ -40,20 +40,22 @@ class GetFriendRankingRequest(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., around_me: _Optional[bool] = ...) -> None: ...
 
 class GetFriendRankingResponse(_message.Message):
-    __slots__ = ("entries", "me", "total", "next_page_token", "computed_at", "stale_friends")
+    __slots__ = ("entries", "me", "total", "next_page_token", "computed_at", "stale_friends", "stale_ranking")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     ME_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     COMPUTED_AT_FIELD_NUMBER: _ClassVar[int]
     STALE_FRIENDS_FIELD_NUMBER: _ClassVar[int]
+    STALE_RANKING_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[RankEntry]
     me: RankEntry
     total: int
     next_page_token: str
     computed_at: _timestamp_pb2.Timestamp
     stale_friends: bool
-    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., me: _Optional[_Union[RankEntry, _Mapping]] = ..., total: _Optional[int] = ..., next_page_token: _Optional[str] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stale_friends: _Optional[bool] = ...) -> None: ...
+    stale_ranking: bool
+    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., me: _Optional[_Union[RankEntry, _Mapping]] = ..., total: _Optional[int] = ..., next_page_token: _Optional[str] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stale_friends: _Optional[bool] = ..., stale_ranking: _Optional[bool] = ...) -> None: ...
 
 class GetGlobalTopRequest(_message.Message):
     __slots__ = ("day", "limit")

@@ -200,20 +200,20 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- if has $c (list "rank" "precompute") -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_ADDR" (printf "%s:%d" (include "stepboard.componentName" (dict "root" .root "component" "social")) (int64 $v.social.service.port)) -}}
 {{- $_ := set $env "STEPBOARD_HOT_FRIENDS_THRESHOLD" (toString (int64 $v.precompute.hotFriendsThreshold)) -}}
+{{- $_ := set $env "STEPBOARD_PRECOMPUTE_INTERVAL_S" (toString $v.precompute.intervalSeconds) -}}
+{{- $_ := set $env "STEPBOARD_HOT_MAX_AGE_S" (toString $v.precompute.maxAgeSeconds) -}}
 {{- end -}}
 {{- if eq $c "rank" -}}
 {{- $_ := set $env "STEPBOARD_FRIENDS_FRESH_S" (toString $v.rank.friendsFreshSeconds) -}}
 {{- $_ := set $env "STEPBOARD_FRIENDS_STALE_S" (toString $v.rank.friendsStaleSeconds) -}}
 {{- $_ := set $env "STEPBOARD_FRIENDS_CACHED_USERS" (toString (int64 $v.rank.friendsCachedUsers)) -}}
 {{- $_ := set $env "STEPBOARD_FRIENDS_CACHED_IDS" (toString (int64 $v.rank.friendsCachedIds)) -}}
+{{- $_ := set $env "STEPBOARD_LIVE_RANKING_MAX_USERS" (toString (int64 $v.rank.liveRankingMaxUsers)) -}}
 {{- end -}}
 {{- if eq $c "consumer" -}}
 {{- $_ := set $env "STEPBOARD_CONSUMER_GROUP" (toString $v.consumer.group) -}}
 {{- $_ := set $env "STEPBOARD_CONSUMER_BATCH" (toString (int64 $v.consumer.batch)) -}}
 {{- $_ := set $env "STEPBOARD_CONSUMER_REJOIN_S" (toString $v.consumer.rejoinSeconds) -}}
-{{- end -}}
-{{- if eq $c "precompute" -}}
-{{- $_ := set $env "STEPBOARD_PRECOMPUTE_INTERVAL_S" (toString $v.precompute.intervalSeconds) -}}
 {{- end -}}
 {{- /* rank reads social's cache: the generations of friend lists, and lists and profiles;
 precompute records the generation each hot ranking was computed from */ -}}

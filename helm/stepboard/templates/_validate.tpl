@@ -93,6 +93,12 @@ values.schema.json checks types and ranges; this checks combinations.
 {{- if and $v.metrics.serviceMonitor.enabled (not $v.metrics.enabled) -}}
 {{- $errors = append $errors "metrics.serviceMonitor.enabled needs metrics.enabled" -}}
 {{- end -}}
+{{- if lt (float64 $v.precompute.maxAgeSeconds) (float64 $v.precompute.intervalSeconds) -}}
+{{- $errors = append $errors (printf "precompute.maxAgeSeconds (%v) must be at least precompute.intervalSeconds (%v), or every precomputed ranking goes stale between two rounds" $v.precompute.maxAgeSeconds $v.precompute.intervalSeconds) -}}
+{{- end -}}
+{{- if le (int64 $v.rank.liveRankingMaxUsers) (int64 $v.precompute.hotFriendsThreshold) -}}
+{{- $errors = append $errors (printf "rank.liveRankingMaxUsers (%d) must exceed precompute.hotFriendsThreshold (%d): a user who is not hot is never precomputed, so their ranking must be computable per call" (int64 $v.rank.liveRankingMaxUsers) (int64 $v.precompute.hotFriendsThreshold)) -}}
+{{- end -}}
 
 {{- if $errors -}}
 {{- fail (printf "\n\nstepboard: invalid values:\n  - %s\n" (join "\n  - " $errors)) -}}

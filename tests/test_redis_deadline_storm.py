@@ -5,7 +5,8 @@ call reads another one's reply. Every call of the storm ends with its own status
 right answer, never INTERNAL, and every answer afterwards is exactly what the test wrote.
 
 A real rank_svc process reads a board the test writes in its own namespace through the
-project's BoardStore; friend lists come from the stack's social_svc."""
+project's BoardStore; friend lists come from the stack's social_svc. Sentinel, which the
+stack does not run, gets a private deployment of its own."""
 
 import random
 import subprocess
@@ -17,12 +18,14 @@ from datetime import date
 
 import grpc
 import pytest
+import redis
 
 from common.processes import stop_process
 from common.redis_clients import RedisSettings, create_redis
 from common.reports import day_start_s
 from rank_svc.board import BoardSettings, BoardStore, encode_score
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
+from tests.chaos.sentinel import SentinelRedis
 from tests.harness import free_port, log_tail, service_env, start_process, today, unique
 from tests.model import BoardModel
 from tests.social_support import fresh_user_base
@@ -200,3 +203,35 @@ def test_short_deadlines_never_garble_later_answers(board, rank):
     assert sum(during.values()) == THREADS * CALLS
     log = process.log_path.read_text(errors="replace")
     assert "unhandled error" not in log, log_tail(process.log_path)
+
+
+# Busy for ARGV[1] microseconds, then answers: a reply that comes after a read gave up.
+_SLOW_LUA = """
+local t = redis.call('TIME')
+local finish = t[1] * 1000000 + t[2] + tonumber(ARGV[1])
+repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= finish
+return 'slow'
+"""
+
+
+@pytest.fixture
+def sentinel() -> Iterator[SentinelRedis]:
+    """A private master, two replicas and three Sentinels."""
+    deployment = SentinelRedis()
+    yield deployment
+    deployment.close()
+
+
+def test_a_sentinel_connection_whose_read_timed_out_is_not_used_again(sentinel):
+    """redis-py's Sentinel connections keep a connection whose read failed; the reply it
+    missed would be the next command's."""
+    client = create_redis(RedisSettings.from_env(
+        local_env() | sentinel.env | {"STEPBOARD_REDIS_SOCKET_TIMEOUT_S": "0.5"}))
+    client.set("mine", "mine")
+    pipe = client.pipeline(transaction=False)
+    pipe.eval(_SLOW_LUA, 0, 800_000)  # answers 0.3 s after the read gave up
+    pipe.get("mine")
+    with pytest.raises(redis.exceptions.TimeoutError):
+        pipe.execute()
+    assert client.get("mine") == b"mine"  # asked before the slow reply came
+    client.close()

@@ -67,20 +67,31 @@ class _DeadlineBound:
     of what is left of it), not for the whole socket timeout, and a wait the deadline cut
     short raises ``DeadlineExceeded``.
 
-    Whatever ends an exchange early, the connection is closed before the error leaves it,
-    so its pool never hands it out half done: with replies still to come (the next command
-    would read them as its own), or with its handshake cut short (``connect`` sends
-    ``HELLO`` and the rest through these methods, but closes the connection only after
-    redis-py's own errors; one left without ``HELLO`` speaks RESP2 to a RESP3 parser). An
-    error reply is read whole and leaves it in step."""
+    A connection whose exchange ends early is closed before the error leaves it, whatever
+    the error, so its pool never hands it out half done: with replies still to come (the
+    next command would read them as its own), or with its handshake cut short (``connect``
+    sends ``HELLO`` and the rest through these methods, but closes the connection only
+    after redis-py's own errors; one left without ``HELLO`` speaks RESP2 to a RESP3
+    parser). A command refused before it is sent, or answered by an error reply (read
+    whole), leaves nothing unread: that connection stays open."""
 
     _deadline_share = 1.0
 
+    def connect(self) -> None:
+        try:
+            super().connect()
+        except BaseException:
+            self.disconnect()
+            raise
+
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if call_deadline.wait_s(self.socket_timeout, self._deadline_share)[0] <= 0:
-            self.disconnect()
             raise DeadlineExceeded("the call's deadline passed before Redis was asked")
-        super().send_packed_command(command, check_health)
+        try:
+            super().send_packed_command(command, check_health)
+        except DeadlineExceeded:  # a reconnection or health check it ran first was cut short
+            self.disconnect()
+            raise
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         wait, by_deadline = call_deadline.wait_s(self.socket_timeout, self._deadline_share)

@@ -20,6 +20,8 @@ import grpc
 import pytest
 import redis
 
+from common import call_deadline
+from common.errors import DeadlineExceeded
 from common.processes import stop_process
 from common.redis_clients import RedisSettings, create_redis
 from common.reports import day_start_s
@@ -158,19 +160,18 @@ def ask(stub, question: Ask, deadline_s: float) -> str:
     return "OK" if answer_of(method, reply) == right else "WRONG"
 
 
-def in_threads(stub, asked: list[Ask], threads: int, calls: int,
-               deadline_s: Callable[[random.Random], float]) -> Counter[str]:
-    """The outcomes of ``calls`` random questions from each of ``threads`` threads at
-    once, each asked with the deadline ``deadline_s`` picks."""
+def in_threads(threads: int, calls: int, outcome: Callable[[random.Random], str]) -> Counter[str]:
+    """The outcomes of ``calls`` calls of ``outcome`` from each of ``threads`` threads at
+    once (each thread with a random generator of its own)."""
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
 
     def run(seed: int) -> None:
         rng = random.Random(seed)
         for _ in range(calls):
-            outcome = ask(stub, rng.choice(asked), deadline_s(rng))
+            found = outcome(rng)
             with lock:
-                outcomes[outcome] += 1
+                outcomes[found] += 1
 
     running = [threading.Thread(target=run, args=(seed,)) for seed in range(threads)]
     for thread in running:
@@ -183,8 +184,9 @@ def in_threads(stub, asked: list[Ask], threads: int, calls: int,
 def storm_and_check(stub, asked: list[Ask]) -> tuple[Counter[str], Counter[str]]:
     """The outcomes of a storm of calls with short deadlines, and of 300 calls after it
     (from more threads than the storm's, so every pooled connection is used)."""
-    during = in_threads(stub, asked, THREADS, CALLS, lambda rng: rng.uniform(*SHORT_DEADLINES_S))
-    return during, in_threads(stub, asked, 10, 30, lambda _: 10.0)
+    during = in_threads(THREADS, CALLS, lambda rng: ask(
+        stub, rng.choice(asked), rng.uniform(*SHORT_DEADLINES_S)))
+    return during, in_threads(10, 30, lambda rng: ask(stub, rng.choice(asked), 10))
 
 
 def test_short_deadlines_never_garble_later_answers(board, rank):
@@ -220,7 +222,7 @@ return 'slow'
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sentinel() -> Iterator[SentinelRedis]:
     """A private master, two replicas and three Sentinels."""
     deployment = SentinelRedis()
@@ -240,4 +242,33 @@ def test_a_sentinel_connection_whose_read_timed_out_is_not_used_again(sentinel):
     with pytest.raises(redis.exceptions.TimeoutError):
         pipe.execute()
     assert client.get("mine") == b"mine"  # asked before the slow reply came
+    client.close()
+
+
+def test_short_deadlines_through_sentinel_never_garble_later_answers(sentinel):
+    """The storm, in process, on a board read through Sentinel (handshakes cut short by a
+    deadline are its connections' way out of step too)."""
+    client = create_redis(RedisSettings.from_env(local_env() | sentinel.env))
+    store = BoardStore(client, BoardSettings(namespace=unique("storm")))
+    day, rng = today(), random.Random(3)
+    store.apply({(day, user): encode_score(day, rng.randrange(50), day_start_s(day))
+                 for user in range(1, USERS + 1)}, {})
+    right = {limit: store.top(day, limit) for limit in TOP_LIMITS}
+
+    def top(rng: random.Random, deadline_s: float | None) -> str:
+        limit = rng.choice(TOP_LIMITS)
+        token = call_deadline.enter(deadline_s)
+        try:
+            return "OK" if store.top(day, limit) == right[limit] else "WRONG"
+        except DeadlineExceeded:
+            return "DEADLINE_EXCEEDED"
+        except Exception as error:  # a reply read as another command's
+            return type(error).__name__
+        finally:
+            call_deadline.leave(token)
+
+    during = in_threads(THREADS, CALLS, lambda rng: top(rng, rng.uniform(*SHORT_DEADLINES_S)))
+    after = in_threads(10, 30, lambda rng: top(rng, None))
+    outcomes = f"storm: {dict(during)}, after: {dict(after)}"
+    assert set(during) <= {"OK", "DEADLINE_EXCEEDED"} and after == {"OK": 300}, outcomes
     client.close()

@@ -72,29 +72,50 @@ class _DeadlineBound:
     """Mixed into a redis-py connection class: a reply is awaited at most until the
     deadline of the gRPC call being served (:mod:`common.call_deadline`; ``_deadline_share``
     of what is left of it), not for the whole socket timeout, and a wait the deadline cut
-    short raises ``DeadlineExceeded``. The connection is then dropped: it may still receive
-    the reply nobody reads."""
+    short raises ``DeadlineExceeded``.
+
+    A connection whose exchange ends early is closed before the error leaves it, whatever
+    the error, so its pool never hands it out half done: with replies still to come (the
+    next command would read them as its own), or with its handshake cut short (``connect``
+    sends ``HELLO`` and the rest through these methods, but closes the connection only
+    after redis-py's own errors; one left without ``HELLO`` speaks RESP2 to a RESP3
+    parser). A command refused before it is sent, or answered by an error reply (read
+    whole), leaves nothing unread: that connection stays open."""
 
     _deadline_share = 1.0
-    _deadline_bound = False  # the socket's timeout is set by a call's deadline
+
+    def connect(self) -> None:
+        try:
+            super().connect()
+        except BaseException:
+            self.disconnect()
+            raise
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        wait, by_deadline = call_deadline.wait_s(self.socket_timeout, self._deadline_share)
-        if wait <= 0:
+        if call_deadline.wait_s(self.socket_timeout, self._deadline_share)[0] <= 0:
             raise DeadlineExceeded("the call's deadline passed before Redis was asked")
-        super().send_packed_command(command, check_health)
-        if by_deadline or self._deadline_bound:  # the socket has its own timeout otherwise
-            self._sock.settimeout(wait)
-            self._deadline_bound = by_deadline
+        try:
+            super().send_packed_command(command, check_health)
+        except DeadlineExceeded:  # a reconnection or health check it ran first was cut short
+            self.disconnect()
+            raise
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        wait, by_deadline = call_deadline.wait_s(self.socket_timeout, self._deadline_share)
+        if by_deadline:  # redis-py's own per-read timeout; the socket keeps its own
+            kwargs["timeout"] = max(wait, 0.0)  # 0: only what already arrived is read
         try:
             return super().read_response(*args, **kwargs)
+        except redis.exceptions.ResponseError:
+            raise
         except redis.exceptions.TimeoutError:
-            if not self._deadline_bound:
-                raise
             self.disconnect()
+            if not by_deadline:
+                raise
             raise DeadlineExceeded("Redis did not answer within the call's deadline") from None
+        except BaseException:
+            self.disconnect()
+            raise
 
 
 @functools.cache

@@ -3,7 +3,6 @@ model's board; friend lists are grouped for reads without losing or repeating a 
 
 import itertools
 import uuid
-from datetime import date
 
 import pytest
 import redis
@@ -19,9 +18,11 @@ from rank_svc.board import (
     decode_score,
     encode_score,
 )
+from tests.harness import today
 from tests.model import BoardModel
 
-DAY = date(2026, 11, 29)
+# Today: the store sets each board's expiry, so a day past its retention is gone at once.
+DAY = today()
 START_S = int(day_start(DAY).timestamp())
 
 reports = st.lists(

@@ -120,7 +120,8 @@ class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
         )
 
     def ListHotUsers(self, request, context):
-        """Users with at least ``min_friends`` friends, ascending by id across shards."""
+        """Users with at least ``min_friends`` friends: one physical shard after another,
+        ascending by id within each."""
         min_friends = request.min_friends
         if min_friends <= 0:
             raise InvalidArgument("min_friends", f"must be > 0, got {min_friends}")

@@ -475,6 +475,8 @@ CONTRADICTIONS = [
      r"metrics\.serviceMonitor\.enabled needs metrics\.enabled"),
     (["precompute.maxAgeSeconds=30"],
      r"precompute\.maxAgeSeconds \(30\) must be at least precompute\.intervalSeconds \(60\)"),
+    (["validation.lateDays=3"],
+     r"validation\.lateDays \(3\) must be below board\.retentionDays \(3\)"),
     (["rank.liveRankingMaxUsers=5000"],
      r"rank\.liveRankingMaxUsers \(5000\) must exceed precompute\.hotFriendsThreshold"),
 ]

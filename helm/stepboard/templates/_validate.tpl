@@ -96,6 +96,9 @@ values.schema.json checks types and ranges; this checks combinations.
 {{- if lt (float64 $v.precompute.maxAgeSeconds) (float64 $v.precompute.intervalSeconds) -}}
 {{- $errors = append $errors (printf "precompute.maxAgeSeconds (%v) must be at least precompute.intervalSeconds (%v), or every precomputed ranking goes stale between two rounds" $v.precompute.maxAgeSeconds $v.precompute.intervalSeconds) -}}
 {{- end -}}
+{{- if ge (int64 $v.validation.lateDays) (int64 $v.board.retentionDays) -}}
+{{- $errors = append $errors (printf "validation.lateDays (%d) must be below board.retentionDays (%d): ingest would acknowledge reports for days whose board has expired or is about to, and the consumer would drop them" (int64 $v.validation.lateDays) (int64 $v.board.retentionDays)) -}}
+{{- end -}}
 {{- if le (int64 $v.rank.liveRankingMaxUsers) (int64 $v.precompute.hotFriendsThreshold) -}}
 {{- $errors = append $errors (printf "rank.liveRankingMaxUsers (%d) must exceed precompute.hotFriendsThreshold (%d): a user who is not hot is never precomputed, so their ranking must be computable per call" (int64 $v.rank.liveRankingMaxUsers) (int64 $v.precompute.hotFriendsThreshold)) -}}
 {{- end -}}

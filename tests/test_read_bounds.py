@@ -105,8 +105,9 @@ def test_crafted_ranking_page_tokens_are_invalid_argument(rank, position):
     """On a precomputed ranking (a huge offset reached Redis as 1e+17) and a computed one."""
     day = today()
     hot_user, live_user = new_user(), new_user()
+    (token,) = rank.hot.fence(hot_user, [day])
     rank.hot.save(hot_user, day, [Row(hot_user, None), Row(new_user(), None)],
-                  int(time.time()), None)
+                  int(time.time()), None, token)
     for user in (hot_user, live_user):
         request = ranking_pb2.GetFriendRankingRequest(
             user_id=user, day=day.isoformat(),

@@ -66,12 +66,15 @@ def private_redis(*options: str) -> Iterator[int]:
 @contextlib.contextmanager
 def private_cluster(policies: list[str]) -> Iterator[list[int]]:
     """Ports of a new Redis Cluster with one primary per policy, the slots split evenly."""
+    # Each bus gets a port of its own: by default it is the port + 10000, beyond 65535 for a
+    # high ephemeral port.
+    buses = [free_port() for _ in policies]
     with contextlib.ExitStack() as servers:
         ports = [
             servers.enter_context(private_redis(
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                "--maxmemory-policy", policy))
-            for policy in policies
+                "--cluster-port", str(bus), "--maxmemory-policy", policy))
+            for policy, bus in zip(policies, buses, strict=True)
         ]
         nodes = [redis.Redis(port=port, socket_timeout=2) for port in ports]
         share = 16384 // len(nodes)
@@ -79,7 +82,8 @@ def private_cluster(policies: list[str]) -> Iterator[list[int]]:
             last = 16383 if index == len(nodes) - 1 else (index + 1) * share - 1
             node.execute_command("CLUSTER", "ADDSLOTSRANGE", index * share, last)
             if index:
-                nodes[0].execute_command("CLUSTER", "MEET", "127.0.0.1", ports[index])
+                nodes[0].execute_command("CLUSTER", "MEET", "127.0.0.1", ports[index],
+                                         buses[index])
         wait_until(lambda: all(node.cluster("INFO")["cluster_state"] == "ok"
                                and int(node.cluster("INFO")["cluster_known_nodes"]) == len(nodes)
                                for node in nodes), 30)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 
 import grpc
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.kafka_clients import KafkaSettings, consumer_config
 from common.processes import stop_process
@@ -33,6 +33,11 @@ from tests.harness import (
 from tests.model import BoardModel
 
 PARTITIONS = 3
+
+# Errors of a watermark query that a moment later goes through: the client's metadata
+# does not name the new topic's leader yet.
+_LEADER_UNKNOWN = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                   KafkaError.UNKNOWN_TOPIC_OR_PART}
 
 
 class WritePath:
@@ -143,10 +148,20 @@ class WritePath:
             self._probe = Consumer(consumer_config(self.kafka, unique("probe")))
             self._closers.append(self._probe.close)
         metadata = self._probe.list_topics(topic, timeout=10).topics[topic]
-        return sum(
-            self._probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in metadata.partitions
-        )
+        return sum(self._end_offset(TopicPartition(topic, p)) for p in metadata.partitions)
+
+    def _end_offset(self, partition: TopicPartition) -> int:
+        """The end offset of ``partition``, asked again while the broker says this client
+        does not know the partition's leader yet (a topic just created)."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return self._probe.get_watermark_offsets(partition, timeout=10)[1]
+            except KafkaException as error:
+                if (error.args[0].code() not in _LEADER_UNKNOWN
+                        or time.monotonic() > deadline):
+                    raise
+                time.sleep(0.2)
 
     def read_topic(self, topic: str, count: int, timeout_s: float = 30) -> list:
         """The first ``count`` records of ``topic``."""

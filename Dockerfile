@@ -14,14 +14,19 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/stepboard
 ENV PATH=/opt/stepboard/bin:$PATH
 WORKDIR /src
+# The pinned, hash-checked runtime dependencies first (`make lock` writes requirements.lock),
+# in a layer of their own that a change of the code leaves cached.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 COPY pyproject.toml ./
 COPY common/ common/
 COPY ingest_svc/ ingest_svc/
 COPY social_svc/ social_svc/
 COPY rank_svc/ rank_svc/
 COPY stepboard/ stepboard/
-# A regular (not editable) install: the final stage needs only the virtualenv.
-RUN pip install . \
+# A regular (not editable) install: the final stage needs only the virtualenv. --no-deps:
+# the dependencies are the locked ones above, never resolved again.
+RUN pip install --no-deps . \
     && pip uninstall -y pip \
     && python -m compileall -q /opt/stepboard/lib
 

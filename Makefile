@@ -1,6 +1,6 @@
 MAKEFLAGS += --no-print-directory
 
-.PHONY: up down status install install-test-tools test check-protos protos lint demo chaos soak
+.PHONY: up down status install install-test-tools lock test check-protos protos lint demo chaos soak
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
 # TLS=1: mTLS on every server and client, bearer tokens required (certificates in .stack/tls).
@@ -15,6 +15,17 @@ status:
 
 install:
 	bash stack/install.sh
+
+# Regenerate the hashed pins from pyproject.toml: requirements-dev.lock (make up, tests, CI),
+# then requirements.lock (the image: runtime only, constrained to the same versions). Pins
+# already there are kept; UPGRADE=--upgrade, or UPGRADE="--upgrade-package NAME", moves them.
+UV = .venv/bin/uv
+LOCK = $(UV) pip compile -q pyproject.toml --universal --generate-hashes \
+	--custom-compile-command "make lock" $(UPGRADE)
+
+lock: install
+	$(LOCK) --extra dev --extra bench -o requirements-dev.lock
+	$(LOCK) -c requirements-dev.lock -o requirements.lock
 
 # Also what only the tests and the benchmark need (helm, ghz: go install, minutes when cold).
 install-test-tools:

@@ -41,12 +41,20 @@ install_apt() {
     fi
 }
 
+# The exact, hash-checked versions of requirements-dev.lock (`make lock` writes it from
+# pyproject.toml), then the project itself without resolving anything again. Redone when
+# either file is newer than the stamp.
 install_venv() {
     [ -x .venv/bin/python ] || python3 -m venv .venv
-    [ -f pyproject.toml ] || { echo "pyproject.toml missing"; return 1; }
-    if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+    local f
+    for f in pyproject.toml requirements-dev.lock; do
+        [ -f "$f" ] || { echo "$f missing"; return 1; }
+    done
+    if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ] \
+        || [ requirements-dev.lock -nt .venv/.installed ]; then
         .venv/bin/pip install -q --upgrade pip
-        .venv/bin/pip install -q -e '.[dev,bench]'
+        .venv/bin/pip install -q -r requirements-dev.lock
+        .venv/bin/pip install -q --no-deps -e .
         touch .venv/.installed
     fi
 }

@@ -7,6 +7,7 @@ naming the variable, so a misconfigured process fails at start instead of at fir
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 PREFIX = "STEPBOARD_"
@@ -107,6 +108,23 @@ def host_port(env: Mapping[str, str], name: str, value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit():
         raise ConfigError(f"{PREFIX}{name}: expected host:port, got {value!r}")
     return host, int(port)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``KEY=VALUE`` lines of an env file (stack/local.env and the like), as a fresh
+    dict; blank lines and ``#`` comments are skipped, keys and values stripped. A line
+    without ``=`` raises :class:`ConfigError` naming the file and line, so a typo in a
+    stack file stops the tool that reads it instead of dropping a setting."""
+    env = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        env[key.strip()] = value.strip()
+    return env
 
 
 @dataclass(frozen=True)

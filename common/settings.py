@@ -188,12 +188,15 @@ _ALL = (
          "REDIS_MODE=cluster"),
         ("REDIS_PASSWORD", "str", "", "Redis password"),
         ("REDIS_SOCKET_TIMEOUT_S", "float", 2.0,
-         "connect/read timeout, so a dead or hung Redis fails fast (`UNAVAILABLE`); a "
-         "call's wait also ends by its deadline", {"minimum": 0.0}),
+         "connect/read timeout, so a dead or hung Redis fails fast (`UNAVAILABLE`; a read "
+         "that times out is not retried); a call's wait also ends by its deadline "
+         "(`DEADLINE_EXCEEDED`)", {"minimum": 0.0}),
         ("REDIS_ALLOW_EVICTION", "bool", False,
-         "`true` runs, with a warning, on a Redis whose `maxmemory-policy` is not "
-         "`noeviction` (or cannot be read); otherwise rank and the consumer exit at start, "
-         "since an evicted board is never replayed"),
+         "`true` lets rank and the consumer run, with a warning, on a Redis whose "
+         "`maxmemory-policy` (from `INFO memory` of every server: each Cluster primary, the "
+         "Sentinel master) is not `noeviction` or cannot be read; otherwise they exit at "
+         "start (status 2, an error naming `maxmemory-policy`), since an evicted board keeps "
+         "its watermark and is never replayed"),
     )
     + _declare(
         "MySQL shards", ("social",),
@@ -204,7 +207,7 @@ _ALL = (
          {"minimum": 1, "maximum": 65536}),
         ("MYSQL_SHARD_MAP", "str", "",
          "`first-last:physical,...`, e.g. `0-31:0,32-63:1` (empty: even ranges)"),
-        ("MYSQL_POOL_SIZE", "int", 8, "connections per physical shard",
+        ("MYSQL_POOL_SIZE", "int", 8, "connections per physical shard (DBUtils)",
          {"minimum": 1, "maximum": 512}),
         ("MYSQL_CONNECT_TIMEOUT_S", "float", 2.0, "so a dead shard fails fast",
          {"minimum": 0.0}),
@@ -216,39 +219,47 @@ _ALL = (
         "Social server", ("social",),
         ("SOCIAL_POOL_WAIT_S", "float", 1.0,
          "longest wait for a free shard connection before `UNAVAILABLE`", {"minimum": 0.0}),
-        ("SOCIAL_CACHE_MAX_FRIENDS", "int", 10_000,
-         "longest friend list cached whole; longer lists cache only their count",
-         {"minimum": 0, "maximum": 1_000_000}),
-        ("SOCIAL_CACHE_RETRY_S", "float", 2.0,
-         "after a Redis error, skip the cache for this long", {"minimum": 0.0}),
     )
     + _declare(
         "Social cache", ("social", "rank", "precompute"),
         ("SOCIAL_CACHE", "bool", True,
          "Redis cache of friend lists and profiles (uses the STEPBOARD_REDIS_* settings); "
-         "rank checks friend lists against its generations"),
+         "rank_svc keeps a friend list while its generation in this cache is unchanged, and "
+         "reads lists and profiles already in it instead of calling social_svc; precompute "
+         "records the generation each hot ranking was computed from and refreshes it when "
+         "the list changes"),
         ("SOCIAL_CACHE_NAMESPACE", "str", "sg", "key prefix of that cache"),
         ("SOCIAL_CACHE_TTL_S", "float", 300.0,
          "lifetime of a cache entry (changes invalidate at once), and of an unchanged "
          "friend list in rank_svc", {"minimum": 1.0}),
+        ("SOCIAL_CACHE_MAX_FRIENDS", "int", 10_000,
+         "longest friend list social_svc caches whole; longer lists cache only their count",
+         {"minimum": 0, "maximum": 1_000_000}),
+        ("SOCIAL_CACHE_RETRY_S", "float", 2.0,
+         "after a Redis error, social_svc skips the cache for this long", {"minimum": 0.0}),
     )
     + _declare(
         "Ranking", ("rank", "precompute"),
         ("SOCIAL_ADDR", "str", REQUIRED, "`host:port` of social_svc"),
         ("HOT_FRIENDS_THRESHOLD", "int", 5000,
-         "users with more friends get precomputed rankings", {"minimum": 1}),
+         "users with more friends get precomputed rankings (rank skips the lookup for users "
+         "it knows have fewer)", {"minimum": 1}),
         ("PRECOMPUTE_INTERVAL_S", "float", 60.0,
-         "how often each hot user's rankings are refreshed", {"minimum": 0.1}),
+         "how often each hot user's rankings are refreshed (a user whose friend list "
+         "changed: within about a second)", {"minimum": 0.1}),
         ("HOT_MAX_AGE_S", "float",
          Derived(f"{HOT_MAX_AGE_INTERVALS} times STEPBOARD_PRECOMPUTE_INTERVAL_S"),
-         "a precomputed ranking older than this is not served as current; at least "
-         "STEPBOARD_PRECOMPUTE_INTERVAL_S", {"minimum": 0.1}),
+         "a precomputed ranking older than this is not served as current: computed per call "
+         "if small enough, else served with `stale_ranking`; at least "
+         "STEPBOARD_PRECOMPUTE_INTERVAL_S (precompute logs a round that takes longer)",
+         {"minimum": 0.1}),
     )
     + _declare(
         "Ranking server", ("rank",),
         ("FRIENDS_FRESH_S", "float", 1.0,
-         "with STEPBOARD_SOCIAL_CACHE=false, a friend list younger than this is reused "
-         "without asking social_svc", {"minimum": 0.0}),
+         "with STEPBOARD_SOCIAL_CACHE=false (no generations to check), a friend list "
+         "younger than this is reused without asking social_svc (past half this age it is "
+         "refetched in the background)", {"minimum": 0.0}),
         ("FRIENDS_STALE_S", "float", 600.0,
          "oldest friend list served when social_svc is unavailable", {"minimum": 0.0}),
         ("FRIENDS_CACHED_USERS", "int", 100_000,
@@ -259,8 +270,9 @@ _ALL = (
          Derived(
              f"{LIVE_RANKING_MAX_USERS}, or STEPBOARD_HOT_FRIENDS_THRESHOLD + 1 if larger"
          ),
-         "largest friend ranking (friends + the user) computed per call; a larger one is "
-         "served only precomputed; at least STEPBOARD_HOT_FRIENDS_THRESHOLD + 1",
+         "largest friend ranking (friends + the user) computed per call, and longest friend "
+         "list kept in memory; a larger one is served only precomputed (`UNAVAILABLE` until "
+         "it is); at least STEPBOARD_HOT_FRIENDS_THRESHOLD + 1",
          {"minimum": 2}),
     )
 )

@@ -3,6 +3,8 @@
 Every setting is an ``STEPBOARD_*`` variable. Readers take the environment as a mapping so
 tests can pass a plain dict; a missing or malformed value raises :class:`ConfigError`
 naming the variable, so a misconfigured process fails at start instead of at first use.
+These are the parsers; common/settings.py declares each setting's type, default and bounds
+and reads it with them.
 """
 
 from collections.abc import Mapping

@@ -13,7 +13,7 @@ registry holds the static bound, the reader passes the tighter one.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from common.config import (
     REQUIRED,
@@ -55,7 +55,10 @@ class PerComponent:
 
 @dataclass(frozen=True)
 class Setting:
-    """One ``STEPBOARD_<name>`` variable."""
+    """One ``STEPBOARD_<name>`` variable: ``kind`` (one of :data:`KINDS`) picks the parser,
+    ``default`` is a value, ``REQUIRED``, :class:`Derived` or :class:`PerComponent`,
+    ``minimum``/``maximum`` bound numbers and ``choices`` a ``choice``; ``components`` read
+    it and ``concern`` groups it in the docs."""
 
     name: str
     kind: str
@@ -65,7 +68,7 @@ class Setting:
     concern: str
     minimum: float | None = None
     maximum: int | None = None
-    choices: tuple[str, ...] = field(default_factory=tuple)
+    choices: tuple[str, ...] = ()
 
     @property
     def env_name(self) -> str:
@@ -75,12 +78,10 @@ class Setting:
 
 def _declare(concern: str, components: tuple[str, ...], *settings: tuple) -> list[Setting]:
     """Settings of one concern; each tuple is (name, kind, default, help[, bounds])."""
-    declared = []
-    for name, kind, default, text, *bounds in settings:
-        declared.append(
-            Setting(name, kind, default, text, components, concern, **(bounds[0] if bounds else {}))
-        )
-    return declared
+    return [
+        Setting(name, kind, fallback, text, components, concern, **(bounds[0] if bounds else {}))
+        for name, kind, fallback, text, *bounds in settings
+    ]
 
 
 _ALL = (

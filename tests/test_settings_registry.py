@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from common.config import ConfigError, LogSettings, read_env_file
-from common.settings import SERVICES, SETTINGS, Derived, default, read
+from common.settings import KINDS, SERVICES, SETTINGS, Derived, default, read
 from ingest_svc.config import IngestConfig
 from rank_svc.config import ConsumerConfig, PrecomputeConfig, RankConfig
 from social_svc.config import SocialConfig
@@ -61,7 +61,7 @@ def test_configuration_doc_matches_the_registry():
 def test_every_declaration_is_complete():
     for name, setting in SETTINGS.items():
         assert setting.help and setting.components, name
-        assert setting.kind in SCHEMA_TYPES, name
+        assert setting.kind in KINDS, name
         assert (setting.kind == "choice") == bool(setting.choices), name
         if setting.kind == "float":
             assert setting.minimum is not None, f"{name}: a float needs a declared minimum"

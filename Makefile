@@ -1,6 +1,6 @@
 MAKEFLAGS += --no-print-directory
 
-.PHONY: up down status install install-test-tools lock test check-protos protos lint demo chaos soak
+.PHONY: up down status install install-test-tools lock test check-protos protos config-doc lint demo chaos soak
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
 # TLS=1: mTLS on every server and client, bearer tokens required (certificates in .stack/tls).
@@ -42,6 +42,10 @@ check-protos:
 
 protos:
 	.venv/bin/python scripts/gen_protos.py
+
+# Regenerate docs/configuration.md from the settings registry (common/settings.py).
+config-doc:
+	.venv/bin/python scripts/gen_config_doc.py
 
 lint:
 	.venv/bin/ruff check .

@@ -12,24 +12,25 @@ from pathlib import Path
 
 import grpc
 
-from common.config import ConfigError, env_str
+from common.config import ConfigError
+from common.settings import default, read
 
 
 @dataclass(frozen=True)
 class ChannelSettings:
     """How this process connects to the other stepboard services."""
 
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    server_name: str = ""
-    token: str = ""
+    ca_file: str = default("CLIENT_TLS_CA_FILE")
+    cert_file: str = default("CLIENT_TLS_CERT_FILE")
+    key_file: str = default("CLIENT_TLS_KEY_FILE")
+    server_name: str = default("CLIENT_TLS_SERVER_NAME")
+    token: str = default("CLIENT_TOKEN")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ChannelSettings":
         """Reads ``STEPBOARD_CLIENT_TLS_*`` and ``STEPBOARD_CLIENT_TOKEN[_FILE]``."""
-        token = env_str(env, "CLIENT_TOKEN", "")
-        token_file = env_str(env, "CLIENT_TOKEN_FILE", "")
+        token = read(env, "CLIENT_TOKEN")
+        token_file = read(env, "CLIENT_TOKEN_FILE")
         if token_file:
             try:
                 token = Path(token_file).read_text().strip()
@@ -38,10 +39,10 @@ class ChannelSettings:
                     f"STEPBOARD_CLIENT_TOKEN_FILE: cannot read {token_file}: {error}"
                 ) from None
         settings = cls(
-            ca_file=env_str(env, "CLIENT_TLS_CA_FILE", ""),
-            cert_file=env_str(env, "CLIENT_TLS_CERT_FILE", ""),
-            key_file=env_str(env, "CLIENT_TLS_KEY_FILE", ""),
-            server_name=env_str(env, "CLIENT_TLS_SERVER_NAME", ""),
+            ca_file=read(env, "CLIENT_TLS_CA_FILE"),
+            cert_file=read(env, "CLIENT_TLS_CERT_FILE"),
+            key_file=read(env, "CLIENT_TLS_KEY_FILE"),
+            server_name=read(env, "CLIENT_TLS_SERVER_NAME"),
             token=token,
         )
         if bool(settings.cert_file) != bool(settings.key_file):

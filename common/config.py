@@ -3,14 +3,18 @@
 Every setting is an ``STEPBOARD_*`` variable. Readers take the environment as a mapping so
 tests can pass a plain dict; a missing or malformed value raises :class:`ConfigError`
 naming the variable, so a misconfigured process fails at start instead of at first use.
+These are the parsers; common/settings.py declares each setting's type, default and bounds
+and reads it with them.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 PREFIX = "STEPBOARD_"
-_REQUIRED = object()
+# The default of a setting that has none: reading it unset raises ConfigError.
+REQUIRED = object()
 T = TypeVar("T")
 
 
@@ -21,13 +25,13 @@ class ConfigError(ValueError):
 def _raw(env: Mapping[str, str], name: str, default: object) -> str | None:
     value = env.get(PREFIX + name)
     if value is None or value.strip() == "":
-        if default is _REQUIRED:
+        if default is REQUIRED:
             raise ConfigError(f"{PREFIX}{name} is required but not set")
         return None
     return value.strip()
 
 
-def env_str(env: Mapping[str, str], name: str, default: object = _REQUIRED) -> str:
+def env_str(env: Mapping[str, str], name: str, default: object = REQUIRED) -> str:
     """A string setting; required unless a default is given."""
     value = _raw(env, name, default)
     return default if value is None else value  # type: ignore[return-value]
@@ -36,7 +40,7 @@ def env_str(env: Mapping[str, str], name: str, default: object = _REQUIRED) -> s
 def env_int(
     env: Mapping[str, str],
     name: str,
-    default: object = _REQUIRED,
+    default: object = REQUIRED,
     minimum: int | None = None,
     maximum: int | None = None,
 ) -> int:
@@ -56,7 +60,7 @@ def env_int(
 
 
 def env_float(
-    env: Mapping[str, str], name: str, default: object = _REQUIRED, minimum: float = 0.0
+    env: Mapping[str, str], name: str, default: object = REQUIRED, minimum: float = 0.0
 ) -> float:
     """A non-negative (by default) number setting, such as a timeout in seconds."""
     value = _raw(env, name, default)
@@ -84,7 +88,7 @@ def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{PREFIX}{name}: expected true or false, got {value!r}")
 
 
-def env_list(env: Mapping[str, str], name: str, default: object = _REQUIRED) -> tuple[str, ...]:
+def env_list(env: Mapping[str, str], name: str, default: object = REQUIRED) -> tuple[str, ...]:
     """A comma-separated list setting; empty items are dropped."""
     value = _raw(env, name, default)
     if value is None:
@@ -108,16 +112,32 @@ def host_port(env: Mapping[str, str], name: str, value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """The ``KEY=VALUE`` lines of an env file (stack/local.env and the like), as a fresh
+    dict; blank lines and ``#`` comments are skipped, keys and values stripped. A line
+    without ``=`` raises :class:`ConfigError` naming the file and line, so a typo in a
+    stack file stops the tool that reads it instead of dropping a setting."""
+    env = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        env[key.strip()] = value.strip()
+    return env
+
+
 @dataclass(frozen=True)
 class LogSettings:
     """How a process logs."""
 
-    level: str = "INFO"
+    level: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "LogSettings":
-        """Reads ``STEPBOARD_LOG_LEVEL``."""
-        level = env_choice(
-            env, "LOG_LEVEL", ("debug", "info", "warning", "error"), "info"
-        ).upper()
-        return cls(level=level)
+        """Reads ``STEPBOARD_LOG_LEVEL`` (declared in common.settings)."""
+        from common.settings import read  # common.settings builds on this module's readers
+
+        return cls(level=read(env, "LOG_LEVEL").upper())

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from common.config import env_choice, env_float, env_str
+from common.settings import default, read
 
 
 @dataclass(frozen=True)
@@ -12,31 +12,28 @@ class KafkaSettings:
     """Where the broker is, which topics to use and how to authenticate."""
 
     bootstrap: str
-    topic: str = "step-reports"
-    dlq_topic: str = "step-reports.dlq"
-    security_protocol: str = "plaintext"
-    sasl_mechanism: str = ""
-    sasl_username: str = ""
-    sasl_password: str = ""
-    ssl_ca_file: str = ""
-    delivery_timeout_s: float = 10.0
+    topic: str = default("KAFKA_TOPIC")
+    dlq_topic: str = default("KAFKA_DLQ_TOPIC")
+    security_protocol: str = default("KAFKA_SECURITY_PROTOCOL")
+    sasl_mechanism: str = default("KAFKA_SASL_MECHANISM")
+    sasl_username: str = default("KAFKA_SASL_USERNAME")
+    sasl_password: str = default("KAFKA_SASL_PASSWORD")
+    ssl_ca_file: str = default("KAFKA_SSL_CA_FILE")
+    delivery_timeout_s: float = default("KAFKA_DELIVERY_TIMEOUT_S")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "KafkaSettings":
         """Reads ``STEPBOARD_KAFKA_*``; the bootstrap address is required."""
         return cls(
-            bootstrap=env_str(env, "KAFKA_BOOTSTRAP"),
-            topic=env_str(env, "KAFKA_TOPIC", "step-reports"),
-            dlq_topic=env_str(env, "KAFKA_DLQ_TOPIC", "step-reports.dlq"),
-            security_protocol=env_choice(
-                env, "KAFKA_SECURITY_PROTOCOL",
-                ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl"), "plaintext",
-            ),
-            sasl_mechanism=env_str(env, "KAFKA_SASL_MECHANISM", ""),
-            sasl_username=env_str(env, "KAFKA_SASL_USERNAME", ""),
-            sasl_password=env_str(env, "KAFKA_SASL_PASSWORD", ""),
-            ssl_ca_file=env_str(env, "KAFKA_SSL_CA_FILE", ""),
-            delivery_timeout_s=env_float(env, "KAFKA_DELIVERY_TIMEOUT_S", 10.0),
+            bootstrap=read(env, "KAFKA_BOOTSTRAP"),
+            topic=read(env, "KAFKA_TOPIC"),
+            dlq_topic=read(env, "KAFKA_DLQ_TOPIC"),
+            security_protocol=read(env, "KAFKA_SECURITY_PROTOCOL"),
+            sasl_mechanism=read(env, "KAFKA_SASL_MECHANISM"),
+            sasl_username=read(env, "KAFKA_SASL_USERNAME"),
+            sasl_password=read(env, "KAFKA_SASL_PASSWORD"),
+            ssl_ca_file=read(env, "KAFKA_SSL_CA_FILE"),
+            delivery_timeout_s=read(env, "KAFKA_DELIVERY_TIMEOUT_S"),
         )
 
 

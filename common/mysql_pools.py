@@ -12,7 +12,8 @@ from urllib.parse import unquote, urlsplit
 import pymysql
 from dbutils.pooled_db import PooledDB
 
-from common.config import ConfigError, env_float, env_int, env_list, env_str
+from common.config import ConfigError
+from common.settings import default, read
 from common.sharding import shard_of
 
 
@@ -66,21 +67,21 @@ class MySQLSettings:
     """Physical shard DSNs, the logical → physical map, pool size and timeouts."""
 
     shard_dsns: tuple[ShardDsn, ...]
-    logical_shards: int = 64
+    logical_shards: int = default("MYSQL_LOGICAL_SHARDS")
     shard_map: tuple[int, ...] = ()
-    pool_size: int = 8
-    connect_timeout_s: float = 2.0
-    read_timeout_s: float = 5.0
-    write_timeout_s: float = 5.0
+    pool_size: int = default("MYSQL_POOL_SIZE")
+    connect_timeout_s: float = default("MYSQL_CONNECT_TIMEOUT_S")
+    read_timeout_s: float = default("MYSQL_READ_TIMEOUT_S")
+    write_timeout_s: float = default("MYSQL_WRITE_TIMEOUT_S")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "MySQLSettings":
         """Reads ``STEPBOARD_MYSQL_*``; at least one shard DSN is required."""
-        dsns = tuple(ShardDsn.parse(d) for d in env_list(env, "MYSQL_SHARD_DSNS"))
+        dsns = tuple(ShardDsn.parse(d) for d in read(env, "MYSQL_SHARD_DSNS"))
         if not dsns:
             raise ConfigError("STEPBOARD_MYSQL_SHARD_DSNS is required but empty")
-        logical = env_int(env, "MYSQL_LOGICAL_SHARDS", 64, len(dsns), 65536)
-        text = env_str(env, "MYSQL_SHARD_MAP", "")
+        logical = read(env, "MYSQL_LOGICAL_SHARDS", minimum=len(dsns))
+        text = read(env, "MYSQL_SHARD_MAP")
         shard_map = (
             _parse_shard_map(text, logical, len(dsns)) if text
             else tuple(i * len(dsns) // logical for i in range(logical))
@@ -89,10 +90,10 @@ class MySQLSettings:
             shard_dsns=dsns,
             logical_shards=logical,
             shard_map=shard_map,
-            pool_size=env_int(env, "MYSQL_POOL_SIZE", 8, 1, 512),
-            connect_timeout_s=env_float(env, "MYSQL_CONNECT_TIMEOUT_S", 2.0),
-            read_timeout_s=env_float(env, "MYSQL_READ_TIMEOUT_S", 5.0),
-            write_timeout_s=env_float(env, "MYSQL_WRITE_TIMEOUT_S", 5.0),
+            pool_size=read(env, "MYSQL_POOL_SIZE"),
+            connect_timeout_s=read(env, "MYSQL_CONNECT_TIMEOUT_S"),
+            read_timeout_s=read(env, "MYSQL_READ_TIMEOUT_S"),
+            write_timeout_s=read(env, "MYSQL_WRITE_TIMEOUT_S"),
         )
 
 

@@ -14,8 +14,9 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from common import call_deadline
-from common.config import ConfigError, env_bool, env_choice, env_float, env_list, env_str, host_port
+from common.config import ConfigError, host_port
 from common.errors import DeadlineExceeded
+from common.settings import default, read
 
 RedisClient = redis.Redis | RedisCluster
 # What a Redis call raises when the server is unreachable, slow or refuses: callers that can
@@ -31,35 +32,34 @@ class RedisSettings:
     ``allow_eviction`` lets a process run on a Redis that may evict keys
     (:func:`require_noeviction`)."""
 
-    mode: str = "standalone"
-    url: str = ""
-    sentinels: tuple[tuple[str, int], ...] = ()
-    sentinel_master: str = "mymaster"
-    cluster_nodes: tuple[tuple[str, int], ...] = ()
-    password: str = ""
-    socket_timeout_s: float = 2.0
-    allow_eviction: bool = False
+    mode: str = default("REDIS_MODE")
+    url: str = default("REDIS_URL")
+    sentinels: tuple[tuple[str, int], ...] = default("REDIS_SENTINELS")
+    sentinel_master: str = default("REDIS_SENTINEL_MASTER")
+    cluster_nodes: tuple[tuple[str, int], ...] = default("REDIS_CLUSTER_NODES")
+    password: str = default("REDIS_PASSWORD")
+    socket_timeout_s: float = default("REDIS_SOCKET_TIMEOUT_S")
+    allow_eviction: bool = default("REDIS_ALLOW_EVICTION")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RedisSettings":
         """Reads ``STEPBOARD_REDIS_*``; the address for the chosen mode is required."""
-        mode = env_choice(env, "REDIS_MODE", ("standalone", "sentinel", "cluster"), "standalone")
+        mode = read(env, "REDIS_MODE")
         settings = cls(
             mode=mode,
-            url=env_str(env, "REDIS_URL", "") if mode != "standalone"
-            else env_str(env, "REDIS_URL"),
+            url=read(env, "REDIS_URL", required=mode == "standalone"),
             sentinels=tuple(
                 host_port(env, "REDIS_SENTINELS", item)
-                for item in env_list(env, "REDIS_SENTINELS", ())
+                for item in read(env, "REDIS_SENTINELS")
             ),
-            sentinel_master=env_str(env, "REDIS_SENTINEL_MASTER", "mymaster"),
+            sentinel_master=read(env, "REDIS_SENTINEL_MASTER"),
             cluster_nodes=tuple(
                 host_port(env, "REDIS_CLUSTER_NODES", item)
-                for item in env_list(env, "REDIS_CLUSTER_NODES", ())
+                for item in read(env, "REDIS_CLUSTER_NODES")
             ),
-            password=env_str(env, "REDIS_PASSWORD", ""),
-            socket_timeout_s=env_float(env, "REDIS_SOCKET_TIMEOUT_S", 2.0),
-            allow_eviction=env_bool(env, "REDIS_ALLOW_EVICTION", False),
+            password=read(env, "REDIS_PASSWORD"),
+            socket_timeout_s=read(env, "REDIS_SOCKET_TIMEOUT_S"),
+            allow_eviction=read(env, "REDIS_ALLOW_EVICTION"),
         )
         if mode == "sentinel" and not settings.sentinels:
             raise ConfigError("STEPBOARD_REDIS_SENTINELS is required when REDIS_MODE=sentinel")

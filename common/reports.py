@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from common.config import env_int
 from common.errors import InvalidArgument
+from common.settings import default, read, setting
 from stepboard.v1 import ingest_pb2
 
 DAY_SPAN = timedelta(hours=50)
@@ -31,31 +31,31 @@ _LATEST_OFFSET_S = 12 * 3600
 _DAY_END_S = _DAY_SPAN_S - _EARLIEST_OFFSET_S
 _EPOCH = date(1970, 1, 1)
 _DAY_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
-# The board score packs steps above 18 bits of time; it must stay exact in a double.
-MAX_STEPS_LIMIT = 2**35 - 1
+# The largest values the settings accept (declared in common.settings).
+MAX_STEPS_LIMIT = setting("MAX_STEPS_PER_DAY").maximum
 MAX_REPORT_ID_CHARS = 128
-MAX_LATE_DAYS = 30
-MAX_CLOCK_SKEW_S = 3600
+MAX_LATE_DAYS = setting("LATE_DAYS").maximum
+MAX_CLOCK_SKEW_S = setting("CLOCK_SKEW_S").maximum
 
 
 @dataclass(frozen=True)
 class ValidationSettings:
     """Limits applied to every report."""
 
-    max_steps_per_day: int = 100_000
-    late_days: int = 1
-    clock_skew_s: int = 120
-    max_batch: int = 1000
+    max_steps_per_day: int = default("MAX_STEPS_PER_DAY")
+    late_days: int = default("LATE_DAYS")
+    clock_skew_s: int = default("CLOCK_SKEW_S")
+    max_batch: int = default("MAX_BATCH")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ValidationSettings":
         """Reads ``STEPBOARD_MAX_STEPS_PER_DAY``, ``_LATE_DAYS``, ``_CLOCK_SKEW_S``, ``_MAX_BATCH``.
         """
         return cls(
-            max_steps_per_day=env_int(env, "MAX_STEPS_PER_DAY", 100_000, 1, MAX_STEPS_LIMIT),
-            late_days=env_int(env, "LATE_DAYS", 1, 0, MAX_LATE_DAYS),
-            clock_skew_s=env_int(env, "CLOCK_SKEW_S", 120, 0, MAX_CLOCK_SKEW_S),
-            max_batch=env_int(env, "MAX_BATCH", 1000, 1, 100_000),
+            max_steps_per_day=read(env, "MAX_STEPS_PER_DAY"),
+            late_days=read(env, "LATE_DAYS"),
+            clock_skew_s=read(env, "CLOCK_SKEW_S"),
+            max_batch=read(env, "MAX_BATCH"),
         )
 
 

@@ -19,10 +19,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.config import ConfigError, env_float, env_int, env_list, env_str
+from common.config import ConfigError
 from common.interceptors import BearerAuthInterceptor, ErrorMappingInterceptor, MetricsInterceptor
 from common.lifecycle import stop_on_signals, wait_for
 from common.metrics import serve_metrics
+from common.settings import default, read
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,9 @@ log = logging.getLogger(__name__)
 class TlsSettings:
     """Certificate files for TLS; a client CA turns on mTLS (client certificates required)."""
 
-    cert_file: str = ""
-    key_file: str = ""
-    client_ca_file: str = ""
+    cert_file: str = default("TLS_CERT_FILE")
+    key_file: str = default("TLS_KEY_FILE")
+    client_ca_file: str = default("TLS_CLIENT_CA_FILE")
 
     @property
     def enabled(self) -> bool:
@@ -44,9 +45,9 @@ class TlsSettings:
     def from_env(cls, env: Mapping[str, str]) -> "TlsSettings":
         """Reads ``STEPBOARD_TLS_CERT_FILE``, ``_KEY_FILE`` and ``_CLIENT_CA_FILE``."""
         settings = cls(
-            cert_file=env_str(env, "TLS_CERT_FILE", ""),
-            key_file=env_str(env, "TLS_KEY_FILE", ""),
-            client_ca_file=env_str(env, "TLS_CLIENT_CA_FILE", ""),
+            cert_file=read(env, "TLS_CERT_FILE"),
+            key_file=read(env, "TLS_KEY_FILE"),
+            client_ca_file=read(env, "TLS_CLIENT_CA_FILE"),
         )
         if bool(settings.cert_file) != bool(settings.key_file):
             raise ConfigError("STEPBOARD_TLS_CERT_FILE and STEPBOARD_TLS_KEY_FILE go together")
@@ -58,8 +59,8 @@ def _read_tokens(env: Mapping[str, str]) -> dict[str, str]:
 
     Both hold ``caller:token`` items (comma-separated, or one per line in the file).
     """
-    items = list(env_list(env, "AUTH_TOKENS", ()))
-    path = env_str(env, "AUTH_TOKENS_FILE", "")
+    items = list(read(env, "AUTH_TOKENS"))
+    path = read(env, "AUTH_TOKENS_FILE")
     if path:
         try:
             items += [line.strip() for line in Path(path).read_text().splitlines()]
@@ -80,24 +81,22 @@ class ServerSettings:
 
     grpc_port: int
     metrics_port: int | None
-    max_workers: int = 32
-    grace_seconds: float = 10.0
-    max_message_bytes: int = 4 * 1024 * 1024
+    max_workers: int = default("MAX_WORKERS")
+    grace_seconds: float = default("GRACE_SECONDS")
+    max_message_bytes: int = default("MAX_MESSAGE_BYTES")
     auth_tokens: Mapping[str, str] | None = None
     tls: TlsSettings = TlsSettings()
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str], default_port: int, default_metrics_port: int
-    ) -> "ServerSettings":
-        """Reads ``STEPBOARD_GRPC_PORT``, ``_METRICS_PORT`` (0 disables) and the rest."""
-        metrics_port = env_int(env, "METRICS_PORT", default_metrics_port, 0, 65535)
+    def from_env(cls, env: Mapping[str, str], component: str) -> "ServerSettings":
+        """Reads ``STEPBOARD_GRPC_PORT``, ``_METRICS_PORT`` (0 disables; both default by
+        ``component``: ingest, social or rank) and the rest."""
         return cls(
-            grpc_port=env_int(env, "GRPC_PORT", default_port, 0, 65535),
-            metrics_port=metrics_port or None,
-            max_workers=env_int(env, "MAX_WORKERS", 32, 1, 1024),
-            grace_seconds=env_float(env, "GRACE_SECONDS", 10.0),
-            max_message_bytes=env_int(env, "MAX_MESSAGE_BYTES", 4 * 1024 * 1024, 1024),
+            grpc_port=read(env, "GRPC_PORT", component=component),
+            metrics_port=read(env, "METRICS_PORT", component=component) or None,
+            max_workers=read(env, "MAX_WORKERS"),
+            grace_seconds=read(env, "GRACE_SECONDS"),
+            max_message_bytes=read(env, "MAX_MESSAGE_BYTES"),
             auth_tokens=_read_tokens(env) or None,
             tls=TlsSettings.from_env(env),
         )

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from common.config import env_bool, env_float, env_int, env_str
+from common.settings import default, read
 from stepboard.v1 import social_pb2
 
 FRIENDS, PROFILE = "friends", "profile"
@@ -27,22 +27,22 @@ class CacheSettings:
     """The Redis cache of friend lists and profiles shared by every social_svc replica
     (rank_svc reads ``enabled``, ``namespace`` and ``ttl_s`` to check friend lists)."""
 
-    enabled: bool = True
-    namespace: str = "sg"
-    ttl_s: float = 300.0
-    max_friends: int = 10_000
-    retry_s: float = 2.0
+    enabled: bool = default("SOCIAL_CACHE")
+    namespace: str = default("SOCIAL_CACHE_NAMESPACE")
+    ttl_s: float = default("SOCIAL_CACHE_TTL_S")
+    max_friends: int = default("SOCIAL_CACHE_MAX_FRIENDS")
+    retry_s: float = default("SOCIAL_CACHE_RETRY_S")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "CacheSettings":
         """Reads ``STEPBOARD_SOCIAL_CACHE``, ``_CACHE_NAMESPACE``, ``_CACHE_TTL_S``,
         ``_CACHE_MAX_FRIENDS`` and ``_CACHE_RETRY_S``."""
         return cls(
-            enabled=env_bool(env, "SOCIAL_CACHE", True),
-            namespace=env_str(env, "SOCIAL_CACHE_NAMESPACE", "sg"),
-            ttl_s=env_float(env, "SOCIAL_CACHE_TTL_S", 300.0, minimum=1.0),
-            max_friends=env_int(env, "SOCIAL_CACHE_MAX_FRIENDS", 10_000, 0, 1_000_000),
-            retry_s=env_float(env, "SOCIAL_CACHE_RETRY_S", 2.0),
+            enabled=read(env, "SOCIAL_CACHE"),
+            namespace=read(env, "SOCIAL_CACHE_NAMESPACE"),
+            ttl_s=read(env, "SOCIAL_CACHE_TTL_S"),
+            max_friends=read(env, "SOCIAL_CACHE_MAX_FRIENDS"),
+            retry_s=read(env, "SOCIAL_CACHE_RETRY_S"),
         )
 
 

@@ -18,9 +18,9 @@ class IngestConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "IngestConfig":
-        """Reads the server (default port 50051), Kafka and validation settings."""
+        """Reads the server, Kafka and validation settings."""
         return cls(
-            server=ServerSettings.from_env(env, default_port=50051, default_metrics_port=9101),
+            server=ServerSettings.from_env(env, "ingest"),
             kafka=KafkaSettings.from_env(env),
             validation=ValidationSettings.from_env(env),
         )

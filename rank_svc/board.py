@@ -26,9 +26,9 @@ from typing import NamedTuple
 
 from redis.cluster import RedisCluster
 
-from common.config import env_int, env_str
 from common.redis_clients import RedisClient, mget, run_scripts
 from common.reports import DAY_SPAN, day_start, day_start_s
+from common.settings import default, read
 from common.sharding import shard_of
 
 TIME_BITS = 18
@@ -97,17 +97,17 @@ return {rank, own, total}
 class BoardSettings:
     """How boards are split and how long they live."""
 
-    shards: int = 16
-    retention_days: int = 3
-    namespace: str = "sb"
+    shards: int = default("BOARD_SHARDS")
+    retention_days: int = default("BOARD_RETENTION_DAYS")
+    namespace: str = default("BOARD_NAMESPACE")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "BoardSettings":
         """Reads ``STEPBOARD_BOARD_SHARDS``, ``_BOARD_RETENTION_DAYS``, ``_BOARD_NAMESPACE``."""
         return cls(
-            shards=env_int(env, "BOARD_SHARDS", 16, 1, 4096),
-            retention_days=env_int(env, "BOARD_RETENTION_DAYS", 3, 1, 60),
-            namespace=env_str(env, "BOARD_NAMESPACE", "sb"),
+            shards=read(env, "BOARD_SHARDS"),
+            retention_days=read(env, "BOARD_RETENTION_DAYS"),
+            namespace=read(env, "BOARD_NAMESPACE"),
         )
 
 

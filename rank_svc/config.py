@@ -4,20 +4,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from common.channels import ChannelSettings
-from common.config import env_float, env_int, env_str
 from common.kafka_clients import KafkaSettings
 from common.redis_clients import RedisSettings
 from common.server import ServerSettings
+from common.settings import (
+    HOT_MAX_AGE_INTERVALS,
+    LIVE_RANKING_MAX_USERS,
+    default,
+    read,
+)
 from common.social_cache import CacheSettings
 from rank_svc.board import BoardSettings
 
-# Users with more friends than this get precomputed rankings (precompute writes them,
-# the ranking server looks them up).
-HOT_FRIENDS_THRESHOLD = 5000
-# The largest ranking (a user and their friends) the ranking server computes per call by
-# default; the cost grows with the size (for 1,000,000 users: about 2 s of CPU and a 17 MB
-# score read per call).
-LIVE_RANKING_MAX_USERS = 20_000
+
+def default_max_age_s(interval_s: float) -> float:
+    """The default of ``STEPBOARD_HOT_MAX_AGE_S``: a few precompute intervals."""
+    return HOT_MAX_AGE_INTERVALS * interval_s
+
+
+def default_live_max_users(threshold: int) -> int:
+    """The default of ``STEPBOARD_LIVE_RANKING_MAX_USERS``: at least one more than the hot
+    threshold, so that a user who is not hot can always be ranked per call."""
+    return max(LIVE_RANKING_MAX_USERS, threshold + 1)
 
 
 @dataclass(frozen=True)
@@ -26,20 +34,21 @@ class HotSettings:
     precompute refreshes their rankings, and the age past which a precomputed ranking is
     no longer served as current (precompute has stopped or fallen behind)."""
 
-    threshold: int = HOT_FRIENDS_THRESHOLD
-    interval_s: float = 60.0
-    max_age_s: float = 180.0
+    threshold: int = default("HOT_FRIENDS_THRESHOLD")
+    interval_s: float = default("PRECOMPUTE_INTERVAL_S")
+    max_age_s: float = default_max_age_s(default("PRECOMPUTE_INTERVAL_S"))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "HotSettings":
         """Reads ``STEPBOARD_HOT_FRIENDS_THRESHOLD``, ``STEPBOARD_PRECOMPUTE_INTERVAL_S``
         and ``STEPBOARD_HOT_MAX_AGE_S`` (default: three intervals; at least one, else
         every ranking would go stale between two rounds)."""
-        interval_s = env_float(env, "PRECOMPUTE_INTERVAL_S", 60.0, minimum=0.1)
+        interval_s = read(env, "PRECOMPUTE_INTERVAL_S")
         return cls(
-            threshold=env_int(env, "HOT_FRIENDS_THRESHOLD", HOT_FRIENDS_THRESHOLD, 1),
+            threshold=read(env, "HOT_FRIENDS_THRESHOLD"),
             interval_s=interval_s,
-            max_age_s=env_float(env, "HOT_MAX_AGE_S", 3 * interval_s, minimum=interval_s),
+            max_age_s=read(env, "HOT_MAX_AGE_S", derived=default_max_age_s(interval_s),
+                           minimum=interval_s),
         )
 
 
@@ -52,36 +61,36 @@ class RankConfig:
     board: BoardSettings
     social_addr: str
     client: ChannelSettings
-    friends_fresh_s: float = 1.0
-    friends_stale_s: float = 600.0
-    friends_cached_users: int = 100_000
-    friends_cached_ids: int = 6_000_000
+    friends_fresh_s: float = default("FRIENDS_FRESH_S")
+    friends_stale_s: float = default("FRIENDS_STALE_S")
+    friends_cached_users: int = default("FRIENDS_CACHED_USERS")
+    friends_cached_ids: int = default("FRIENDS_CACHED_IDS")
     hot: HotSettings = field(default_factory=HotSettings)
-    live_max_users: int = LIVE_RANKING_MAX_USERS
+    live_max_users: int = default_live_max_users(default("HOT_FRIENDS_THRESHOLD"))
     social_cache: CacheSettings = field(default_factory=CacheSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RankConfig":
-        """Reads the server (default port 50053), Redis, board, social_svc and hot-user
+        """Reads the server, Redis, board, social_svc and hot-user
         settings, the largest ranking computed per call (at least one of a user who is not
         hot, else such a user could never be served), and social_svc's cache settings
         (``STEPBOARD_SOCIAL_CACHE*``: with the cache on, cached friend lists are checked
         against its generations)."""
         hot = HotSettings.from_env(env)
         return cls(
-            server=ServerSettings.from_env(env, default_port=50053, default_metrics_port=9103),
+            server=ServerSettings.from_env(env, "rank"),
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
-            social_addr=env_str(env, "SOCIAL_ADDR"),
+            social_addr=read(env, "SOCIAL_ADDR"),
             client=ChannelSettings.from_env(env),
-            friends_fresh_s=env_float(env, "FRIENDS_FRESH_S", 1.0),
-            friends_stale_s=env_float(env, "FRIENDS_STALE_S", 600.0),
-            friends_cached_users=env_int(env, "FRIENDS_CACHED_USERS", 100_000, 0),
-            friends_cached_ids=env_int(env, "FRIENDS_CACHED_IDS", 6_000_000, 0),
+            friends_fresh_s=read(env, "FRIENDS_FRESH_S"),
+            friends_stale_s=read(env, "FRIENDS_STALE_S"),
+            friends_cached_users=read(env, "FRIENDS_CACHED_USERS"),
+            friends_cached_ids=read(env, "FRIENDS_CACHED_IDS"),
             hot=hot,
-            live_max_users=env_int(env, "LIVE_RANKING_MAX_USERS",
-                                   max(LIVE_RANKING_MAX_USERS, hot.threshold + 1),
-                                   hot.threshold + 1),
+            live_max_users=read(env, "LIVE_RANKING_MAX_USERS",
+                                derived=default_live_max_users(hot.threshold),
+                                minimum=hot.threshold + 1),
             social_cache=CacheSettings.from_env(env),
         )
 
@@ -96,7 +105,7 @@ class ConsumerConfig:
     group_id: str
     batch_size: int
     metrics_port: int | None
-    rejoin_after_s: float = 30.0
+    rejoin_after_s: float = default("CONSUMER_REJOIN_S")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ConsumerConfig":
@@ -106,10 +115,10 @@ class ConsumerConfig:
             kafka=KafkaSettings.from_env(env),
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
-            group_id=env_str(env, "CONSUMER_GROUP", "stepboard-board-writer"),
-            batch_size=env_int(env, "CONSUMER_BATCH", 5000, 1, 100_000),
-            metrics_port=env_int(env, "METRICS_PORT", 9104, 0, 65535) or None,
-            rejoin_after_s=env_float(env, "CONSUMER_REJOIN_S", 30.0, minimum=1.0),
+            group_id=read(env, "CONSUMER_GROUP"),
+            batch_size=read(env, "CONSUMER_BATCH"),
+            metrics_port=read(env, "METRICS_PORT", component="consumer") or None,
+            rejoin_after_s=read(env, "CONSUMER_REJOIN_S"),
         )
 
 
@@ -133,9 +142,9 @@ class PrecomputeConfig:
         return cls(
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
-            social_addr=env_str(env, "SOCIAL_ADDR"),
+            social_addr=read(env, "SOCIAL_ADDR"),
             client=ChannelSettings.from_env(env),
             hot=HotSettings.from_env(env),
-            metrics_port=env_int(env, "METRICS_PORT", 9105, 0, 65535) or None,
+            metrics_port=read(env, "METRICS_PORT", component="precompute") or None,
             social_cache=CacheSettings.from_env(env),
         )

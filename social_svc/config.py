@@ -3,10 +3,10 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from common.config import env_float
 from common.mysql_pools import MySQLSettings
 from common.redis_clients import RedisSettings
 from common.server import ServerSettings
+from common.settings import default, read
 from common.social_cache import CacheSettings
 
 
@@ -18,19 +18,19 @@ class SocialConfig:
     mysql: MySQLSettings
     cache: CacheSettings
     redis: RedisSettings | None
-    pool_wait_s: float = 1.0
+    pool_wait_s: float = default("SOCIAL_POOL_WAIT_S")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "SocialConfig":
-        """Reads the server (default port 50052), MySQL shard, cache and Redis settings.
+        """Reads the server, MySQL shard, cache and Redis settings.
 
         Redis settings are required only while the cache is enabled.
         """
         cache = CacheSettings.from_env(env)
         return cls(
-            server=ServerSettings.from_env(env, default_port=50052, default_metrics_port=9102),
+            server=ServerSettings.from_env(env, "social"),
             mysql=MySQLSettings.from_env(env),
             cache=cache,
             redis=RedisSettings.from_env(env) if cache.enabled else None,
-            pool_wait_s=env_float(env, "SOCIAL_POOL_WAIT_S", 1.0),
+            pool_wait_s=read(env, "SOCIAL_POOL_WAIT_S"),
         )

@@ -1,4 +1,5 @@
-"""Create the stack's Kafka topics if missing (names from stack/local.env).
+"""Create the stack's Kafka topics if missing (names from stack/local.env, read as the
+services read them, so a name left unset there gets the services' default).
 
 Waits until the broker answers metadata, so it doubles as the Kafka readiness check.
 """
@@ -11,25 +12,17 @@ from pathlib import Path
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-
-def load_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key] = value
-    return env
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+from common.config import read_env_file
+from common.kafka_clients import KafkaSettings
 
 
 def main() -> int:
-    env = load_env(Path(__file__).with_name("local.env"))
+    env = read_env_file(Path(__file__).with_name("local.env"))
     env.update({k: v for k, v in os.environ.items() if k.startswith("STEPBOARD_")})
-    topics = {
-        env["STEPBOARD_KAFKA_TOPIC"]: 6,
-        env["STEPBOARD_KAFKA_DLQ_TOPIC"]: 1,
-    }
-    admin = AdminClient({"bootstrap.servers": env["STEPBOARD_KAFKA_BOOTSTRAP"]})
+    kafka = KafkaSettings.from_env(env)
+    topics = {kafka.topic: 6, kafka.dlq_topic: 1}
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
 
     deadline = time.monotonic() + 60
     while True:

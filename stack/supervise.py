@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: make the project's packages importable
+from common.config import read_env_file  # noqa: E402  (stdlib only, like this script)
+
 STACK = ROOT / ".stack"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 BACKOFF_MAX = 10.0
@@ -24,16 +27,6 @@ STOP_GRACE = 15.0
 
 def log(msg: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} supervisor: {msg}", flush=True)
-
-
-def read_env(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key] = value
-    return env
 
 
 class Child:
@@ -88,10 +81,10 @@ def main() -> int:
     (STACK / "run").mkdir(parents=True, exist_ok=True)
     (STACK / "logs").mkdir(parents=True, exist_ok=True)
     base_env = dict(os.environ)
-    base_env.update(read_env(ROOT / "stack" / "local.env"))
+    base_env.update(read_env_file(ROOT / "stack" / "local.env"))
     mode_env = STACK / "run" / "mode.env"  # TLS settings when started with TLS=1
     if mode_env.exists():
-        base_env.update(read_env(mode_env))
+        base_env.update(read_env_file(mode_env))
     children = []
     for line in (ROOT / "stack" / "services.tsv").read_text().splitlines():
         fields = line.split()

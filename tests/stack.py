@@ -2,19 +2,11 @@
 
 from pathlib import Path
 
+from common.config import read_env_file
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV_FILE = ROOT / "stack" / "local.env"
 CLUSTER_ENV_FILE = ROOT / "stack" / "cluster.env"
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines of a stack env file, as a fresh dict."""
-    env = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not line.lstrip().startswith("#"):
-            env[key.strip()] = value.strip()
-    return env
 
 
 def local_env() -> dict[str, str]:

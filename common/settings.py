@@ -1,0 +1,342 @@
+"""The one declaration of every ``STEPBOARD_*`` setting: type, default, bounds, help, readers.
+
+Each Settings/Config class reads its variables through :func:`read`, and its dataclass
+field defaults come from :func:`default`, so a default or a bound is written only here.
+``docs/configuration.md`` is generated from :data:`SETTINGS` (``make config-doc``) and the
+Helm chart's value bounds are checked against it (tests/test_settings_registry.py).
+
+A default that depends on other settings or on the component is declared as
+:class:`Derived` (its rule in words, for the docs) or :class:`PerComponent`; the reader
+that knows the other settings computes a derived default, in one place, and passes it to
+:func:`read`. A lower bound that depends on another setting works the same way: the
+registry holds the static bound, the reader passes the tighter one.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from common.config import (
+    REQUIRED,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+# Who reads a setting: the three servers, the two workers, and the command-line tools
+# (stack scripts, the bench, health checks).
+COMPONENTS = ("ingest", "social", "rank", "consumer", "precompute", "tools")
+SERVERS = ("ingest", "social", "rank")
+SERVICES = ("ingest", "social", "rank", "consumer", "precompute")
+KINDS = ("int", "float", "str", "bool", "list", "choice")
+# A precomputed ranking is current for this many precompute intervals by default.
+HOT_MAX_AGE_INTERVALS = 3
+# The largest ranking (a user and their friends) the ranking server computes per call by
+# default; the cost grows with the size (for 1,000,000 users: about 2 s of CPU and a 17 MB
+# score read per call).
+LIVE_RANKING_MAX_USERS = 20_000
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A default computed from other settings by the reader; ``rule`` says how."""
+
+    rule: str
+
+
+@dataclass(frozen=True)
+class PerComponent:
+    """A default that differs by component (component → value)."""
+
+    values: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``STEPBOARD_<name>`` variable: ``kind`` (one of :data:`KINDS`) picks the parser,
+    ``default`` is a value, ``REQUIRED``, :class:`Derived` or :class:`PerComponent`,
+    ``minimum``/``maximum`` bound numbers and ``choices`` a ``choice``; ``components`` read
+    it and ``concern`` groups it in the docs."""
+
+    name: str
+    kind: str
+    default: object
+    help: str
+    components: tuple[str, ...]
+    concern: str
+    minimum: float | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def env_name(self) -> str:
+        """The environment variable's full name."""
+        return f"STEPBOARD_{self.name}"
+
+
+def _declare(concern: str, components: tuple[str, ...], *settings: tuple) -> list[Setting]:
+    """Settings of one concern; each tuple is (name, kind, default, help[, bounds])."""
+    return [
+        Setting(name, kind, fallback, text, components, concern, **(bounds[0] if bounds else {}))
+        for name, kind, fallback, text, *bounds in settings
+    ]
+
+
+_ALL = (
+    _declare(
+        "Logging", SERVICES,
+        ("LOG_LEVEL", "choice", "info",
+         "log level; logs are JSON lines on stderr",
+         {"choices": ("debug", "info", "warning", "error")}),
+    )
+    + _declare(
+        "Servers", SERVERS,
+        ("GRPC_PORT", "int", PerComponent({"ingest": 50051, "social": 50052, "rank": 50053}),
+         "gRPC listen port (0 = any free port)", {"minimum": 0, "maximum": 65535}),
+        ("MAX_WORKERS", "int", 32, "handler threads", {"minimum": 1, "maximum": 1024}),
+        ("GRACE_SECONDS", "float", 10.0,
+         "how long in-flight RPCs may finish on SIGTERM", {"minimum": 0.0}),
+        ("MAX_MESSAGE_BYTES", "int", 4 * 1024 * 1024,
+         "largest request/response", {"minimum": 1024}),
+        ("AUTH_TOKENS", "list", (),
+         "`caller:token,...`; when set, calls need `authorization: Bearer <token>` "
+         "(health exempt)"),
+        ("AUTH_TOKENS_FILE", "str", "",
+         "file with one `caller:token` per line (for a mounted secret)"),
+        ("TLS_CERT_FILE", "str", "", "server certificate: serve TLS (with TLS_KEY_FILE)"),
+        ("TLS_KEY_FILE", "str", "", "server private key (with TLS_CERT_FILE)"),
+        ("TLS_CLIENT_CA_FILE", "str", "",
+         "require client certificates signed by this CA (mTLS)"),
+    )
+    + _declare(
+        "Metrics", SERVICES,
+        ("METRICS_PORT", "int",
+         PerComponent({"ingest": 9101, "social": 9102, "rank": 9103, "consumer": 9104,
+               "precompute": 9105}),
+         "Prometheus HTTP port (0 disables)", {"minimum": 0, "maximum": 65535}),
+    )
+    + _declare(
+        "Client of social_svc", ("rank", "precompute", "tools"),
+        ("CLIENT_TLS_CA_FILE", "str", "", "dial social_svc over TLS, trusting this CA"),
+        ("CLIENT_TLS_CERT_FILE", "str", "", "client certificate for mTLS (with _KEY_FILE)"),
+        ("CLIENT_TLS_KEY_FILE", "str", "", "client private key for mTLS (with _CERT_FILE)"),
+        ("CLIENT_TLS_SERVER_NAME", "str", "",
+         "name expected in social_svc's certificate (default: the address's host)"),
+        ("CLIENT_TOKEN", "str", "", "bearer token sent to social_svc"),
+        ("CLIENT_TOKEN_FILE", "str", "",
+         "file holding that token (for a mounted secret; wins over CLIENT_TOKEN)"),
+    )
+    + _declare(
+        "Kafka", ("ingest", "consumer", "tools"),
+        ("KAFKA_BOOTSTRAP", "str", REQUIRED, "broker list `host:port,...`"),
+        ("KAFKA_TOPIC", "str", "step-reports", "report topic"),
+        ("KAFKA_DLQ_TOPIC", "str", "step-reports.dlq", "dead-letter topic"),
+        ("KAFKA_SECURITY_PROTOCOL", "choice", "plaintext", "how to talk to the brokers",
+         {"choices": ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl")}),
+        ("KAFKA_SASL_MECHANISM", "str", "", "SASL mechanism (empty: no SASL)"),
+        ("KAFKA_SASL_USERNAME", "str", "", "SASL user name"),
+        ("KAFKA_SASL_PASSWORD", "str", "", "SASL password"),
+        ("KAFKA_SSL_CA_FILE", "str", "", "CA for broker TLS (empty: the system's)"),
+        ("KAFKA_DELIVERY_TIMEOUT_S", "float", 10.0,
+         "give up on a record the broker has not acknowledged (the consumer's: a dead "
+         "letter)", {"minimum": 0.0}),
+    )
+    + _declare(
+        "Consumer", ("consumer",),
+        ("CONSUMER_GROUP", "str", "stepboard-board-writer", "Kafka consumer group"),
+        ("CONSUMER_BATCH", "int", 5000,
+         "reports per consume → apply batch (about: a record holds one call's reports)",
+         {"minimum": 1, "maximum": 100_000}),
+        ("CONSUMER_REJOIN_S", "float", 30.0,
+         "a group join with no assignment for this long while the broker answers is "
+         "stuck: the writer replaces its Kafka consumer", {"minimum": 1.0}),
+    )
+    + _declare(
+        "Report validation", ("ingest",),
+        # The board score packs steps above 18 bits of time; it must stay exact in a double.
+        ("MAX_STEPS_PER_DAY", "int", 100_000, "highest accepted cumulative count",
+         {"minimum": 1, "maximum": 2**35 - 1}),
+        ("LATE_DAYS", "int", 1,
+         "how many days after a day ended (at UTC-12) reports for it are still accepted",
+         {"minimum": 0, "maximum": 30}),
+        ("CLOCK_SKEW_S", "int", 120, "how far in the future `measured_at` may be",
+         {"minimum": 0, "maximum": 3600}),
+        ("MAX_BATCH", "int", 1000, "reports per `ReportStepsBatch`",
+         {"minimum": 1, "maximum": 100_000}),
+    )
+    + _declare(
+        "Boards", ("rank", "consumer", "precompute"),
+        ("BOARD_SHARDS", "int", 16,
+         "sorted sets per daily board (must be the same everywhere)",
+         {"minimum": 1, "maximum": 4096}),
+        ("BOARD_RETENTION_DAYS", "int", 3,
+         "days a board lives after its day ended (a read of an older day is "
+         "`INVALID_ARGUMENT`); keep Kafka retention longer", {"minimum": 1, "maximum": 60}),
+        ("BOARD_NAMESPACE", "str", "sb", "Redis key prefix of the boards"),
+    )
+    + _declare(
+        "Redis", ("social", "rank", "consumer", "precompute"),
+        ("REDIS_MODE", "choice", "standalone", "which address setting is used",
+         {"choices": ("standalone", "sentinel", "cluster")}),
+        ("REDIS_URL", "str", "", "`redis://host:port/db`; required when REDIS_MODE=standalone"),
+        ("REDIS_SENTINELS", "list", (),
+         "`host:port,...` of the Sentinels; required when REDIS_MODE=sentinel"),
+        ("REDIS_SENTINEL_MASTER", "str", "mymaster", "the Sentinels' master name"),
+        ("REDIS_CLUSTER_NODES", "list", (),
+         "`host:port,...` startup nodes of a Redis Cluster; required when "
+         "REDIS_MODE=cluster"),
+        ("REDIS_PASSWORD", "str", "", "Redis password"),
+        ("REDIS_SOCKET_TIMEOUT_S", "float", 2.0,
+         "connect/read timeout, so a dead or hung Redis fails fast (`UNAVAILABLE`; a read "
+         "that times out is not retried); a call's wait also ends by its deadline "
+         "(`DEADLINE_EXCEEDED`)", {"minimum": 0.0}),
+        ("REDIS_ALLOW_EVICTION", "bool", False,
+         "`true` lets rank and the consumer run, with a warning, on a Redis whose "
+         "`maxmemory-policy` (from `INFO memory` of every server: each Cluster primary, the "
+         "Sentinel master) is not `noeviction` or cannot be read; otherwise they exit at "
+         "start (status 2, an error naming `maxmemory-policy`), since an evicted board keeps "
+         "its watermark and is never replayed"),
+    )
+    + _declare(
+        "MySQL shards", ("social",),
+        ("MYSQL_SHARD_DSNS", "list", REQUIRED,
+         "`mysql://user:pass@host:port/db,...`, one per physical shard"),
+        ("MYSQL_LOGICAL_SHARDS", "int", 64,
+         "fixed number of logical shards users hash into (at least the number of DSNs)",
+         {"minimum": 1, "maximum": 65536}),
+        ("MYSQL_SHARD_MAP", "str", "",
+         "`first-last:physical,...`, e.g. `0-31:0,32-63:1` (empty: even ranges)"),
+        ("MYSQL_POOL_SIZE", "int", 8, "connections per physical shard (DBUtils)",
+         {"minimum": 1, "maximum": 512}),
+        ("MYSQL_CONNECT_TIMEOUT_S", "float", 2.0, "so a dead shard fails fast",
+         {"minimum": 0.0}),
+        ("MYSQL_READ_TIMEOUT_S", "float", 5.0, "so a hung shard fails fast", {"minimum": 0.0}),
+        ("MYSQL_WRITE_TIMEOUT_S", "float", 5.0, "so a hung shard fails fast",
+         {"minimum": 0.0}),
+    )
+    + _declare(
+        "Social server", ("social",),
+        ("SOCIAL_POOL_WAIT_S", "float", 1.0,
+         "longest wait for a free shard connection before `UNAVAILABLE`", {"minimum": 0.0}),
+    )
+    + _declare(
+        "Social cache", ("social", "rank", "precompute"),
+        ("SOCIAL_CACHE", "bool", True,
+         "Redis cache of friend lists and profiles (uses the STEPBOARD_REDIS_* settings); "
+         "rank_svc keeps a friend list while its generation in this cache is unchanged, and "
+         "reads lists and profiles already in it instead of calling social_svc; precompute "
+         "records the generation each hot ranking was computed from and refreshes it when "
+         "the list changes"),
+        ("SOCIAL_CACHE_NAMESPACE", "str", "sg", "key prefix of that cache"),
+        ("SOCIAL_CACHE_TTL_S", "float", 300.0,
+         "lifetime of a cache entry (changes invalidate at once), and of an unchanged "
+         "friend list in rank_svc", {"minimum": 1.0}),
+        ("SOCIAL_CACHE_MAX_FRIENDS", "int", 10_000,
+         "longest friend list social_svc caches whole; longer lists cache only their count",
+         {"minimum": 0, "maximum": 1_000_000}),
+        ("SOCIAL_CACHE_RETRY_S", "float", 2.0,
+         "after a Redis error, social_svc skips the cache for this long", {"minimum": 0.0}),
+    )
+    + _declare(
+        "Ranking", ("rank", "precompute"),
+        ("SOCIAL_ADDR", "str", REQUIRED, "`host:port` of social_svc"),
+        ("HOT_FRIENDS_THRESHOLD", "int", 5000,
+         "users with more friends get precomputed rankings (rank skips the lookup for users "
+         "it knows have fewer)", {"minimum": 1}),
+        ("PRECOMPUTE_INTERVAL_S", "float", 60.0,
+         "how often each hot user's rankings are refreshed (a user whose friend list "
+         "changed: within about a second)", {"minimum": 0.1}),
+        ("HOT_MAX_AGE_S", "float",
+         Derived(f"{HOT_MAX_AGE_INTERVALS} times STEPBOARD_PRECOMPUTE_INTERVAL_S"),
+         "a precomputed ranking older than this is not served as current: computed per call "
+         "if small enough, else served with `stale_ranking`; at least "
+         "STEPBOARD_PRECOMPUTE_INTERVAL_S (precompute logs a round that takes longer)",
+         {"minimum": 0.1}),
+    )
+    + _declare(
+        "Ranking server", ("rank",),
+        ("FRIENDS_FRESH_S", "float", 1.0,
+         "with STEPBOARD_SOCIAL_CACHE=false (no generations to check), a friend list "
+         "younger than this is reused without asking social_svc (past half this age it is "
+         "refetched in the background)", {"minimum": 0.0}),
+        ("FRIENDS_STALE_S", "float", 600.0,
+         "oldest friend list served when social_svc is unavailable", {"minimum": 0.0}),
+        ("FRIENDS_CACHED_USERS", "int", 100_000,
+         "friend lists kept for that fallback (LRU)", {"minimum": 0}),
+        ("FRIENDS_CACHED_IDS", "int", 6_000_000,
+         "friend ids those lists may hold in all (LRU; ~23 B each)", {"minimum": 0}),
+        ("LIVE_RANKING_MAX_USERS", "int",
+         Derived(
+             f"{LIVE_RANKING_MAX_USERS}, or STEPBOARD_HOT_FRIENDS_THRESHOLD + 1 if larger"
+         ),
+         "largest friend ranking (friends + the user) computed per call, and longest friend "
+         "list kept in memory; a larger one is served only precomputed (`UNAVAILABLE` until "
+         "it is); at least STEPBOARD_HOT_FRIENDS_THRESHOLD + 1",
+         {"minimum": 2}),
+    )
+)
+
+SETTINGS: dict[str, Setting] = {setting.name: setting for setting in _ALL}
+_UNSET = object()
+
+
+def setting(name: str) -> Setting:
+    """The declaration of ``STEPBOARD_<name>``."""
+    return SETTINGS[name]
+
+
+def default(name: str, component: str | None = None) -> object:
+    """The declared default of ``STEPBOARD_<name>`` (for ``component`` when it differs by
+    component); a dataclass field default reads it here instead of restating it."""
+    value = _fixed_default(SETTINGS[name], component)
+    if isinstance(value, Derived) or value is REQUIRED:
+        raise ValueError(f"STEPBOARD_{name} has no fixed default")
+    return value
+
+
+def read(
+    env: Mapping[str, str],
+    name: str,
+    *,
+    component: str | None = None,
+    derived: object = _UNSET,
+    minimum: float | None = None,
+    required: bool = False,
+) -> object:
+    """``STEPBOARD_<name>`` from ``env``, parsed, checked against its declared bounds.
+
+    ``derived`` is the computed default of a :class:`Derived` setting (and only of one);
+    ``component`` picks a :class:`PerComponent` default; ``minimum`` tightens the declared
+    lower bound with one computed from another setting; ``required`` makes a setting with
+    a default required (REDIS_URL in standalone mode). Malformed or out-of-bounds values
+    raise :class:`common.config.ConfigError` naming the variable.
+    """
+    declared = SETTINGS[name]
+    if isinstance(declared.default, Derived) != (derived is not _UNSET):
+        raise ValueError(f"STEPBOARD_{name}: pass derived= exactly for a derived default")
+    fallback = REQUIRED if required else (
+        derived if derived is not _UNSET else _fixed_default(declared, component)
+    )
+    low = declared.minimum
+    if minimum is not None:
+        low = minimum if low is None else max(minimum, low)
+    if declared.kind == "int":
+        return env_int(env, name, fallback, low, declared.maximum)
+    if declared.kind == "float":
+        return env_float(env, name, fallback, minimum=low)
+    if declared.kind == "bool":
+        return env_bool(env, name, fallback)
+    if declared.kind == "list":
+        return env_list(env, name, fallback)
+    if declared.kind == "choice":
+        return env_choice(env, name, declared.choices, fallback)
+    return env_str(env, name, fallback)
+
+
+def _fixed_default(declared: Setting, component: str | None) -> object:
+    """The declared default, picked for ``component`` when it differs by component."""
+    if isinstance(declared.default, PerComponent):
+        return declared.default.values[component]
+    return declared.default

@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from common.errors import DeadlineExceeded, DomainError, ResourceExhausted, Unavailable
 from common.kafka_clients import KafkaSettings, producer_config
-from common.report_records import Record
+from common.record_format import Record
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _refused(error: KafkaError) -> DomainError:
 
 
 class ReportProducer:
-    """Produces report records (:mod:`common.report_records`) and waits for their
+    """Produces report records (:mod:`common.record_format`) and waits for their
     acknowledgement."""
 
     def __init__(self, settings: KafkaSettings) -> None:
@@ -102,7 +102,7 @@ class ReportProducer:
         """Produces ``(key, value)`` records; waits at most ``budget_s`` for all acks.
 
         Each record's timestamp is ``accepted_at_ms``, the instant ingest validated its
-        reports against: the consumer judges them at that instant (:mod:`rank_svc.records`).
+        reports against: the consumer judges them at that instant (:mod:`rank_svc.consumed_batch`).
 
         A full local queue gives ``ResourceExhausted`` for the records that did not fit. A
         record not acknowledged in time gives ``Unavailable`` (the broker is down or slow),

@@ -8,8 +8,8 @@ from common.config import env_float, env_int, env_str
 from common.kafka_clients import KafkaSettings
 from common.redis_clients import RedisSettings
 from common.server import ServerSettings
-from common.social_cache import CacheSettings
-from rank_svc.board import BoardSettings
+from common.social_cache_format import CacheSettings
+from rank_svc.board_format import BoardSettings
 
 # Users with more friends than this get precomputed rankings (precompute writes them,
 # the ranking server looks them up).

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.page_tokens import encode_token
-from common.report_records import REPORTS_PER_RECORD
-from common.reports import day_start
+from common.record_format import REPORTS_PER_RECORD
+from common.report_rules import day_start
 from rank_svc.friend_ranking import token_scope
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
 from tests.harness import today, unique

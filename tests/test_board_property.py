@@ -9,15 +9,11 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.reports import day_start
+from common.report_rules import day_start
 from common.sharding import shard_of
-from rank_svc.board import (
-    BoardSettings,
-    BoardStore,
-    Members,
-    decode_score,
-    encode_score,
-)
+from rank_svc.board import BoardStore
+from rank_svc.board_format import BoardSettings, decode_score, encode_score
+from rank_svc.board_readers import Members
 from tests.harness import today
 from tests.model import BoardModel
 

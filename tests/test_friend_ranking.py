@@ -7,12 +7,12 @@ from datetime import timedelta
 import grpc
 import pytest
 
-from common.processes import stop_process
-from common.reports import day_start
-from common.social_cache import FRIENDS, CacheSettings, entry_key
+from common.report_rules import day_start
+from common.social_cache_format import FRIENDS, CacheSettings, entry_key
 from stepboard.v1 import ranking_pb2, social_pb2
 from tests.harness import today, wait_until
 from tests.model import BoardModel
+from tests.processes import stop_process
 from tests.stack import REDIS_DEPLOYMENTS
 from tests.test_write_path import send_rows
 from tests.write_path import WritePath

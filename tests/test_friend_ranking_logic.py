@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from common.errors import InvalidArgument
 from common.page_tokens import decode_offset, encode_token
-from rank_svc.board import Row
+from rank_svc.board_format import Row
 from rank_svc.friend_ranking import (
     Ordering,
     first_index,

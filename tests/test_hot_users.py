@@ -11,9 +11,9 @@ import time
 import grpc
 import pytest
 
-from common.processes import stop_process
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
 from tests.harness import report, start_process, today, unique, wait_until
+from tests.processes import stop_process
 from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base, rpc_error
 from tests.stack import ROOT
 from tests.test_friend_ranking import as_tuple, reference, whole_ranking

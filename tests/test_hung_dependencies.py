@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 import grpc
 import pytest
 
-from common.processes import stop_process
 from rank_svc.social_client import SOCIAL_TIMEOUT_S
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.fault_proxy import FaultProxy
 from tests.harness import free_port, service_env, start_process, today
+from tests.processes import stop_process
 from tests.social_support import STACK_MARIADB
 from tests.stack import SERVERS, local_env
 

@@ -21,8 +21,9 @@ import pytest
 
 from common.page_tokens import encode_token
 from common.redis_clients import RedisSettings, create_redis
-from common.reports import day_start_s, readable_days
-from rank_svc.board import BoardSettings, BoardStore, Row, encode_score
+from common.report_rules import day_start_s, readable_days
+from rank_svc.board import BoardStore
+from rank_svc.board_format import BoardSettings, Row, encode_score
 from rank_svc.friend_ranking import token_scope
 from rank_svc.hot_rankings import HotRankings
 from rank_svc.social_client import FriendSource

@@ -22,14 +22,15 @@ import redis
 
 from common import call_deadline
 from common.errors import DeadlineExceeded
-from common.processes import stop_process
 from common.redis_clients import RedisSettings, create_redis
-from common.reports import day_start_s
-from rank_svc.board import BoardSettings, BoardStore, encode_score
+from common.report_rules import day_start_s
+from rank_svc.board import BoardStore
+from rank_svc.board_format import BoardSettings, encode_score
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.chaos.sentinel import SentinelRedis
 from tests.harness import free_port, log_tail, service_env, start_process, today, unique
 from tests.model import BoardModel
+from tests.processes import stop_process
 from tests.social_support import fresh_user_base
 from tests.stack import REDIS_DEPLOYMENTS, SERVERS, local_env
 from tests.test_friend_ranking import as_tuple, reference

@@ -21,7 +21,6 @@ import grpc
 import pytest
 import redis
 
-from common.processes import start_logged, stop_process
 from common.redis_clients import RedisSettings, create_redis, require_noeviction
 from tests.chaos.sentinel import MASTER_NAME, SentinelRedis
 from tests.harness import (
@@ -33,6 +32,7 @@ from tests.harness import (
     unique,
     wait_until,
 )
+from tests.processes import start_logged, stop_process
 from tests.stack import REDIS_DEPLOYMENTS, ROOT, local_env
 
 EXIT_S = 30.0  # a process that has not exited by then runs despite its Redis

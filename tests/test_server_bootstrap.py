@@ -14,10 +14,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
 from common.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
-from common.processes import stop_process
 from common.server import ServerSettings, build_grpc_server, drain, register
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
 from tests.harness import free_port, start_process
+from tests.processes import stop_process
 
 GLOBAL_RANK = "/stepboard.v1.Ranking/GetGlobalRank"
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.config import ConfigError
-from common.social_cache import (
+from common.social_cache_format import (
     CacheSettings,
     FriendList,
     decode_friends,

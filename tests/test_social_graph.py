@@ -9,8 +9,8 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
-from common.social_cache import FRIENDS, PROFILE, CacheSettings, generation_key
-from rank_svc.social_client import SocialCache
+from common.social_cache_format import FRIENDS, PROFILE, CacheSettings, SocialCache, generation_key
+from rank_svc.social_client import SOCIAL_CACHE_READS
 from social_svc.cache import Entry, GraphCache
 from stepboard.v1 import social_pb2
 from tests.harness import free_port, unique
@@ -308,7 +308,7 @@ def test_rank_svc_reads_what_social_svc_cached(server, namespace, redis_client, 
     profile = social_pb2.Profile(user_id=a, nickname="Ada", avatar_url="https://a/ada.png")
     server.stub.AddFriendship(social_pb2.AddFriendshipRequest(user_id=a, friend_id=b), timeout=5)
     server.stub.UpsertProfile(profile, timeout=5)
-    shared = SocialCache(redis_client, namespace)
+    shared = SocialCache(redis_client, namespace, SOCIAL_CACHE_READS)
 
     def reads(kind: str, result: str) -> float:
         return REGISTRY.get_sample_value(

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.errors import InvalidArgument
-from common.reports import (
+from common.report_rules import (
     ValidationSettings,
     accepted_days,
     day_start,
@@ -16,7 +16,7 @@ from common.reports import (
     readable_days,
     validate_report,
 )
-from rank_svc.board import expire_at
+from rank_svc.board_format import expire_at
 from stepboard.v1 import ingest_pb2
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)

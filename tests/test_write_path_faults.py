@@ -8,8 +8,8 @@ import time
 import grpc
 import pytest
 
-from common.reports import day_start
-from rank_svc.board import decode_score
+from common.report_rules import day_start
+from rank_svc.board_format import decode_score
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
 from tests.faults import kill_component, start_infra
 from tests.harness import free_port, report, start_process, today, wait_until

@@ -18,13 +18,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from common.kafka_clients import consumer_config, producer_config
-from common.report_records import decode_reports, encode_reports
-from common.reports import ValidationSettings, accepted_days
+from common.record_format import decode_reports, encode_reports
+from common.report_rules import ValidationSettings, accepted_days
 from ingest_svc.producer import ReportProducer
 from ingest_svc.servicer import StepIngestServicer
 from rank_svc.config import ConsumerConfig
+from rank_svc.consumed_batch import DeadLetter
 from rank_svc.consumer import BoardConsumer, DeadLetters
-from rank_svc.records import DeadLetter
 from stepboard.v1 import ingest_pb2
 from tests.harness import (
     create_topics,

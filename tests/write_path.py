@@ -13,12 +13,12 @@ import grpc
 from confluent_kafka import Consumer, TopicPartition
 
 from common.kafka_clients import KafkaSettings, consumer_config
-from common.processes import stop_process
 from common.redis_clients import RedisSettings, create_redis
 from ingest_svc.config import IngestConfig
 from ingest_svc.producer import ReportProducer
 from ingest_svc.server import build_server as build_ingest
-from rank_svc.board import BoardSettings, BoardStore, decode_score
+from rank_svc.board import BoardStore
+from rank_svc.board_format import BoardSettings, decode_score
 from rank_svc.config import RankConfig
 from rank_svc.server import build_server as build_rank
 from stepboard.v1 import ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
@@ -31,6 +31,7 @@ from tests.harness import (
     unique,
 )
 from tests.model import BoardModel
+from tests.processes import stop_process
 
 PARTITIONS = 3
 

@@ -14,7 +14,7 @@ from bench.config import (
     SATURATED,
     TOP_WITH_GHZ,
 )
-from common.report_records import REPORTS_PER_RECORD
+from common.record_format import REPORTS_PER_RECORD
 
 
 def machine() -> dict:
@@ -57,10 +57,6 @@ def _fmt(value, digits=1) -> str:
 
 def _ratio(a, b):
     return round(a / b, 2) if a is not None and b else None
-
-
-def _le(value, limit) -> bool | None:
-    return None if value is None else value <= limit
 
 
 def targets(results: dict) -> list[tuple[str, str, bool | None]]:
@@ -324,7 +320,7 @@ def plots(results: dict, stem: str) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m bench.report RESULTS.json``: rewrites the table and plots of a run."""
+    """``python -m bench.report_writer RESULTS.json``: rewrites the table and plots of a run."""
     import json
 
     for path in argv:

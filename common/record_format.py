@@ -41,11 +41,7 @@ def encode_reports(reports: Sequence[ingest_pb2.StepReport]) -> bytes:
 
 
 def decode_reports(value: bytes | None) -> Sequence[ingest_pb2.StepReport]:
-    """The reports of one record value; ``DecodeError`` if it holds none.
-
-    A record written before records held a call's reports (its value one serialized
-    ``StepReport``) decodes as a batch of none; it is read as that one report instead, so
-    a log that spans an upgrade is applied whole."""
+    """The reports of one record value; ``DecodeError`` if it holds none."""
     if (value and len(value) >= 2 and value[0] == _FIELD_1 and value[1] < 0x80
             and len(value) == 2 + value[1]):
         # One report shorter than 128 bytes (ReportSteps): the record is its bytes behind a
@@ -54,7 +50,4 @@ def decode_reports(value: bytes | None) -> Sequence[ingest_pb2.StepReport]:
     reports = ingest_pb2.ReportStepsBatchRequest.FromString(value or b"").reports
     if reports:
         return reports
-    legacy = ingest_pb2.StepReport.FromString(value or b"")
-    if legacy.user_id:
-        return (legacy,)
     raise DecodeError("no reports (a record holds a serialized ReportStepsBatchRequest)")

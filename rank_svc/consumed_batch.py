@@ -3,7 +3,7 @@
 Shared by the board consumer and the rebuild command, so both judge records identically.
 What ingest acknowledged is applied: a report is judged at the instant ingest accepted it
 (its record's timestamp) against the widest limits ingest can be configured with
-(:data:`common.reports.RECORD_LIMITS`), never against this process's clock or settings,
+(:data:`common.report_rules.RECORD_LIMITS`), never against this process's clock or settings,
 so neither a replay days later nor a lowered late window or step cap refuses it.
 """
 
@@ -27,9 +27,9 @@ from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
 from common.errors import InvalidArgument
-from common.report_records import decode_reports, encode_reports
-from common.reports import RECORD_LIMITS, validate_report
-from rank_svc.board import encode_score, expire_at
+from common.record_format import decode_reports, encode_reports
+from common.report_rules import RECORD_LIMITS, validate_report
+from rank_svc.board_format import encode_score, expire_at
 
 log = logging.getLogger(__name__)
 REDIS_RETRIES = Counter("stepboard_consumer_redis_retries_total", "Failed Redis writes retried.")

@@ -131,7 +131,7 @@ def readable_days(now_s: float, retention_days: int) -> tuple[date, date]:
 
     The newest has begun at UTC+14 (as in :func:`accepted_days`). The oldest is the first
     whose board has not expired: a board expires ``retention_days`` after its day ended
-    at UTC-12 (``rank_svc.board.expire_at``, a whole second), and Redis drops a key only
+    at UTC-12 (``rank_svc.board_format.expire_at``, a whole second), and Redis drops a key only
     once that instant has passed.
     """
     now = math.ceil(now_s)

@@ -16,8 +16,8 @@ from confluent_kafka import Producer
 
 from bench.progress import Progress
 from common.kafka_clients import KafkaSettings, producer_config
-from common.report_records import Record, batch_key
-from common.reports import day_start
+from common.record_format import Record, batch_key
+from common.report_rules import day_start
 from stepboard.v1 import ingest_pb2
 
 ZONES = np.array([8, -8, -5, 0, 1, 3, 5, 9])

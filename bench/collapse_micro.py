@@ -9,25 +9,7 @@ from bench.config import bench_day
 from bench.traffic import day_records
 from common.record_format import REPORTS_PER_RECORD
 from rank_svc.consumed_batch import collapse
-
-
-class FakeMessage:
-    """What ``collapse`` reads from a confluent-kafka message (partition 0)."""
-
-    def __init__(self, value: bytes | None, offset: int, millis: int) -> None:
-        self._value, self._offset, self._millis = value, offset, millis
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, self._millis
+from tests.fake_message import FakeMessage
 
 
 def rate(messages: list[FakeMessage], reports: int, rounds: int = 3) -> float:

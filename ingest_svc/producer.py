@@ -63,7 +63,7 @@ class _Pending:
             self._all_in.release()
 
 
-def _refused(error: KafkaError) -> DomainError:
+def refused_error(error: KafkaError) -> DomainError:
     """What to answer for a record the client library would not queue."""
     if error.code() == KafkaError._QUEUE_FULL:
         return ResourceExhausted("ingest queue is full, retry later")
@@ -119,9 +119,9 @@ class ReportProducer:
                     on_delivery=functools.partial(pending.delivered, index),
                 )
             except BufferError:
-                pending.settle(index, _refused(KafkaError(KafkaError._QUEUE_FULL)))
+                pending.settle(index, refused_error(KafkaError(KafkaError._QUEUE_FULL)))
             except KafkaException as error:
-                pending.settle(index, _refused(error.args[0]))
+                pending.settle(index, refused_error(error.args[0]))
         pending.wait(budget_s)
         if any(isinstance(outcome, Stored) for outcome in pending.outcomes):
             self._brokers_down = False

@@ -240,7 +240,9 @@ class BoardConsumer:
         self.applied.update(last_offsets)
         return True
 
-    def _process(self, messages: list) -> None:
+    def process(self, messages: list) -> None:
+        """One step of :meth:`run`: applies a consumed batch (dead letters parked first), then
+        stores its offsets."""
         usable = []
         for message in messages:
             if message.error() is None:
@@ -294,7 +296,7 @@ class BoardConsumer:
                 del self.held[partition]
             HELD.set(len(self.held))
 
-    def _check_idle(self) -> None:
+    def check_idle(self) -> None:
         """With no traffic, still notice a Redis that lost data (empty write, same marks)."""
         known = {p: a for p, a in self.applied.items() if a != UNKNOWN}
         if known:
@@ -324,10 +326,10 @@ class BoardConsumer:
             while not self.stop.is_set():
                 messages = self.consumer.consume(self.records_per_consume, timeout=CONSUME_WAIT_S)
                 if messages:
-                    self._process(messages)
+                    self.process(messages)
                     last_check = time.monotonic()
                 elif time.monotonic() - last_check >= IDLE_CHECK_S:
-                    self._check_idle()
+                    self.check_idle()
                     last_check = time.monotonic()
                 self._release_held()
                 if self.join_watch.overdue(time.monotonic()):

@@ -174,10 +174,11 @@ class WritePath:
             close()
         self._social.close()
         delete_topics(self.kafka.bootstrap, [self.topic, self.dlq_topic])
-        self._drop_keys()
+        self.drop_keys()
         self.redis.close()
 
-    def _drop_keys(self) -> None:
+    def drop_keys(self) -> None:
+        """Deletes every key of this path's namespace, as a Redis that lost its data would."""
         pattern = f"{self.store.settings.namespace}:*"
         nodes: Iterable = (
             self.redis.get_primaries() if hasattr(self.redis, "get_primaries") else [None]

@@ -3,12 +3,12 @@
 import pytest
 from google.protobuf.message import DecodeError
 
-from bench.collapse_micro import FakeMessage
 from common.record_format import decode_reports, encode_reports
 from common.report_rules import day_start
 from rank_svc.board_format import encode_score
 from rank_svc.consumed_batch import collapse, records_to_ask
 from stepboard.v1 import ingest_pb2
+from tests.fake_message import FakeMessage
 from tests.harness import report, today
 
 

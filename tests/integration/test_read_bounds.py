@@ -30,8 +30,8 @@ from rank_svc.social_client import FriendSource
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.fault_proxy import FaultProxy
 from tests.harness import today, unique
+from tests.integration.test_hung_dependencies import HUNG_S, new_user, server
 from tests.stack import SERVERS, local_env
-from tests.test_hung_dependencies import HUNG_S, new_user, server
 
 RETENTION_DAYS = 2
 OK, INVALID = grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT

@@ -29,11 +29,11 @@ from rank_svc.board_format import BoardSettings, encode_score
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.chaos.sentinel import SentinelRedis
 from tests.harness import free_port, log_tail, service_env, start_process, today, unique
+from tests.integration.test_friend_ranking import as_tuple, reference
 from tests.model import BoardModel
 from tests.processes import stop_process
 from tests.social_support import fresh_user_base
 from tests.stack import REDIS_DEPLOYMENTS, SERVERS, local_env
-from tests.test_friend_ranking import as_tuple, reference
 
 USERS = 1500  # on the board: a top of 1000 is a full page
 OWNERS = 12  # users whose friend rankings are asked for

@@ -3,11 +3,11 @@
 from confluent_kafka import KafkaError
 
 from common.errors import ResourceExhausted, Unavailable
-from ingest_svc.producer import _refused
+from ingest_svc.producer import refused_error
 
 
 def test_a_full_queue_asks_to_retry_later_and_anything_else_is_unavailable():
-    assert isinstance(_refused(KafkaError(KafkaError._QUEUE_FULL)), ResourceExhausted)
-    refused = _refused(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+    assert isinstance(refused_error(KafkaError(KafkaError._QUEUE_FULL)), ResourceExhausted)
+    refused = refused_error(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
     assert isinstance(refused, Unavailable)
     assert "record not queued" in str(refused)

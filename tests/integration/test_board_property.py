@@ -1,5 +1,5 @@
-"""Properties of the board store: any order, batching and redelivery of reports gives the
-model's board; friend lists are grouped for reads without losing or repeating a user."""
+"""Properties of the board store on the real Redis: any order, batching and redelivery of
+reports gives the model's board (the pure parts of the format: tests/unit/test_board_format.py)."""
 
 import itertools
 import uuid
@@ -10,10 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.report_rules import day_start
-from common.sharding import shard_of
 from rank_svc.board import BoardStore
 from rank_svc.board_format import BoardSettings, decode_score, encode_score
-from rank_svc.board_readers import Members
 from tests.harness import today
 from tests.model import BoardModel
 
@@ -105,24 +103,3 @@ def test_a_failed_score_read_leaves_no_reply_behind_on_its_connection(redis_clie
     finally:
         store.drop_day(DAY)
         redis_client.delete(f"{namespace}:aside")
-
-
-@given(user_ids=st.lists(st.integers(1, 2**63 - 1), min_size=1, max_size=40),
-       repeats=st.lists(st.integers(0, 39), max_size=10), shards=st.integers(1, 16))
-def test_members_group_each_user_once_by_shard_and_know_where_the_first_went(
-    user_ids, repeats, shards
-):
-    given_ids = user_ids + [user_ids[i % len(user_ids)] for i in repeats]
-    members = Members(given_ids, shards)
-    assert sorted(members.ids) == sorted(set(user_ids))
-    assert members.ids[members.first_at] == given_ids[0]
-    assert list(members.shards) == sorted(set(members.shards))
-    start = 0
-    for shard, count in zip(members.shards, members.counts, strict=True):
-        assert {shard_of(u, shards) for u in members.ids[start:start + count]} == {shard}
-        start += count
-    assert start == len(members.ids)
-    assert members.wire == b"".join(
-        b"$%d\r\n%d\r\n" % (len(str(u)), u) for u in members.ids
-    )
-    assert members.ends[-1] == len(members.wire)

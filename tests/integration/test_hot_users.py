@@ -13,11 +13,11 @@ import pytest
 
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
 from tests.harness import report, start_process, today, unique, wait_until
+from tests.integration.test_friend_ranking import as_tuple, reference, whole_ranking
+from tests.integration.test_write_path import send_rows
 from tests.processes import stop_process
 from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base, rpc_error
 from tests.stack import ROOT
-from tests.test_friend_ranking import as_tuple, reference, whole_ranking
-from tests.test_write_path import send_rows
 from tests.write_path import WritePath
 
 HOT_FRIENDS = 200_000

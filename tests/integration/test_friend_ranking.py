@@ -11,10 +11,10 @@ from common.report_rules import day_start
 from common.social_cache_format import FRIENDS, CacheSettings, entry_key
 from stepboard.v1 import ranking_pb2, social_pb2
 from tests.harness import today, wait_until
+from tests.integration.test_write_path import send_rows
 from tests.model import BoardModel
 from tests.processes import stop_process
 from tests.stack import REDIS_DEPLOYMENTS
-from tests.test_write_path import send_rows
 from tests.write_path import WritePath
 
 

@@ -18,6 +18,7 @@ from rank_svc.hot_rankings import HotRankings
 from rank_svc.precompute import Precomputer
 from stepboard.v1 import ranking_pb2, social_pb2
 from tests.harness import service_env, start_process, today, unique, wait_until
+from tests.integration.test_hot_users import hot_path, precomputed
 from tests.social_support import (
     STACK_MARIADB,
     ShardDatabases,
@@ -25,7 +26,6 @@ from tests.social_support import (
     fresh_user_base,
 )
 from tests.stack import ROOT
-from tests.test_hot_users import hot_path, precomputed
 
 HOT_FRIENDS = 25_000  # three chunks of staging writes (hot_rankings._CHUNK)
 PAGE = 300  # pages at 9,900 and 19,800 straddle the chunk boundaries

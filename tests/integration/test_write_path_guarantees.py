@@ -249,7 +249,7 @@ def drive(consumer: BoardConsumer, until, timeout_s: float = 30) -> None:
     def step():
         messages = consumer.consumer.consume(100, timeout=0.5)
         if messages:
-            consumer._process(messages)
+            consumer.process(messages)
         return until()
 
     wait_until(step, timeout_s, 0)
@@ -276,8 +276,8 @@ def test_a_second_loss_before_the_first_write_after_a_rewind_is_noticed():
         produce(path, [encode_reports([report(u, day, u, 5)]) for u in users], partition=0)
         drive(writer, lambda: writer.applied.get(0) == 9)
         set_watermarks(path, 0, 4)  # first loss: back to offset 4
-        writer._check_idle()  # refused: the writer rewinds partition 0 to offset 5
-        path._drop_keys()  # second loss, before the next write
+        writer.check_idle()  # refused: the writer rewinds partition 0 to offset 5
+        path.drop_keys()  # second loss, before the next write
         drive(writer, lambda: writer.applied.get(0) == 9 and on_board(path, day, users))
         assert on_board(path, day, users) == set(users)
     finally:
@@ -314,7 +314,7 @@ def test_a_replay_that_needs_deleted_records_says_so():
         assert first.wait(30) == 0
         assert committed(path, 0) == 10
         delete_records_before(path, 0, 5)
-        path._drop_keys()  # Redis lost everything: the replay needs offset 0
+        path.drop_keys()  # Redis lost everything: the replay needs offset 0
 
         second = path.start_consumer()
         wait_until(lambda: gaps(second) == [(0, 0, 5)], 30)

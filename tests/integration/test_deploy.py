@@ -671,7 +671,7 @@ def test_dockerfile_copy_sources_exist_and_are_not_dockerignored():
                 for source in _args(rest)[:-1]:
                     assert (ROOT / source).exists(), f"COPY {source}: missing"
                     assert not _ignored(source.strip("/"), patterns), f"{source} is dockerignored"
-    assert _ignored("tests/test_deploy.py", patterns)
+    assert _ignored("tests/integration/test_deploy.py", patterns)
     assert _ignored(".venv/bin/python", patterns)
     assert _ignored("common/__pycache__/config.cpython-311.pyc", patterns)
     assert not _ignored("rank_svc/consumer.py", patterns)

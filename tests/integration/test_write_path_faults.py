@@ -13,8 +13,8 @@ from rank_svc.board_format import decode_score
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
 from tests.faults import kill_component, start_infra
 from tests.harness import free_port, report, start_process, today, wait_until
+from tests.integration.test_write_path import random_reports, send_rows
 from tests.model import BoardModel
-from tests.test_write_path import random_reports, send_rows
 
 
 def holds(path, model: BoardModel, day) -> bool:

@@ -37,7 +37,6 @@ from bench.traffic import batch_request, day_records, raw_produce
 from common.kafka_clients import KafkaSettings, consumer_config
 from common.record_format import REPORTS_PER_RECORD
 from common.redis_clients import RedisSettings, create_redis
-from rank_svc.board import BoardStore
 from rank_svc.board_format import BoardSettings
 from rank_svc.social_client import UNARY_PAGE
 from stepboard.v1 import (
@@ -48,6 +47,7 @@ from stepboard.v1 import (
     social_pb2,
     social_pb2_grpc,
 )
+from tests.board_store import BoardStore
 
 INGEST = "stepboard.v1.StepIngest"
 RANKING = "stepboard.v1.Ranking"

@@ -17,11 +17,11 @@ from common.redis_clients import RedisSettings, create_redis
 from ingest_svc.config import IngestConfig
 from ingest_svc.producer import ReportProducer
 from ingest_svc.server import build_server as build_ingest
-from rank_svc.board import BoardStore
 from rank_svc.board_format import BoardSettings, decode_score
 from rank_svc.config import RankConfig
 from rank_svc.server import build_server as build_rank
 from stepboard.v1 import ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
+from tests.board_store import BoardStore
 from tests.harness import (
     create_topics,
     delete_topics,

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.report_rules import day_start
-from rank_svc.board import BoardStore
 from rank_svc.board_format import BoardSettings, decode_score, encode_score
+from tests.board_store import BoardStore
 from tests.harness import today
 from tests.model import BoardModel
 

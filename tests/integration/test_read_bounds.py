@@ -22,12 +22,12 @@ import pytest
 from common.page_tokens import encode_token
 from common.redis_clients import RedisSettings, create_redis
 from common.report_rules import day_start_s, readable_days
-from rank_svc.board import BoardStore
 from rank_svc.board_format import BoardSettings, Row, encode_score
 from rank_svc.friend_ranking import token_scope
 from rank_svc.hot_rankings import HotRankings
 from rank_svc.social_client import FriendSource
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
+from tests.board_store import BoardStore
 from tests.fault_proxy import FaultProxy
 from tests.harness import today, unique
 from tests.integration.test_hung_dependencies import HUNG_S, new_user, server

@@ -24,9 +24,9 @@ from common import call_deadline
 from common.errors import DeadlineExceeded
 from common.redis_clients import RedisSettings, create_redis
 from common.report_rules import day_start_s
-from rank_svc.board import BoardStore
 from rank_svc.board_format import BoardSettings, encode_score
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
+from tests.board_store import BoardStore
 from tests.chaos.sentinel import SentinelRedis
 from tests.harness import free_port, log_tail, service_env, start_process, today, unique
 from tests.integration.test_friend_ranking import as_tuple, reference

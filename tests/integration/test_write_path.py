@@ -12,10 +12,10 @@ from confluent_kafka import Consumer, Producer
 from common.kafka_clients import producer_config
 from common.record_format import REPORTS_PER_RECORD, encode_reports
 from common.report_rules import day_start
-from rank_svc.board import BoardStore
 from rank_svc.board_format import encode_score
 from rank_svc.top_cache import RECHECK_S
 from stepboard.v1 import ingest_pb2, ranking_pb2
+from tests.board_store import BoardStore
 from tests.harness import log_tail, report, today, wait_until
 from tests.model import BoardModel
 from tests.write_path import WritePath

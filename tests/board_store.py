@@ -1,9 +1,6 @@
-"""The daily boards as one object, for the tools that both write and read them.
-
-The format lives in :mod:`rank_svc.board_format`, the writer in :mod:`rank_svc.board_writer`
-and the readers in :mod:`rank_svc.board_readers`; the services use the one they need. The
-rebuild, the benchmark and the tests write a board and read it back through one store.
-"""
+"""The daily boards as one object, for the tests and the benchmark, which write a board
+and read it back: the services use the writer (:mod:`rank_svc.board_writer`) or the
+readers (:mod:`rank_svc.board_readers`) they need."""
 
 from common.redis_clients import RedisClient
 from rank_svc.board_format import BoardSettings

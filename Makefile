@@ -1,6 +1,6 @@
 MAKEFLAGS += --no-print-directory
 
-.PHONY: up down status install install-test-tools lock test check-protos protos config-doc lint demo chaos soak
+.PHONY: up down status install install-test-tools lock test test-unit check-protos protos config-doc lint demo chaos soak
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
 # TLS=1: mTLS on every server and client, bearer tokens required (certificates in .stack/tls).
@@ -32,10 +32,15 @@ install-test-tools:
 	bash stack/install.sh --test-tools
 
 # The full stack (not only infra): some tests call the running servers on 50051-50053.
+# Every tier: tests/unit, tests/integration, and the fast part of tests/chaos.
 test: install-test-tools up
 	$(MAKE) check-protos
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q tests/
+
+# The unit tier alone: no stack, no test tools, only `pip install -e .[dev]` (under a minute).
+test-unit:
+	.venv/bin/python -m pytest -q tests/unit
 
 check-protos:
 	.venv/bin/python scripts/check_protos.py
@@ -66,7 +71,7 @@ bench-quick: install-test-tools up
 # bad inputs per RPC (docs/reliability.md).
 chaos: up
 	.venv/bin/python -m pytest -q -s tests/chaos -m "slow or not slow"
-	STEPBOARD_FUZZ_EXAMPLES=10000 .venv/bin/python -m pytest -q tests/test_bad_input.py
+	STEPBOARD_FUZZ_EXAMPLES=10000 .venv/bin/python -m pytest -q tests/integration/test_bad_input.py
 
 # The 10-minute soak: mixed load on real service processes, errors and RSS growth checked.
 soak: up

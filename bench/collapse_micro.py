@@ -1,33 +1,15 @@
 """``python -m bench.collapse_micro``: reports/s of the consumer's decode + validate +
-max-merge step (:func:`rank_svc.records.collapse`) on one core, without Kafka or Redis:
-the consumer's Python work per report, measured alone."""
+max-merge step (:func:`rank_svc.consumed_batch.collapse`) on one core, without Kafka or
+Redis: the consumer's Python work per report, measured alone."""
 
 import time
 from datetime import UTC, datetime
 
 from bench.config import bench_day
-from bench.reports import day_records
-from common.report_records import REPORTS_PER_RECORD
-from rank_svc import records
-
-
-class FakeMessage:
-    """What ``collapse`` reads from a confluent-kafka message (partition 0)."""
-
-    def __init__(self, value: bytes | None, offset: int, millis: int) -> None:
-        self._value, self._offset, self._millis = value, offset, millis
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, self._millis
+from bench.traffic import day_records
+from common.record_format import REPORTS_PER_RECORD
+from rank_svc.consumed_batch import collapse
+from tests.fake_message import FakeMessage
 
 
 def rate(messages: list[FakeMessage], reports: int, rounds: int = 3) -> float:
@@ -37,7 +19,7 @@ def rate(messages: list[FakeMessage], reports: int, rounds: int = 3) -> float:
     for _ in range(rounds):
         started = time.perf_counter()
         for first in range(0, len(messages), per_batch):
-            records.collapse(messages[first:first + per_batch], 3)
+            collapse(messages[first:first + per_batch], 3)
         best = max(best, reports / (time.perf_counter() - started))
     return best
 

@@ -32,12 +32,12 @@ from bench.ghz import run_ghz
 from bench.loadgen import LoadResult, accepted_items, run_load
 from bench.procs import Processes
 from bench.progress import Progress, timed_wait
-from bench.reports import batch_request, day_records, raw_produce
 from bench.services import start_consumers
+from bench.traffic import batch_request, day_records, raw_produce
 from common.kafka_clients import KafkaSettings, consumer_config
+from common.record_format import REPORTS_PER_RECORD
 from common.redis_clients import RedisSettings, create_redis
-from common.report_records import REPORTS_PER_RECORD
-from rank_svc.board import BoardSettings, BoardStore
+from rank_svc.board_format import BoardSettings
 from rank_svc.social_client import UNARY_PAGE
 from stepboard.v1 import (
     ingest_pb2,
@@ -47,6 +47,7 @@ from stepboard.v1 import (
     social_pb2,
     social_pb2_grpc,
 )
+from tests.board_store import BoardStore
 
 INGEST = "stepboard.v1.StepIngest"
 RANKING = "stepboard.v1.Ranking"

@@ -8,7 +8,7 @@ from pathlib import Path
 import grpc
 
 from bench.config import LOGS, ROOT
-from common.processes import start_logged, stop_process
+from tests.processes import start_logged, stop_process
 
 
 class Processes:

@@ -16,7 +16,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import config, dataset, library, naive, phases, report
+from bench import config, dataset, library, naive, phases, report_writer
 from bench.config import RESULTS, Context, scale_with
 from bench.procs import Processes
 from bench.services import create_topics, delete_topics, start_servers
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> dict:
     ctx = Context(scale)
     procs = Processes(ctx.run_id)
     results: dict = {"started": datetime.now(UTC).isoformat(timespec="seconds"),
-                     "run": ctx.describe(), "machine": report.machine(), "phases": {},
+                     "run": ctx.describe(), "machine": report_writer.machine(), "phases": {},
                      "errors": {}}
 
     def phase(name: str, fn, *a):
@@ -113,7 +113,7 @@ def main(argv: list[str]) -> dict:
         if "rss" in wanted:
             phase("rss", phases.rss, state)
             phase("precompute_rss", phases.precompute_rss, state)
-        results["samples"] = report.cdf_points(state.samples)
+        results["samples"] = report_writer.cdf_points(state.samples)
     finally:
         procs.stop_all()
         delete_topics(ctx)
@@ -124,11 +124,11 @@ def main(argv: list[str]) -> dict:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w") as file:
         json.dump(results, file, indent=1, default=float)
-    table = report.markdown(results)
+    table = report_writer.markdown(results)
     with open(out.removesuffix(".json") + ".md", "w") as file:
         file.write(table)
     if not args.no_plots:
-        report.plots(results, out.removesuffix(".json"))
+        report_writer.plots(results, out.removesuffix(".json"))
     print(table)
     print(f"results: {out}")
     return results

@@ -130,10 +130,6 @@ class ShardPools:
         """Index of the physical shard that owns ``user_id``."""
         return self.settings.shard_map[self.logical_shard(user_id)]
 
-    def for_user(self, user_id: int) -> PooledDB:
-        """The pool of the physical shard that owns ``user_id``."""
-        return self.pools[self.physical_index(user_id)]
-
     def close(self) -> None:
         """Closes every pooled connection."""
         for pool in self.pools:

@@ -3,7 +3,7 @@
 Each Settings/Config class reads its variables through :func:`read`, and its dataclass
 field defaults come from :func:`default`, so a default or a bound is written only here.
 ``docs/configuration.md`` is generated from :data:`SETTINGS` (``make config-doc``) and the
-Helm chart's value bounds are checked against it (tests/test_settings_registry.py).
+Helm chart's value bounds are checked against it (tests/unit/test_settings_registry.py).
 
 A default that depends on other settings or on the component is declared as
 :class:`Derived` (its rule in words, for the docs) or :class:`PerComponent`; the reader

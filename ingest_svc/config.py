@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from common.kafka_clients import KafkaSettings
-from common.reports import ValidationSettings
+from common.report_rules import ValidationSettings
 from common.server import ServerSettings
 
 

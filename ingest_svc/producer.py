@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from common.errors import DeadlineExceeded, DomainError, ResourceExhausted, Unavailable
 from common.kafka_clients import KafkaSettings, producer_config
-from common.report_records import Record
+from common.record_format import Record
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class _Pending:
             self._all_in.release()
 
 
-def _refused(error: KafkaError) -> DomainError:
+def refused_error(error: KafkaError) -> DomainError:
     """What to answer for a record the client library would not queue."""
     if error.code() == KafkaError._QUEUE_FULL:
         return ResourceExhausted("ingest queue is full, retry later")
@@ -71,7 +71,7 @@ def _refused(error: KafkaError) -> DomainError:
 
 
 class ReportProducer:
-    """Produces report records (:mod:`common.report_records`) and waits for their
+    """Produces report records (:mod:`common.record_format`) and waits for their
     acknowledgement."""
 
     def __init__(self, settings: KafkaSettings) -> None:
@@ -102,7 +102,7 @@ class ReportProducer:
         """Produces ``(key, value)`` records; waits at most ``budget_s`` for all acks.
 
         Each record's timestamp is ``accepted_at_ms``, the instant ingest validated its
-        reports against: the consumer judges them at that instant (:mod:`rank_svc.records`).
+        reports against: the consumer judges them at that instant (:mod:`rank_svc.consumed_batch`).
 
         A full local queue gives ``ResourceExhausted`` for the records that did not fit. A
         record not acknowledged in time gives ``Unavailable`` (the broker is down or slow),
@@ -119,9 +119,9 @@ class ReportProducer:
                     on_delivery=functools.partial(pending.delivered, index),
                 )
             except BufferError:
-                pending.settle(index, _refused(KafkaError(KafkaError._QUEUE_FULL)))
+                pending.settle(index, refused_error(KafkaError(KafkaError._QUEUE_FULL)))
             except KafkaException as error:
-                pending.settle(index, _refused(error.args[0]))
+                pending.settle(index, refused_error(error.args[0]))
         pending.wait(budget_s)
         if any(isinstance(outcome, Stored) for outcome in pending.outcomes):
             self._brokers_down = False

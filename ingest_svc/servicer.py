@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from common import call_deadline
 from common.errors import DomainError, InvalidArgument, status_for
-from common.report_records import REPORTS_PER_RECORD, Record, batch_key, encode_reports
-from common.reports import ValidationSettings, validate_report
+from common.record_format import REPORTS_PER_RECORD, Record, batch_key, encode_reports
+from common.report_rules import ValidationSettings, validate_report
 from ingest_svc.producer import Outcome, ReportProducer, Stored
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
 

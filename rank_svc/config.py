@@ -13,8 +13,8 @@ from common.settings import (
     default,
     read,
 )
-from common.social_cache import CacheSettings
-from rank_svc.board import BoardSettings
+from common.social_cache_format import CacheSettings
+from rank_svc.board_format import BoardSettings
 
 
 def default_max_age_s(interval_s: float) -> float:

@@ -1,8 +1,8 @@
 """``python -m rank_svc.consumer``: the Kafka → Redis board writer.
 
 A consumer-group member that reads report records in batches, re-validates them
-(:mod:`rank_svc.records`), sends unusable ones to the dead-letter topic, max-merges the
-rest into the boards (:meth:`rank_svc.board.BoardStore.apply`) and only then stores the
+(:mod:`rank_svc.consumed_batch`), sends unusable ones to the dead-letter topic, max-merges the
+rest into the boards (:meth:`rank_svc.board_writer.BoardWriter.apply`) and only then stores the
 batch's offsets (at-least-once; max-merge makes redelivery harmless). Redis errors are
 retried with backoff without advancing offsets. Offsets never pass a record whose dead
 letter the broker has not acknowledged: its partition is held there and retried
@@ -13,7 +13,7 @@ writer knows it applied. If Redis lost data (flush, restart without persistence,
 the watermarks are gone or behind, the write is refused, and the writer rewinds its
 partitions to the lowest surviving watermark (or the start of the log) and replays,
 expecting that watermark from then on; a log that no longer holds the records the replay
-needs is reported (:func:`rank_svc.records.check_log_holds`).
+needs is reported (:func:`rank_svc.consumed_batch.check_log_holds`).
 
 ``python -m rank_svc.consumer rebuild --day YYYY-MM-DD`` rebuilds one day's board from the
 log on demand (:mod:`rank_svc.rebuild`).
@@ -42,19 +42,19 @@ from common.kafka_clients import consumer_config, producer_config
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
 from common.redis_clients import create_redis, require_noeviction
-from common.reports import parse_day
+from common.report_rules import parse_day
 from common.runtime import load
-from rank_svc.board import BoardStore
+from rank_svc.board_writer import BoardWriter
 from rank_svc.config import ConsumerConfig
-from rank_svc.join_watch import JoinWatch
-from rank_svc.rebuild import rebuild_day
-from rank_svc.records import (
+from rank_svc.consumed_batch import (
     DeadLetter,
     check_log_holds,
     collapse,
     records_to_ask,
     retry_until,
 )
+from rank_svc.join_watch import JoinWatch
+from rank_svc.rebuild import rebuild_day
 
 log = logging.getLogger("rank_svc.consumer")
 
@@ -139,7 +139,7 @@ class BoardConsumer:
     def __init__(
         self,
         config: ConsumerConfig,
-        store: BoardStore,
+        store: BoardWriter,
         dead_letters: DeadLetters,
         stop: threading.Event,
     ) -> None:
@@ -240,7 +240,9 @@ class BoardConsumer:
         self.applied.update(last_offsets)
         return True
 
-    def _process(self, messages: list) -> None:
+    def process(self, messages: list) -> None:
+        """One step of :meth:`run`: applies a consumed batch (dead letters parked first), then
+        stores its offsets."""
         usable = []
         for message in messages:
             if message.error() is None:
@@ -294,7 +296,7 @@ class BoardConsumer:
                 del self.held[partition]
             HELD.set(len(self.held))
 
-    def _check_idle(self) -> None:
+    def check_idle(self) -> None:
         """With no traffic, still notice a Redis that lost data (empty write, same marks)."""
         known = {p: a for p, a in self.applied.items() if a != UNKNOWN}
         if known:
@@ -324,10 +326,10 @@ class BoardConsumer:
             while not self.stop.is_set():
                 messages = self.consumer.consume(self.records_per_consume, timeout=CONSUME_WAIT_S)
                 if messages:
-                    self._process(messages)
+                    self.process(messages)
                     last_check = time.monotonic()
                 elif time.monotonic() - last_check >= IDLE_CHECK_S:
-                    self._check_idle()
+                    self.check_idle()
                     last_check = time.monotonic()
                 self._release_held()
                 if self.join_watch.overdue(time.monotonic()):
@@ -343,7 +345,7 @@ def serve(config: ConsumerConfig) -> None:
     serve_metrics(config.metrics_port)
     client = create_redis(config.redis)
     require_noeviction(client, config.redis.allow_eviction)
-    store = BoardStore(client, config.board, config.kafka.topic)
+    store = BoardWriter(client, config.board, config.kafka.topic)
     dlq_producer = Producer(producer_config(config.kafka))
     dead_letters = DeadLetters(
         dlq_producer, config.kafka.dlq_topic, config.kafka.delivery_timeout_s

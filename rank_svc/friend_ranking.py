@@ -10,7 +10,7 @@ from datetime import date
 
 from common.errors import InvalidArgument
 from common.page_tokens import encode_token
-from rank_svc.board import Row
+from rank_svc.board_format import Row
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500

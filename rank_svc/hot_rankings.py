@@ -5,7 +5,7 @@ friend without a report) and a meta hash (``computed_at``, ``total``, ``me`` = t
 index, ``generation`` = the generation of the friend list it was computed from, in
 social_svc's cache, ``token`` = the fencing token of the computation published, ``fence`` =
 the last token handed out). Both keys share a hash tag with that generation's key
-(:func:`common.social_cache.user_tag`), so a refresh swaps them atomically and a page
+(:func:`common.social_cache_format.user_tag`), so a refresh swaps them atomically and a page
 is read together with the list's current generation in one script call, even on Redis
 Cluster: a ranking computed before the list last changed is told apart from a current one.
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from common.redis_clients import RedisClient
-from common.social_cache import user_tag
-from rank_svc.board import Row, expire_at
+from common.social_cache_format import user_tag
+from rank_svc.board_format import Row, expire_at
 
 _CHUNK = 10_000
 # A staging list outlives its last write by this much: long enough to publish it, short

@@ -35,13 +35,14 @@ from common.channels import create_channel
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
 from common.redis_clients import REDIS_ERRORS, RedisClient, create_redis
-from common.reports import accepted_days
+from common.report_rules import accepted_days
 from common.runtime import load
-from rank_svc.board import BoardStore
+from common.social_cache_format import SocialCache
+from rank_svc.board_readers import BoardReader
 from rank_svc.config import PrecomputeConfig
 from rank_svc.friend_ranking import order_rows
 from rank_svc.hot_rankings import HotRankings
-from rank_svc.social_client import SocialCache, stream_friends
+from rank_svc.social_client import SOCIAL_CACHE_READS, stream_friends
 from stepboard.v1 import social_pb2, social_pb2_grpc
 
 log = logging.getLogger("rank_svc.precompute")
@@ -87,12 +88,13 @@ class Precomputer:
         self.config = config
         self.client = client
         self.social = social
-        self.store = BoardStore(client, config.board)
+        self.store = BoardReader(client, config.board)
         self.hot = HotRankings(client, config.board.namespace, config.board.retention_days)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._claim_script = client.register_script(_CLAIM_LUA)
         cache = config.social_cache
-        self.social_cache = SocialCache(client, cache.namespace) if cache.enabled else None
+        self.social_cache = (SocialCache(client, cache.namespace, SOCIAL_CACHE_READS)
+                             if cache.enabled else None)
         # users this replica refreshed in the current round -> the generation it used
         self.refreshed: dict[int, bytes | None] = {}
 

@@ -17,10 +17,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from common.kafka_clients import KafkaSettings, consumer_config
 from common.redis_clients import create_redis
-from common.reports import day_start
-from rank_svc.board import BoardStore
+from common.report_rules import day_start
+from rank_svc.board_writer import BoardWriter
 from rank_svc.config import ConsumerConfig
-from rank_svc.records import check_log_holds, collapse, records_to_ask, retry_until
+from rank_svc.consumed_batch import check_log_holds, collapse, records_to_ask, retry_until
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _check_log_holds_day(
     """A day's replay needs each partition's log from the last record stamped before the
     day began (so that no earlier record can carry the day). Where even the first record
     kept is stamped later, deleted records may have carried the day: that is logged as an
-    ERROR and counted (:func:`rank_svc.records.check_log_holds`)."""
+    ERROR and counted (:func:`rank_svc.consumed_batch.check_log_holds`)."""
     for partition, (start, _) in ranges.items():
         check_log_holds(consumer, topic, partition, max(start - 1, 0))
 
@@ -59,7 +59,7 @@ def _replay(
     config: ConsumerConfig,
     ranges: dict[int, tuple[int, int]],
     day: date,
-    store: BoardStore,
+    store: BoardWriter,
     stop: threading.Event,
 ) -> int:
     """Applies ``day``'s reports in ``ranges`` to ``store``; returns records read."""
@@ -91,8 +91,8 @@ def rebuild_day(config: ConsumerConfig, day: date, stop: threading.Event | None 
     """Rebuilds ``day``'s board from the log; returns how many records were read."""
     stop = stop or threading.Event()
     client = create_redis(config.redis)
-    live = BoardStore(client, config.board, config.kafka.topic)
-    staging = BoardStore(client, config.board, config.kafka.topic, staging=True)
+    live = BoardWriter(client, config.board, config.kafka.topic)
+    staging = BoardWriter(client, config.board, config.kafka.topic, staging=True)
     consumer = Consumer(_rebuild_consumer_config(config.kafka))
     try:
         first = _log_range(consumer, config.kafka.topic, day)

@@ -4,21 +4,22 @@ import grpc
 
 from common.redis_clients import RedisClient
 from common.server import BuiltServer, build_grpc_server, register
-from rank_svc.board import BoardStore
+from common.social_cache_format import SocialCache
+from rank_svc.board_readers import BoardReader
 from rank_svc.config import RankConfig
 from rank_svc.hot_rankings import HotRankings
 from rank_svc.servicer import RankingServicer, bounded_members
-from rank_svc.social_client import FriendSource, ProfileSource, SocialCache
+from rank_svc.social_client import SOCIAL_CACHE_READS, FriendSource, ProfileSource
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
 
 
 def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) -> BuiltServer:
     """The ranking server with health and reflection, bound but not started."""
     stub = social_pb2_grpc.FriendGraphStub(social)
-    store = BoardStore(client, config.board)
+    store = BoardReader(client, config.board)
     social_cache = config.social_cache
     if social_cache.enabled:  # checked lists live as long as social_svc's own copies would
-        shared = SocialCache(client, social_cache.namespace)
+        shared = SocialCache(client, social_cache.namespace, SOCIAL_CACHE_READS)
         lifetime_s = social_cache.ttl_s
     else:
         shared, lifetime_s = None, config.friends_fresh_s

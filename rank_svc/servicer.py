@@ -7,8 +7,9 @@ from typing import NamedTuple
 
 from common.errors import InvalidArgument, NotFound, Unavailable
 from common.page_tokens import decode_offset
-from common.reports import parse_day, readable_days
-from rank_svc.board import BoardStore, Members, Row, decode_scores
+from common.report_rules import parse_day, readable_days
+from rank_svc.board_format import Row, decode_scores
+from rank_svc.board_readers import BoardReader, Members
 from rank_svc.friend_ranking import (
     Ordering,
     first_index,
@@ -92,7 +93,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
 
     def __init__(
         self,
-        store: BoardStore,
+        store: BoardReader,
         hot: HotRankings,
         friends: FriendSource[Members],
         profiles: ProfileSource,

@@ -10,9 +10,9 @@ reused for as long as it is unchanged (up to ``lifetime_s``, social_svc's own ca
 and a change shows in the very next ranking.
 
 A list or profile this process does not hold is read first from social_svc's Redis cache
-(:class:`SocialCache`), where any replica's earlier call left it, and asked of social_svc
-only when it is not there: the first ranking of a user on this process then costs Redis
-reads instead of two gRPC calls (``docs/architecture.md``).
+(:class:`common.social_cache_format.SocialCache`), where any replica's earlier call left
+it, and asked of social_svc only when it is not there: the first ranking of a user on
+this process then costs Redis reads instead of two gRPC calls (``docs/architecture.md``).
 
 Without social_svc's cache there are no generations, and a list is reused unchecked for a
 short ``lifetime_s``. Once a list is past half its lifetime, using it also refetches it in
@@ -34,16 +34,8 @@ from prometheus_client import Counter
 
 from common import call_deadline
 from common.errors import DeadlineExceeded, Unavailable
-from common.redis_clients import REDIS_ERRORS, RedisClient, mget
-from common.social_cache import (
-    FRIENDS,
-    PROFILE,
-    FriendList,
-    decode_friends,
-    decode_profile,
-    entry_key,
-    generation_key,
-)
+from common.redis_clients import REDIS_ERRORS
+from common.social_cache_format import SocialCache
 from rank_svc.timed_lru import TimedLru
 from stepboard.v1 import social_pb2, social_pb2_grpc
 
@@ -102,47 +94,6 @@ def fetch_friends(
     if not page.next_page_token:
         return list(page.friend_ids)
     return stream_friends(stub, user_id, timeout_s)
-
-
-class SocialCache:
-    """social_svc's Redis cache of friend lists and profiles (``common/social_cache.py``),
-    read only: social_svc alone fills and invalidates it."""
-
-    def __init__(self, client: RedisClient, namespace: str) -> None:
-        self._client = client
-        self._namespace = namespace
-        self._counts = {(kind, result): SOCIAL_CACHE_READS.labels(kind, result)
-                        for kind in (FRIENDS, PROFILE) for result in ("hit", "miss")}
-
-    def generation_key(self, user_id: int) -> str:
-        """The Redis key of ``user_id``'s friend-list generation."""
-        return generation_key(self._namespace, FRIENDS, user_id)
-
-    def generations(self, user_ids: Sequence[int]) -> list[bytes | None]:
-        """The current generations of ``user_ids``' friend lists (None: unchanged for a
-        long time), in one ``MGET``."""
-        return mget(self._client, [self.generation_key(u) for u in user_ids])
-
-    def friends(self, user_id: int) -> tuple[bytes | None, FriendList | None]:
-        """The current generation of ``user_id``'s list (None: unchanged for a long time)
-        and the cached list (None: not cached), in one ``MGET``: both keys share a hash
-        slot, and social_svc replaces a generation and drops its entry in one script, so a
-        list read here is never older than the generation read with it."""
-        generation, value = self._client.mget(
-            [self.generation_key(user_id), entry_key(self._namespace, FRIENDS, user_id)]
-        )
-        self._counts[FRIENDS, "miss" if value is None else "hit"].inc()
-        return generation, None if value is None else decode_friends(value)
-
-    def profiles(self, user_ids: Sequence[int]) -> dict[int, social_pb2.Profile | None]:
-        """The cached profiles among ``user_ids`` (None: the user is known to have none);
-        users not in the cache are left out."""
-        values = mget(self._client, [entry_key(self._namespace, PROFILE, u) for u in user_ids])
-        found = {user_id: decode_profile(value)
-                 for user_id, value in zip(user_ids, values, strict=True) if value is not None}
-        self._counts[PROFILE, "hit"].inc(len(found))
-        self._counts[PROFILE, "miss"].inc(len(user_ids) - len(found))
-        return found
 
 
 class Listed(NamedTuple, Generic[Prepared]):

@@ -1,7 +1,7 @@
 """Global-top answers reused while the day's board is unchanged.
 
 Merging every shard's best ``limit`` users costs milliseconds, and many callers ask for the
-same top. An answer is kept with the board's versions (:meth:`BoardStore.versions`, bumped
+same top. An answer is kept with the board's versions (:meth:`BoardReader.versions`, bumped
 by every write) and served again while they are equal. Reading the versions is a Redis
 round trip that cost a cached answer a third of its latency (p50 3.0 → 2.0 ms at 4
 callers, measured), so an answer whose versions were confirmed less than ``RECHECK_S``
@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 from common import call_deadline
 from common.errors import DeadlineExceeded, Unavailable
-from rank_svc.board import BoardStore
+from rank_svc.board_readers import BoardReader
 from rank_svc.timed_lru import TimedLru
 
 MAX_AGE_S = 5.0
@@ -54,7 +54,7 @@ class _Build:
 class TopCache(Generic[T]):
     """One built answer per (day, question), checked against the board's versions."""
 
-    def __init__(self, store: BoardStore) -> None:
+    def __init__(self, store: BoardReader) -> None:
         self._store = store
         self._answers: TimedLru[tuple[date, Hashable], _Cached[T]] = TimedLru(MAX_ANSWERS)
         self._builds: dict[tuple[date, Hashable], _Build] = {}

@@ -1,7 +1,7 @@
 """Writes docs/configuration.md from the settings registry (common/settings.py).
 
 ``--check`` writes nothing and exits 1 when the committed page differs from what the
-registry generates (tests/test_settings_registry.py runs it), so the page cannot drift
+registry generates (tests/unit/test_settings_registry.py runs it), so the page cannot drift
 from the defaults and bounds the services actually use.
 """
 

@@ -1,6 +1,6 @@
 """The Redis cache of friend lists and profiles, in front of the MySQL shards.
 
-Every entry has a generation next to it (keys and value forms: ``common/social_cache.py``).
+Every entry has a generation next to it (keys and value forms: ``common/social_cache_format.py``).
 A writer, after its MySQL commit, replaces the generation with a new random token and
 deletes the entry, both in one script, so no reader ever sees the old entry beside the new
 generation (rank_svc reads the two together and keeps a list under that generation). A
@@ -31,7 +31,7 @@ from prometheus_client import Counter
 from common import call_deadline
 from common.errors import DeadlineExceeded
 from common.redis_clients import REDIS_ERRORS, RedisClient, mget, run_scripts
-from common.social_cache import CacheSettings, entry_key, generation_key
+from common.social_cache_format import CacheSettings, entry_key, generation_key
 
 log = logging.getLogger(__name__)
 

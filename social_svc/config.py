@@ -7,7 +7,7 @@ from common.mysql_pools import MySQLSettings
 from common.redis_clients import RedisSettings
 from common.server import ServerSettings
 from common.settings import default, read
-from common.social_cache import CacheSettings
+from common.social_cache_format import CacheSettings
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
-from common.social_cache import (
+from common.social_cache_format import (
     FRIENDS,
     PROFILE,
     FriendList,

@@ -88,8 +88,8 @@ install_grpcurl() {
         github.com/fullstorydev/grpcurl/cmd/grpcurl "$GRPCURL_VERSION"
 }
 
-# Test tools: helm lints and renders the chart (tests/test_deploy.py); ghz drives the
-# benchmark (tests/test_bench_quick.py runs it at tiny scale).
+# Test tools: helm lints and renders the chart (tests/integration/test_deploy.py); ghz drives the
+# benchmark (tests/integration/test_bench_quick.py runs it at tiny scale).
 install_helm() {
     go_tool helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 }

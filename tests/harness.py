@@ -14,9 +14,9 @@ from typing import TypeVar
 from confluent_kafka.admin import AdminClient, NewTopic
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from common.processes import start_logged
-from common.reports import day_start
+from common.report_rules import day_start
 from stepboard.v1 import ingest_pb2
+from tests.processes import start_logged
 from tests.stack import ROOT, local_env
 
 T = TypeVar("T")

@@ -13,15 +13,15 @@ import grpc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.kafka_clients import KafkaSettings, consumer_config
-from common.processes import stop_process
 from common.redis_clients import RedisSettings, create_redis
 from ingest_svc.config import IngestConfig
 from ingest_svc.producer import ReportProducer
 from ingest_svc.server import build_server as build_ingest
-from rank_svc.board import BoardSettings, BoardStore, decode_score
+from rank_svc.board_format import BoardSettings, decode_score
 from rank_svc.config import RankConfig
 from rank_svc.server import build_server as build_rank
 from stepboard.v1 import ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
+from tests.board_store import BoardStore
 from tests.harness import (
     create_topics,
     delete_topics,
@@ -31,6 +31,7 @@ from tests.harness import (
     unique,
 )
 from tests.model import BoardModel
+from tests.processes import stop_process
 
 PARTITIONS = 3
 
@@ -188,10 +189,11 @@ class WritePath:
             close()
         self._social.close()
         delete_topics(self.kafka.bootstrap, [self.topic, self.dlq_topic])
-        self._drop_keys()
+        self.drop_keys()
         self.redis.close()
 
-    def _drop_keys(self) -> None:
+    def drop_keys(self) -> None:
+        """Deletes every key of this path's namespace, as a Redis that lost its data would."""
         pattern = f"{self.store.settings.namespace}:*"
         nodes: Iterable = (
             self.redis.get_primaries() if hasattr(self.redis, "get_primaries") else [None]

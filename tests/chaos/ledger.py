@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
-from rank_svc.board import decode_score
+from rank_svc.board_format import decode_score
 from tests.model import BoardModel
 from tests.stack import ROOT
 from tests.write_path import WritePath

@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common.reports import day_start
+from common.report_rules import day_start
 from tests.chaos.ledger import Ledger, Verdict, record_result
 from tests.chaos.load import SteadyIngest
 from tests.harness import today, wait_until

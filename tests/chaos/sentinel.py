@@ -9,8 +9,8 @@ from pathlib import Path
 
 import redis
 
-from common.processes import stop_process
 from tests.harness import LOG_DIR, free_port, unique, wait_until
+from tests.processes import stop_process
 
 MASTER_NAME = "mymaster"
 

@@ -13,13 +13,13 @@ import time
 import grpc
 import pytest
 
-from common.processes import stop_process
-from common.reports import day_start
+from common.report_rules import day_start
 from stepboard.v1 import ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.chaos.ledger import Ledger, record_result
 from tests.chaos.load import DEADLINE_S, SteadyIngest
 from tests.harness import free_port, start_process
-from tests.test_friend_ranking import populate
+from tests.integration.test_friend_ranking import populate
+from tests.processes import stop_process
 from tests.write_path import WritePath
 
 SOAK_SECONDS = float(os.environ.get("STEPBOARD_SOAK_SECONDS", "60"))

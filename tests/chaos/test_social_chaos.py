@@ -19,6 +19,7 @@ from stepboard.v1 import ranking_pb2, social_pb2
 from tests.chaos.ledger import record_result
 from tests.fault_proxy import FaultProxy
 from tests.harness import start_process, unique, wait_until
+from tests.integration.test_friend_ranking import as_tuple, populate, reference, renew_lists
 from tests.social_support import (
     STACK_MARIADB,
     PrivateMariaDB,
@@ -28,7 +29,6 @@ from tests.social_support import (
     fresh_user_base,
     users_on,
 )
-from tests.test_friend_ranking import as_tuple, populate, reference, renew_lists
 from tests.write_path import WritePath
 
 DEADLINE_S = 2.0

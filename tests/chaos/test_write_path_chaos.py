@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.processes import stop_process
 from tests.chaos.load import DEADLINE_S
 from tests.chaos.scenario import run_under_ingest
 from tests.chaos.sentinel import SentinelRedis
 from tests.fault_proxy import FaultProxy
 from tests.faults import kill_component, start_infra
+from tests.processes import stop_process
 from tests.write_path import WritePath
 
 FAULT_S = 4.0

@@ -1,0 +1,250 @@
+"""The board readers: users' scores (a friend ranking's read), the top of a day, one
+user's global rank, the participant count and the boards' versions.
+
+Keys and scores: :mod:`rank_svc.board_format`.
+"""
+
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+
+from redis.cluster import RedisCluster
+
+from common.redis_clients import RedisClient, mget
+from common.sharding import shard_of
+from rank_svc.board_format import BoardKeys, BoardSettings, Row, sort_key
+
+WIRE_KEY_DAYS = 8  # days whose encoded board keys a reader keeps (see _wire_board_keys)
+
+# KEYS: every board shard of a day. ARGV: the user's shard (1-based index into KEYS), the
+# user id. Returns nil without a report, else {rank, score, participants}; user ids are
+# compared as decimal strings (length first), exact for any int64.
+_RANK_LUA = """
+local mine, user = tonumber(ARGV[1]), ARGV[2]
+local own = redis.call('ZSCORE', KEYS[mine], user)
+if not own then return false end
+local rank, total = 1, 0
+for k = 1, #KEYS do
+  rank = rank + redis.call('ZCOUNT', KEYS[k], '(' .. own, '+inf')
+  total = total + redis.call('ZCARD', KEYS[k])
+  if redis.call('ZCOUNT', KEYS[k], own, own) > (k == mine and 1 or 0) then
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], own, own)) do
+      if #m < #user or (#m == #user and m < user) then rank = rank + 1 end
+    end
+  end
+end
+return {rank, own, total}
+"""
+
+
+
+class Members:
+    """A fixed set of users prepared for repeated score reads: grouped by board shard, each
+    group already in Redis wire form (RESP bulk strings). A cached friend list is read on
+    every ranking of its owner and changes rarely, so grouping and encoding are paid once
+    per list instead of once per read (measured at 201 ids: ~130 µs of ``shard_of`` calls
+    and ~400 µs of redis-py packing and reply conversion per read). Kept in flat arrays,
+    since a rank process caches up to ``STEPBOARD_FRIENDS_CACHED_USERS`` of them: ~23 B
+    per id plus ~0.7 KB (a plain list of ints takes ~37 B per id; one bytes object and
+    one id list per shard took 5.1 KB for 62 friends against these 2.1 KB)."""
+
+    __slots__ = ("counts", "ends", "first_at", "ids", "shards", "wire")
+
+    def __init__(self, user_ids: Iterable[int], shards: int) -> None:
+        """``user_ids`` in any order; repeats are dropped. ``first_at`` is where the first
+        of them went in ``ids`` (a friend ranking's owner, looked up on every read)."""
+        unique = list(dict.fromkeys(user_ids))
+        by_shard: dict[int, list[int]] = defaultdict(list)
+        for user_id in unique:
+            by_shard[shard_of(user_id, shards)].append(user_id)
+        self.ids = array("q")  # grouped by shard, in shard order
+        self.shards = array("I")  # per group: its shard,
+        self.counts = array("I")  # how many of ``ids`` it holds,
+        self.ends = array("I")  # and where its bytes end in ``wire``
+        encoded: list[bytes] = []
+        for shard, ids in sorted(by_shard.items()):
+            self.ids.extend(ids)
+            self.shards.append(shard)
+            self.counts.append(len(ids))
+            encoded.append(b"".join(_bulk(b"%d" % user_id) for user_id in ids))
+            self.ends.append((self.ends[-1] if self.ends else 0) + len(encoded[-1]))
+        self.wire = b"".join(encoded)
+        self.first_at = self.ids.index(unique[0]) if unique else 0
+
+
+def _bulk(value: bytes) -> bytes:
+    """``value`` as a RESP bulk string."""
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+class BoardReader(BoardKeys):
+    """Reads the sharded daily boards through one Redis client."""
+
+    def __init__(
+        self, client: RedisClient, settings: BoardSettings, topic: str = "", staging: bool = False
+    ) -> None:
+        """``staging`` readers read the separate board keys a rebuild fills."""
+        BoardKeys.__init__(self, settings, topic, staging)
+        self.client = client
+        self._rank = client.register_script(_RANK_LUA)
+        # A Cluster spreads shards over nodes, so multi-shard scripts cannot run there;
+        # the global rank then pipelines its commands per shard instead.
+        self._one_server = not isinstance(client, RedisCluster)
+        self._wire_keys: dict[date, list[bytes]] = {}
+
+    def versions(self, day: date) -> tuple[int | None, ...]:
+        """Every shard's version of ``day``'s board: equal tuples mean an unchanged board."""
+        keys = [self.version_key(day, shard) for shard in range(self.settings.shards)]
+        found = mget(self.client, keys)
+        return tuple(None if v is None else int(v) for v in found)
+
+    def members(self, user_ids: Iterable[int]) -> Members:
+        """``user_ids`` prepared for :meth:`read_scores`."""
+        return Members(user_ids, self.settings.shards)
+
+    def scores(self, day: date, user_ids: Iterable[int]) -> dict[int, int | None]:
+        """Each user's score on ``day`` (None: no report)."""
+        members = self.members(user_ids)
+        return dict(zip(members.ids, self.read_scores(day, members)[0], strict=True))
+
+    def read_scores(
+        self, day: date, members: Members, watch: str | None = None
+    ) -> tuple[list[int | None], bytes | None]:
+        """The score on ``day`` of each of ``members.ids``, in that order (None: no report),
+        and the value of the key ``watch``, read in the same round trip (a friend ranking
+        checks that its friend list is current; None without ``watch``).
+
+        One ``ZMSCORE`` per shard, all in one round trip (measured: as fast end to end as
+        one script call, at half the Redis CPU). On a single server the commands go out as
+        the prepared bytes; a Cluster routes them through redis-py's cluster pipeline."""
+        groups = zip(members.shards, members.counts, members.ends, strict=True)
+        if self._one_server:
+            keys = self._wire_board_keys(day)
+            commands, start = [], 0
+            for shard, count, end in groups:
+                commands += [b"*%d\r\n$7\r\nZMSCORE\r\n" % (count + 2), keys[shard],
+                             members.wire[start:end]]
+                start = end
+            if watch is not None:
+                commands += [b"*2\r\n$3\r\nGET\r\n", _bulk(watch.encode())]
+            replies = self._send_packed(b"".join(commands),
+                                        len(members.shards) + (watch is not None))
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            start = 0
+            for shard, count, _ in groups:
+                pipe.zmscore(self.board_key(day, shard), list(members.ids[start:start + count]))
+                start += count
+            if watch is not None:
+                pipe.get(watch)
+            replies = pipe.execute()
+        watched = replies.pop() if watch is not None else None
+        return [None if value is None else int(value) for reply in replies for value in reply], \
+            watched
+
+    def _wire_board_keys(self, day: date) -> list[bytes]:
+        """Every shard's board key of ``day`` as a RESP bulk string; kept for a few days,
+        since every friend ranking sends them."""
+        keys = self._wire_keys.get(day)
+        if keys is None:
+            keys = [_bulk(self.board_key(day, shard).encode())
+                    for shard in range(self.settings.shards)]
+            if len(self._wire_keys) >= WIRE_KEY_DAYS:
+                self._wire_keys.clear()
+            self._wire_keys[day] = keys
+        return keys
+
+    def _send_packed(self, commands: bytes, replies: int) -> list:
+        """Sends commands already in wire form on one pooled connection and reads their
+        ``replies``, with the client's retry on connection errors. A connection that failed
+        midway (an error reply, a timeout) may hold unread replies, so it is dropped."""
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+
+        def round_trip() -> list:
+            connection.send_packed_command([commands])
+            return [connection.read_response() for _ in range(replies)]
+
+        try:
+            return connection.retry.call_with_retry(
+                round_trip, lambda _error: connection.disconnect()
+            )
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
+
+    def participants(self, day: date) -> int:
+        """How many users reported on ``day``."""
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.settings.shards):
+            pipe.zcard(self.board_key(day, shard))
+        return sum(pipe.execute())
+
+    def top(self, day: date, limit: int) -> tuple[list[Row], int]:
+        """The best ``limit`` users of ``day`` in DESIGN order, and the participant count.
+
+        Each shard gives its ``limit + 1`` best by score; where the cut falls inside a run
+        of equal scores, that whole run is fetched so the user-id tie-break stays exact.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.settings.shards):
+            pipe.zrevrange(self.board_key(day, shard), 0, limit, withscores=True)
+            pipe.zcard(self.board_key(day, shard))
+        replies = pipe.execute()
+        candidates: list[Row] = []
+        ties = self.client.pipeline(transaction=False)
+        tied_shards = []
+        for shard in range(self.settings.shards):
+            rows = [Row(int(m), int(s)) for m, s in replies[2 * shard]]
+            if len(rows) > limit and rows[limit].score == rows[limit - 1].score:
+                cut = rows[limit - 1].score
+                candidates += [r for r in rows if r.score > cut]
+                ties.zrangebyscore(self.board_key(day, shard), cut, cut, withscores=True)
+                tied_shards.append(shard)
+            else:
+                candidates += rows[:limit]
+        if tied_shards:
+            for rows in ties.execute():
+                candidates += [Row(int(m), int(s)) for m, s in rows]
+        candidates.sort(key=sort_key)
+        return candidates[:limit], sum(replies[1::2])
+
+    def rank(self, day: date, user_id: int) -> tuple[int, int, int] | None:
+        """``(rank, score, participants)`` of ``user_id`` on ``day``; None if no report.
+
+        Rank is 1 + the users with a higher score + the users with the same score and a
+        lower id, summed over shards: in one script call on a single server.
+        """
+        mine = self.shard(user_id)
+        if self._one_server:
+            keys = [self.board_key(day, shard) for shard in range(self.settings.shards)]
+            found = self._rank(keys=keys, args=[mine + 1, user_id])
+            if found is None:
+                return None
+            rank, score, total = found
+            return int(rank), int(float(score)), int(total)
+        own = self.client.zscore(self.board_key(day, mine), user_id)
+        if own is None:
+            return None
+        score = int(own)
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.settings.shards):
+            key = self.board_key(day, shard)
+            pipe.zcount(key, f"({score}", "+inf")
+            pipe.zcount(key, score, score)
+            pipe.zcard(key)
+        replies = pipe.execute()
+        better = sum(replies[0::3])
+        ties = self.client.pipeline(transaction=False)
+        tied = 0
+        for shard in range(self.settings.shards):
+            if replies[3 * shard + 1] > (1 if shard == mine else 0):
+                ties.zrangebyscore(self.board_key(day, shard), score, score)
+                tied += 1
+        if tied:
+            for members in ties.execute():
+                better += sum(1 for m in members if int(m) < user_id)
+        return better + 1, score, sum(replies[2::3])

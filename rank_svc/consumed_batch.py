@@ -1,0 +1,166 @@
+"""Turning consumed Kafka records into board writes: decode, re-validate, collapse, retry.
+
+Shared by the board consumer and the rebuild command, so both judge records identically.
+What ingest acknowledged is applied: a report is judged at the instant ingest accepted it
+(its record's timestamp) against the widest limits ingest can be configured with
+(:data:`common.report_rules.RECORD_LIMITS`), never against this process's clock or settings,
+so neither a replay days later nor a lowered late window or step cap refuses it.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import NamedTuple, TypeVar
+
+import redis
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from google.protobuf.message import DecodeError
+from prometheus_client import Counter
+
+from common.errors import InvalidArgument
+from common.record_format import decode_reports, encode_reports
+from common.report_rules import RECORD_LIMITS, validate_report
+from rank_svc.board_format import encode_score, expire_at
+
+log = logging.getLogger(__name__)
+REDIS_RETRIES = Counter("stepboard_consumer_redis_retries_total", "Failed Redis writes retried.")
+REPLAY_GAPS = Counter(
+    "stepboard_consumer_replay_gap_total",
+    "Replays that needed records the Kafka log no longer holds, by partition.",
+    ["partition"],
+)
+T = TypeVar("T")
+
+
+class DeadLetter(NamedTuple):
+    """What the writer could not use: the record it came in, the value to park (the whole
+    record if undecodable, else the one bad report as a record of its own) and why."""
+
+    source: Message
+    value: bytes | None
+    reason: str
+
+
+@dataclass
+class Collapsed:
+    """One batch reduced to the best score per (day, user), plus what could not be used."""
+
+    scores: dict[tuple[date, int], int] = field(default_factory=dict)
+    last_offsets: dict[int, int] = field(default_factory=dict)
+    dead: list[DeadLetter] = field(default_factory=list)
+    reports: int = 0  # decoded from the batch's records
+    merged: int = 0  # of them, valid, on an open board (and the day asked): max-merged
+    expired: int = 0
+
+
+def accepted_at_s(message: Message) -> float:
+    """When ingest accepted the record's reports: its timestamp, which ingest sets to the
+    instant it validated them against (Unix seconds, whole milliseconds)."""
+    kind, millis = message.timestamp()
+    return time.time() if kind == TIMESTAMP_NOT_AVAILABLE else millis / 1000
+
+
+def collapse(
+    messages: Iterable[Message],
+    retention_days: int,
+    only_day: date | None = None,
+) -> Collapsed:
+    """Decodes and re-validates each report and keeps the max score per (day, user).
+
+    Undecodable records and reports no ingest could have accepted (see above) are returned
+    in ``dead`` with the reason;
+    reports for boards already past retention are dropped (counted in ``expired``);
+    ``only_day`` restricts the result to one day (for a rebuild).
+    """
+    batch = Collapsed()
+    now_s = time.time()
+    last_offsets, scores, dead = batch.last_offsets, batch.scores, batch.dead
+    open_days: dict[date, bool] = {}  # day -> its board is inside retention
+    decoded = merged = expired = 0
+    for message in messages:
+        last_offsets[message.partition()] = message.offset()
+        try:
+            reports = decode_reports(message.value())
+        except DecodeError as error:
+            dead.append(DeadLetter(message, message.value(), f"undecodable record: {error}"))
+            continue
+        decoded += len(reports)
+        accepted_s = accepted_at_s(message)
+        for index, report in enumerate(reports):
+            try:
+                user_id, day, steps, measured_at_s = validate_report(
+                    report, accepted_s, RECORD_LIMITS
+                )
+            except InvalidArgument as error:
+                dead.append(DeadLetter(
+                    message, encode_reports([report]), f"invalid report [{index}]: {error}"
+                ))
+                continue
+            is_open = open_days.get(day)
+            if is_open is None:
+                is_open = open_days[day] = expire_at(day, retention_days) > now_s
+            if not is_open:
+                expired += 1
+                continue
+            if only_day is not None and day != only_day:
+                continue
+            merged += 1
+            key = (day, user_id)
+            score = encode_score(day, steps, measured_at_s)
+            if score > scores.get(key, -1):
+                scores[key] = score
+    batch.reports, batch.merged, batch.expired = decoded, merged, expired
+    return batch
+
+
+def records_to_ask(target_reports: int, records: int, reports: int) -> int:
+    """How many records the next consume should ask for so that its batch holds about
+    ``target_reports`` reports, judged by the last batch (``records`` held ``reports``):
+    a record holds one report (``ReportSteps``) up to a whole ``ReportStepsBatch``."""
+    return max(1, min(target_reports, target_reports * records // max(reports, 1)))
+
+
+def retry_until(action: Callable[[], T], stop: threading.Event, what: str) -> T | None:
+    """Runs ``action`` until it succeeds, backing off on Redis errors; None if stopped."""
+    delay = 0.05
+    while not stop.is_set():
+        try:
+            return action()
+        except redis.exceptions.RedisError as error:
+            REDIS_RETRIES.inc()
+            log.warning("redis error, retrying", extra={"during": what, "error": repr(error)})
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+    return None
+
+
+def check_log_holds(consumer: Consumer, topic: str, partition: int, needed: int) -> bool:
+    """Whether the log of ``partition`` still starts at or before offset ``needed``, where a
+    replay must start to restore what Redis lost. If records were deleted past it
+    (retention, ``DeleteRecords``), a replay silently starts later and what they held stays
+    missing from the boards: that is logged as an ERROR naming both offsets and counted
+    (``stepboard_consumer_replay_gap_total``). A log that cannot be asked counts as holding."""
+    try:
+        start, _ = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=10, cached=False
+        )
+    except KafkaException as error:
+        log.warning("could not ask where the log starts", extra={
+            "partition": partition, "needed_offset": needed, "error": str(error)})
+        return True
+    if start <= needed:
+        return True
+    REPLAY_GAPS.labels(str(partition)).inc()
+    log.error("kafka no longer holds records the replay needs: what they held stays missing",
+              extra={"topic": topic, "partition": partition, "needed_offset": needed,
+                     "log_start_offset": start})
+    return False

@@ -2,7 +2,7 @@
 
 ``scores(day, user_id, score)`` with the same packed score as the boards, primary key
 ``(day, user_id)`` and an index ``(day, score DESC, user_id)`` so the global top is an index
-scan in DESIGN order. Upserts are multi-row ``INSERT … ON DUPLICATE KEY UPDATE score =
+scan in the design's order. Upserts are multi-row ``INSERT … ON DUPLICATE KEY UPDATE score =
 GREATEST(…)`` of 100 rows (the max-merge), autocommit. Friend ranking joins the caller's
 ``friendships`` rows (in their graph shard database, same server) with ``scores``.
 """

@@ -1,4 +1,4 @@
-"""Validation of step reports: the rules of DESIGN.md, shared by ingest and the consumer.
+"""Validation of step reports: the rules of docs/design.md, shared by ingest and the consumer.
 
 A report's ``day`` is a local date; the instants that belong to it in some time zone span
 from 00:00 at UTC+14 (:func:`day_start`) to 24:00 at UTC-12, 50 hours later.

@@ -13,7 +13,7 @@ from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
 
 
 class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
-    """Validates each report exactly as DESIGN.md says and produces the valid ones."""
+    """Validates each report exactly as docs/design.md says and produces the valid ones."""
 
     def __init__(
         self,

@@ -5,7 +5,7 @@ and the hot-user rankings (:mod:`rank_svc.hot_rankings`) all go through this mod
 they agree on the format. One board per day is split into ``shards`` sorted sets by
 :func:`common.sharding.shard_of`; members are decimal user ids, scores pack steps and the
 time the count was reached so that a higher score is a better rank and ``ZADD GT`` is the
-max-merge of DESIGN.md::
+max-merge of docs/design.md::
 
     score = steps * 2**18 + (2**18 - 1 - s),  s = measured_at - day_start(day) in seconds
 
@@ -85,7 +85,7 @@ class Row(NamedTuple):
 
 
 def sort_key(row: Row) -> tuple[int, int]:
-    """DESIGN order among users with a report: higher score first, then lower user id."""
+    """The design's order among users with a report: higher score first, then lower user id."""
     return (-row.score, row.user_id)
 
 

@@ -184,7 +184,7 @@ class BoardReader(BoardKeys):
         return sum(pipe.execute())
 
     def top(self, day: date, limit: int) -> tuple[list[Row], int]:
-        """The best ``limit`` users of ``day`` in DESIGN order, and the participant count.
+        """The best ``limit`` users of ``day`` in the design's order, and the participant count.
 
         Each shard gives its ``limit + 1`` best by score; where the cut falls inside a run
         of equal scores, that whole run is fetched so the user-id tie-break stays exact.

@@ -1,6 +1,6 @@
 """Ordering and paging of a friend ranking: pure logic, shared by the server and precompute.
 
-Order (DESIGN.md): users with a report by board score (steps, then who reached the count
+Order (docs/design.md): users with a report by board score (steps, then who reached the count
 first), then user id; users without a report follow, with 0 steps, by user id.
 """
 

@@ -89,7 +89,7 @@ def _check_user(user_id: int) -> None:
 
 
 class RankingServicer(ranking_pb2_grpc.RankingServicer):
-    """Answers ranking questions from the boards in the order DESIGN.md defines."""
+    """Answers ranking questions from the boards in the order docs/design.md defines."""
 
     def __init__(
         self,

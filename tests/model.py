@@ -1,4 +1,4 @@
-"""An independent reference model of the boards, written from DESIGN.md's semantics.
+"""An independent reference model of the boards, written from docs/design.md's semantics.
 
 It never computes a score: it keeps, per (day, user), the highest step count and the
 earliest second that count was reported at, and orders by (steps desc, second asc, id asc).

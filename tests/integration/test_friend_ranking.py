@@ -63,7 +63,7 @@ def renew_lists(path: WritePath, users) -> None:
 
 
 def reference(model: BoardModel, day, user: int, friends: set[int]) -> list[tuple]:
-    """``(rank, user_id, steps, reached_at)`` of the user's friend ranking, per DESIGN.md."""
+    """``(rank, user_id, steps, reached_at)`` of the user's friend ranking, per docs/design.md."""
     start_s = int(day_start(day).timestamp())
     members = friends | {user}
     reported = [(u, s, start_s + t) for u, s, t in model.ranking(day) if u in members]

@@ -1,7 +1,7 @@
 """A dependency that stops answering (hung, not gone: its connections stay open) ends each
 call inside the caller's deadline with a specific status, said by the server, which then
 stops waiting too: DEADLINE_EXCEEDED when the deadline is shorter than the dependency's
-own timeout, UNAVAILABLE after that timeout when it is longer (DESIGN, "Failure
+own timeout, UNAVAILABLE after that timeout when it is longer (docs/design.md, "Failure
 semantics": deadlines propagate from rank_svc to social_svc and Redis). social_svc, for
 which Redis is only a cache, answers from MySQL instead.
 

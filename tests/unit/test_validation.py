@@ -1,4 +1,4 @@
-"""Each validation rule of DESIGN.md, as pure logic (the RPC tests repeat them end to end)."""
+"""Each validation rule of docs/design.md, as pure logic (the RPC tests repeat them end to end)."""
 
 from datetime import UTC, date, datetime, timedelta
 

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar, Token
 
 # Part of what is left of a deadline kept back so the answer reaches the caller before it
-# expires, even when a restarting dependency starves the process of CPU (100 ms was once
-# too little for ingest), and at most a fifth of what is left.
+# expires, even when a restarting dependency starves the process of CPU (100 ms is too
+# little for ingest then), and at most a fifth of what is left.
 ANSWER_MARGIN_S = 0.25
 
 _DEADLINE: ContextVar[float | None] = ContextVar("call_deadline", default=None)

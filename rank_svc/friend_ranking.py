@@ -37,8 +37,8 @@ def _places(scores: Iterable[tuple[int, int | None]]) -> list[int]:
 
 class Ordering:
     """Users of a ranking in order, each kept as its place (an int: see ``_places``); rows
-    are made only for the slice asked for. (Sorting ids twice with ``scores.__getitem__``
-    as the key took ~50 µs for 201 users, the packed ints ~40 µs.)"""
+    are made only for the slice asked for: one sort of plain ints, without a key
+    function or a tuple per user."""
 
     def __init__(self, scores: Iterable[tuple[int, int | None]]) -> None:
         """``scores``: ``(user_id, score or None)`` pairs, each user once."""

@@ -4,6 +4,7 @@ second MariaDB server that a test may kill."""
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -102,6 +103,21 @@ def users_on(settings: MySQLSettings, shard: int, count: int, start: int) -> lis
 def fresh_user_base() -> int:
     """A user-id range start no other test run uses."""
     return (uuid.uuid4().int % 10**6 + 1) * 10**9
+
+
+def load_hot_user(databases: "ShardDatabases", hot_friends: int, seed: int) -> int:
+    """Bulk-loads into ``databases`` a graph of fresh users, one of them with
+    ``hot_friends`` friends, without profiles; returns the graph's first user id."""
+    base = fresh_user_base()
+    loaded = subprocess.run(
+        [sys.executable, "-m", "social_svc.bulkload", "--users", str(2 * hot_friends + 1),
+         "--avg-friends", "2", "--hot-users", "1", "--hot-friends", str(hot_friends),
+         "--first-id", str(base), "--no-profiles", "--seed", str(seed)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={"PATH": "/usr/bin:/bin", "STEPBOARD_MYSQL_SHARD_DSNS": databases.dsns},
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    return base
 
 
 class SocialServer:

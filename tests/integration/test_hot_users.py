@@ -4,8 +4,6 @@ rank per call; a ranking larger than STEPBOARD_LIVE_RANKING_MAX_USERS is served 
 precomputed (marked stale when too old)."""
 
 import random
-import subprocess
-import sys
 import time
 
 import grpc
@@ -16,8 +14,13 @@ from tests.harness import report, start_process, today, unique, wait_until
 from tests.integration.test_friend_ranking import as_tuple, reference, whole_ranking
 from tests.integration.test_write_path import send_rows
 from tests.processes import stop_process
-from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base, rpc_error
-from tests.stack import ROOT
+from tests.social_support import (
+    STACK_MARIADB,
+    ShardDatabases,
+    fresh_user_base,
+    load_hot_user,
+    rpc_error,
+)
 from tests.write_path import WritePath
 
 HOT_FRIENDS = 200_000
@@ -27,15 +30,7 @@ HOT_FRIENDS = 200_000
 def hot_graph():
     """Private shard databases holding a bulk-loaded graph with one 200,000-friend user."""
     databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
-    base = fresh_user_base()
-    loaded = subprocess.run(
-        [sys.executable, "-m", "social_svc.bulkload", "--users", str(2 * HOT_FRIENDS + 1),
-         "--avg-friends", "2", "--hot-users", "1", "--hot-friends", str(HOT_FRIENDS),
-         "--first-id", str(base), "--no-profiles", "--seed", "5"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={"PATH": "/usr/bin:/bin", "STEPBOARD_MYSQL_SHARD_DSNS": databases.dsns},
-    )
-    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    load_hot_user(databases, HOT_FRIENDS, seed=5)
     yield databases
     databases.drop()
 

@@ -3,8 +3,6 @@ friend list changes every second, publish consistent rankings only (the rows of 
 computation, its total, the user at ``me``), never an interleaving of two; and a refresh
 that fails for one user does not stop the round."""
 
-import subprocess
-import sys
 import threading
 import time
 from urllib.parse import urlsplit
@@ -24,26 +22,12 @@ from tests.social_support import (
     ShardDatabases,
     SocialServer,
     fresh_user_base,
+    load_hot_user,
 )
-from tests.stack import ROOT
 
 HOT_FRIENDS = 25_000  # three chunks of staging writes (hot_rankings._CHUNK)
 PAGE = 300  # pages at 9,900 and 19,800 straddle the chunk boundaries
 READ_FOR_S = 25
-
-
-def load_hot_user(databases: ShardDatabases) -> int:
-    """Bulk-loads a graph with one user of ``HOT_FRIENDS`` friends; returns the id base."""
-    base = fresh_user_base()
-    loaded = subprocess.run(
-        [sys.executable, "-m", "social_svc.bulkload", "--users", str(2 * HOT_FRIENDS + 1),
-         "--avg-friends", "2", "--hot-users", "1", "--hot-friends", str(HOT_FRIENDS),
-         "--first-id", str(base), "--no-profiles", "--seed", "11"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={"PATH": "/usr/bin:/bin", "STEPBOARD_MYSQL_SHARD_DSNS": databases.dsns},
-    )
-    assert loaded.returncode == 0, loaded.stderr[-2000:]
-    return base
 
 
 def page_problem(
@@ -73,7 +57,7 @@ def page_problem(
 
 def test_two_replicas_never_interleave_a_ranking():
     databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
-    base = load_hot_user(databases)
+    base = load_hot_user(databases, HOT_FRIENDS, seed=11)
     path = hot_path(databases, threshold=HOT_FRIENDS // 2, interval_s=0.2,
                     STEPBOARD_HOT_MAX_AGE_S="120")
     stop = threading.Event()

@@ -28,13 +28,11 @@ class ShardDsn:
     database: str
 
     @classmethod
-    def parse(cls, dsn: str) -> "ShardDsn":
-        """Parses a DSN, naming the variable in the error if it is malformed."""
+    def parse(cls, dsn: str, variable: str = "STEPBOARD_MYSQL_SHARD_DSNS") -> "ShardDsn":
+        """Parses a DSN, naming ``variable`` in the error if it is malformed."""
         parts = urlsplit(dsn)
         if parts.scheme != "mysql" or not parts.hostname or len(parts.path) < 2:
-            raise ConfigError(
-                "STEPBOARD_MYSQL_SHARD_DSNS: expected mysql://user:password@host:port/database"
-            )
+            raise ConfigError(f"{variable}: expected mysql://user:password@host:port/database")
         return cls(
             host=parts.hostname,
             port=parts.port or 3306,
@@ -44,8 +42,11 @@ class ShardDsn:
         )
 
 
-def _parse_shard_map(text: str, logical: int, physical: int) -> tuple[int, ...]:
-    """``"0-31:0,32-63:1"`` → physical index per logical shard; every shard must be mapped."""
+def _parse_shard_map(
+    text: str, logical: int, physical: int, variable: str = "STEPBOARD_MYSQL_SHARD_MAP"
+) -> tuple[int, ...]:
+    """``"0-31:0,32-63:1"`` → physical index per logical shard; every shard must be mapped.
+    Errors name ``variable``."""
     mapping: dict[int, int] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         try:
@@ -53,12 +54,12 @@ def _parse_shard_map(text: str, logical: int, physical: int) -> tuple[int, ...]:
             first, _, last = span.partition("-")
             start, end, index = int(first), int(last or first), int(target)
         except ValueError:
-            raise ConfigError(f"STEPBOARD_MYSQL_SHARD_MAP: bad item {item!r}") from None
+            raise ConfigError(f"{variable}: bad item {item!r}") from None
         if not 0 <= index < physical or not 0 <= start <= end < logical:
-            raise ConfigError(f"STEPBOARD_MYSQL_SHARD_MAP: {item!r} is out of range")
+            raise ConfigError(f"{variable}: {item!r} is out of range")
         mapping.update(dict.fromkeys(range(start, end + 1), index))
     if len(mapping) != logical:
-        raise ConfigError(f"STEPBOARD_MYSQL_SHARD_MAP: must map all {logical} logical shards")
+        raise ConfigError(f"{variable}: must map all {logical} logical shards")
     return tuple(mapping[i] for i in range(logical))
 
 
@@ -75,16 +76,24 @@ class MySQLSettings:
     write_timeout_s: float = default("MYSQL_WRITE_TIMEOUT_S")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "MySQLSettings":
-        """Reads ``STEPBOARD_MYSQL_*``; at least one shard DSN is required."""
-        dsns = tuple(ShardDsn.parse(d) for d in read(env, "MYSQL_SHARD_DSNS"))
-        if not dsns:
-            raise ConfigError("STEPBOARD_MYSQL_SHARD_DSNS is required but empty")
-        logical = read(env, "MYSQL_LOGICAL_SHARDS", minimum=len(dsns))
-        text = read(env, "MYSQL_SHARD_MAP")
+    def from_env(
+        cls, env: Mapping[str, str], prefix: str = "", required: bool = True
+    ) -> "MySQLSettings":
+        """Reads ``STEPBOARD_<prefix>MYSQL_SHARD_DSNS``, ``_LOGICAL_SHARDS`` and ``_SHARD_MAP``
+        (``prefix`` ``"ARCHIVE_"``: the day archive's own shards, mapped the same way) and
+        the shared pool size and timeouts (``STEPBOARD_MYSQL_POOL_SIZE``, ``_*_TIMEOUT_S``).
+        A ``required`` set needs at least one DSN; otherwise an empty set has no shards."""
+        dsns_name = f"{prefix}MYSQL_SHARD_DSNS"
+        dsns = tuple(
+            ShardDsn.parse(d, f"STEPBOARD_{dsns_name}") for d in read(env, dsns_name)
+        )
+        if required and not dsns:
+            raise ConfigError(f"STEPBOARD_{dsns_name} is required but empty")
+        logical = read(env, f"{prefix}MYSQL_LOGICAL_SHARDS", minimum=max(len(dsns), 1))
+        text = read(env, f"{prefix}MYSQL_SHARD_MAP")
         shard_map = (
-            _parse_shard_map(text, logical, len(dsns)) if text
-            else tuple(i * len(dsns) // logical for i in range(logical))
+            _parse_shard_map(text, logical, len(dsns), f"STEPBOARD_{prefix}MYSQL_SHARD_MAP")
+            if text else tuple(i * len(dsns) // logical for i in range(logical))
         )
         return cls(
             shard_dsns=dsns,

@@ -27,9 +27,9 @@ from common.config import (
 
 # Who reads a setting: the three servers, the two workers, and the command-line tools
 # (stack scripts, the bench, health checks).
-COMPONENTS = ("ingest", "social", "rank", "consumer", "precompute", "tools")
+COMPONENTS = ("ingest", "social", "rank", "consumer", "precompute", "archive", "tools")
 SERVERS = ("ingest", "social", "rank")
-SERVICES = ("ingest", "social", "rank", "consumer", "precompute")
+SERVICES = ("ingest", "social", "rank", "consumer", "precompute", "archive")
 KINDS = ("int", "float", "str", "bool", "list", "choice")
 # A precomputed ranking is current for this many precompute intervals by default.
 HOT_MAX_AGE_INTERVALS = 3
@@ -114,7 +114,7 @@ _ALL = (
         "Metrics", SERVICES,
         ("METRICS_PORT", "int",
          PerComponent({"ingest": 9101, "social": 9102, "rank": 9103, "consumer": 9104,
-               "precompute": 9105}),
+               "precompute": 9105, "archive": 9106}),
          "Prometheus HTTP port (0 disables)", {"minimum": 0, "maximum": 65535}),
     )
     + _declare(
@@ -158,16 +158,23 @@ _ALL = (
         # The board score packs steps above 18 bits of time; it must stay exact in a double.
         ("MAX_STEPS_PER_DAY", "int", 100_000, "highest accepted cumulative count",
          {"minimum": 1, "maximum": 2**35 - 1}),
+    )
+    + _declare(
+        "Late window", ("ingest", "archive"),
         ("LATE_DAYS", "int", 1,
-         "how many days after a day ended (at UTC-12) reports for it are still accepted",
+         "how many days after a day ended (at UTC-12) reports for it are still accepted; "
+         "the archive waits that long (set it alike for both)",
          {"minimum": 0, "maximum": 30}),
+    )
+    + _declare(
+        "Report validation", ("ingest",),
         ("CLOCK_SKEW_S", "int", 120, "how far in the future `measured_at` may be",
          {"minimum": 0, "maximum": 3600}),
         ("MAX_BATCH", "int", 1000, "reports per `ReportStepsBatch`",
          {"minimum": 1, "maximum": 100_000}),
     )
     + _declare(
-        "Boards", ("rank", "consumer", "precompute"),
+        "Boards", ("rank", "consumer", "precompute", "archive"),
         ("BOARD_SHARDS", "int", 16,
          "sorted sets per daily board (must be the same everywhere)",
          {"minimum": 1, "maximum": 4096}),
@@ -177,7 +184,7 @@ _ALL = (
         ("BOARD_NAMESPACE", "str", "sb", "Redis key prefix of the boards"),
     )
     + _declare(
-        "Redis", ("social", "rank", "consumer", "precompute"),
+        "Redis", ("social", "rank", "consumer", "precompute", "archive"),
         ("REDIS_MODE", "choice", "standalone", "which address setting is used",
          {"choices": ("standalone", "sentinel", "cluster")}),
         ("REDIS_URL", "str", "", "`redis://host:port/db`; required when REDIS_MODE=standalone"),
@@ -208,13 +215,41 @@ _ALL = (
          {"minimum": 1, "maximum": 65536}),
         ("MYSQL_SHARD_MAP", "str", "",
          "`first-last:physical,...`, e.g. `0-31:0,32-63:1` (empty: even ranges)"),
-        ("MYSQL_POOL_SIZE", "int", 8, "connections per physical shard (DBUtils)",
+    )
+    + _declare(
+        "MySQL connections", ("social", "rank", "archive"),
+        ("MYSQL_POOL_SIZE", "int", 8,
+         "connections per physical shard (DBUtils), of the friend graph and of the archive",
          {"minimum": 1, "maximum": 512}),
         ("MYSQL_CONNECT_TIMEOUT_S", "float", 2.0, "so a dead shard fails fast",
          {"minimum": 0.0}),
         ("MYSQL_READ_TIMEOUT_S", "float", 5.0, "so a hung shard fails fast", {"minimum": 0.0}),
         ("MYSQL_WRITE_TIMEOUT_S", "float", 5.0, "so a hung shard fails fast",
          {"minimum": 0.0}),
+    )
+    + _declare(
+        "Archive shards", ("rank", "archive"),
+        ("ARCHIVE_MYSQL_SHARD_DSNS", "list", (),
+         "`mysql://user:pass@host:port/db,...`, one per physical shard of the day archive "
+         "(empty: no archive; rank_svc's GetHistory then serves only days whose board may "
+         "exist)"),
+        ("ARCHIVE_MYSQL_LOGICAL_SHARDS", "int", 64,
+         "fixed number of logical archive shards users hash into (at least the number of "
+         "archive DSNs)", {"minimum": 1, "maximum": 65536}),
+        ("ARCHIVE_MYSQL_SHARD_MAP", "str", "",
+         "`first-last:physical,...` of the archive (empty: even ranges)"),
+    )
+    + _declare(
+        "Archive job", ("archive",),
+        ("ARCHIVE_INTERVAL_S", "float", 600.0,
+         "how often the archive job looks for closed days to archive", {"minimum": 1.0}),
+    )
+    + _declare(
+        "Archive retention", ("rank", "archive"),
+        ("ARCHIVE_RETENTION_MONTHS", "int", 13,
+         "months of archived days kept, the current one included (older monthly partitions "
+         "are dropped; GetHistory of an older day is `INVALID_ARGUMENT`)",
+         {"minimum": 1, "maximum": 1200}),
     )
     + _declare(
         "Social server", ("social",),

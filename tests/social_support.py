@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import grpc
@@ -40,9 +40,15 @@ def dsn(host: str, port: int, database: str) -> str:
 
 
 class ShardDatabases:
-    """Fresh, migrated shard databases (one per address given), dropped by :meth:`drop`."""
+    """Fresh, migrated shard databases (one per address given), dropped by :meth:`drop`:
+    the friend graph's, or with ``prefix`` ``"ARCHIVE_"`` and the archive's ``schema``, the
+    day archive's."""
 
-    def __init__(self, servers: Iterable[tuple[str, int]]) -> None:
+    def __init__(
+        self, servers: Iterable[tuple[str, int]], prefix: str = "",
+        schema: Callable[[ShardPools], object] = migrate,
+    ) -> None:
+        self.prefix = prefix
         tag = uuid.uuid4().hex[:10]
         self.servers = list(servers)
         self.names = [f"stepboard_t{tag}_{i}" for i in range(len(self.servers))]
@@ -55,13 +61,15 @@ class ShardDatabases:
         )
         pools = ShardPools(self.settings())
         try:
-            migrate(pools)
+            schema(pools)
         finally:
             pools.close()
 
     def settings(self) -> MySQLSettings:
         """Shard settings for these databases (64 logical shards, spread evenly)."""
-        return MySQLSettings.from_env({"STEPBOARD_MYSQL_SHARD_DSNS": self.dsns})
+        return MySQLSettings.from_env(
+            {f"STEPBOARD_{self.prefix}MYSQL_SHARD_DSNS": self.dsns}, self.prefix
+        )
 
     def query(self, shard: int, sql: str, args: tuple = ()) -> list[tuple]:
         """Rows of ``sql`` run on physical shard ``shard``."""

@@ -15,7 +15,7 @@ import pytest
 from common.config import ConfigError, LogSettings, read_env_file
 from common.settings import KINDS, SERVICES, SETTINGS, Derived, default, read
 from ingest_svc.config import IngestConfig
-from rank_svc.config import ConsumerConfig, PrecomputeConfig, RankConfig
+from rank_svc.config import ArchiveConfig, ConsumerConfig, PrecomputeConfig, RankConfig
 from social_svc.config import SocialConfig
 from tests.deploy_render import CHART, RecordingEnv
 from tests.stack import ROOT
@@ -28,6 +28,7 @@ READERS = {
     "rank": RankConfig.from_env,
     "consumer": ConsumerConfig.from_env,
     "precompute": PrecomputeConfig.from_env,
+    "archive": ArchiveConfig.from_env,
 }
 # What every reader needs to run: the required addresses (and a standalone Redis URL).
 REQUIRED_ENV = {
@@ -35,6 +36,7 @@ REQUIRED_ENV = {
     "STEPBOARD_REDIS_URL": "redis://redis:6379/0",
     "STEPBOARD_MYSQL_SHARD_DSNS": "mysql://u:p@db:3306/s0",
     "STEPBOARD_SOCIAL_ADDR": "social:50052",
+    "STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS": "mysql://u:p@db:3306/a0",
 }
 # Where the chart's schema is deliberately stricter than the services, and why.
 CHART_NARROWS = {

@@ -6,7 +6,7 @@ Keys and scores: :mod:`rank_svc.board_format`.
 
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from redis.cluster import RedisCluster
@@ -246,3 +246,12 @@ class BoardReader(BoardKeys):
             for members in ties.execute():
                 better += sum(1 for m in members if int(m) < user_id)
         return better + 1, score, sum(replies[2::3])
+
+    def user_scores(self, user_id: int, days: Sequence[date]) -> list[int | None]:
+        """``user_id``'s score on each of ``days`` (None: no report): one pipeline of
+        ``ZSCORE`` over the user's board shard (a history's live days)."""
+        shard = self.shard(user_id)
+        pipe = self.client.pipeline(transaction=False)
+        for day in days:
+            pipe.zscore(self.board_key(day, shard), user_id)
+        return [None if score is None else int(score) for score in pipe.execute()]

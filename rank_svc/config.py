@@ -1,10 +1,11 @@
-"""Configuration of the ranking server, the board consumer and the precompute job."""
+"""Configuration of the ranking server, the board consumer, the precompute and archive jobs."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from common.channels import ChannelSettings
 from common.kafka_clients import KafkaSettings
+from common.mysql_pools import MySQLSettings
 from common.redis_clients import RedisSettings
 from common.server import ServerSettings
 from common.settings import (
@@ -68,14 +69,18 @@ class RankConfig:
     hot: HotSettings = field(default_factory=HotSettings)
     live_max_users: int = default_live_max_users(default("HOT_FRIENDS_THRESHOLD"))
     social_cache: CacheSettings = field(default_factory=CacheSettings)
+    archive: MySQLSettings | None = None
+    archive_retention_months: int = default("ARCHIVE_RETENTION_MONTHS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RankConfig":
         """Reads the server, Redis, board, social_svc and hot-user
         settings, the largest ranking computed per call (at least one of a user who is not
-        hot, else such a user could never be served), and social_svc's cache settings
+        hot, else such a user could never be served), social_svc's cache settings
         (``STEPBOARD_SOCIAL_CACHE*``: with the cache on, cached friend lists are checked
-        against its generations)."""
+        against its generations), and the day archive GetHistory reads (``archive`` None
+        without ``STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS``)."""
+        archive = MySQLSettings.from_env(env, "ARCHIVE_", required=False)
         hot = HotSettings.from_env(env)
         return cls(
             server=ServerSettings.from_env(env, "rank"),
@@ -92,6 +97,8 @@ class RankConfig:
                                 derived=default_live_max_users(hot.threshold),
                                 minimum=hot.threshold + 1),
             social_cache=CacheSettings.from_env(env),
+            archive=archive if archive.shard_dsns else None,
+            archive_retention_months=read(env, "ARCHIVE_RETENTION_MONTHS"),
         )
 
 
@@ -147,4 +154,32 @@ class PrecomputeConfig:
             hot=HotSettings.from_env(env),
             metrics_port=read(env, "METRICS_PORT", component="precompute") or None,
             social_cache=CacheSettings.from_env(env),
+        )
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    """Everything ``python -m rank_svc.archive`` reads from the environment."""
+
+    redis: RedisSettings
+    board: BoardSettings
+    archive: MySQLSettings
+    late_days: int
+    metrics_port: int | None
+    interval_s: float = default("ARCHIVE_INTERVAL_S")
+    retention_months: int = default("ARCHIVE_RETENTION_MONTHS")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ArchiveConfig":
+        """Reads Redis, boards, the archive shards (at least one DSN), the late window
+        (a day is archived once no report can change it), the interval, the retention and
+        the metrics port."""
+        return cls(
+            redis=RedisSettings.from_env(env),
+            board=BoardSettings.from_env(env),
+            archive=MySQLSettings.from_env(env, "ARCHIVE_"),
+            late_days=read(env, "LATE_DAYS"),
+            metrics_port=read(env, "METRICS_PORT", component="archive") or None,
+            interval_s=read(env, "ARCHIVE_INTERVAL_S"),
+            retention_months=read(env, "ARCHIVE_RETENTION_MONTHS"),
         )

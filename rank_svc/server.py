@@ -2,19 +2,26 @@
 
 import grpc
 
+from common.mysql_pools import ShardPools
 from common.redis_clients import RedisClient
 from common.server import BuiltServer, build_grpc_server, register
 from common.social_cache_format import SocialCache
 from rank_svc.board_readers import BoardReader
 from rank_svc.config import RankConfig
+from rank_svc.history import ARCHIVE_POOL_WAIT_S, ArchiveReader, History
 from rank_svc.hot_rankings import HotRankings
 from rank_svc.servicer import RankingServicer, bounded_members
 from rank_svc.social_client import SOCIAL_CACHE_READS, FriendSource, ProfileSource
+from social_svc.store import ShardAccess
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
 
 
-def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) -> BuiltServer:
-    """The ranking server with health and reflection, bound but not started."""
+def build_server(
+    config: RankConfig, client: RedisClient, social: grpc.Channel,
+    archive: ShardPools | None = None,
+) -> BuiltServer:
+    """The ranking server with health and reflection, bound but not started; ``archive``:
+    the day archive's shards GetHistory reads (None: boards only)."""
     stub = social_pb2_grpc.FriendGraphStub(social)
     store = BoardReader(client, config.board)
     social_cache = config.social_cache
@@ -42,6 +49,11 @@ def build_server(config: RankConfig, client: RedisClient, social: grpc.Channel) 
         config.hot.threshold,
         live_limit=live_limit,
         max_age_s=config.hot.max_age_s,
+        history=History(
+            store,
+            None if archive is None else ArchiveReader(ShardAccess(archive, ARCHIVE_POOL_WAIT_S)),
+            config.archive_retention_months,
+        ),
     )
     return build_grpc_server(
         config.server, [register(ranking_pb2, ranking_pb2_grpc, "Ranking", servicer)]

@@ -17,6 +17,7 @@ from rank_svc.friend_ranking import (
     page_size_of,
     token_scope,
 )
+from rank_svc.history import History
 from rank_svc.hot_rankings import HotPage, HotRankings
 from rank_svc.social_client import FriendSource, ProfileSource
 from rank_svc.top_cache import TopCache
@@ -100,13 +101,15 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         hot_threshold: int,
         live_limit: int,
         max_age_s: float,
+        history: History,
     ) -> None:
         """``hot_threshold``: users with more friends may have a precomputed ranking.
         ``live_limit``: the largest ranking computed per call (``friends`` refuses larger
         lists, :func:`bounded_members`); a precomputed ranking of at most this many users
         that predates a change of the friend list, or is older than ``max_age_s``, is not
-        used: the ranking is computed from the list."""
+        used: the ranking is computed from the list. ``history`` answers GetHistory."""
         self._store = store
+        self._history = history
         self._hot = hot
         self._friends = friends
         self._profiles = profiles
@@ -163,6 +166,18 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         reply = ranking_pb2.GetGlobalRankResponse(total_participants=total)
         profiles = self._profiles.profiles([request.user_id])
         fill_entries(lambda: reply.entry, day, rank, [Row(request.user_id, score)], profiles)
+        return reply
+
+    def GetHistory(self, request, context):
+        """One user's days from ``from_day`` to ``to_day`` (:mod:`rank_svc.history`)."""
+        days = self._history.days(request.user_id, request.from_day, request.to_day,
+                                  time.time())
+        reply = ranking_pb2.GetHistoryResponse()
+        for found in days:
+            entry = reply.days.add(day=found.day.isoformat(), steps=found.steps,
+                                   global_rank=found.global_rank, archived=found.archived)
+            if found.reached_at_s:
+                entry.reached_at.seconds = found.reached_at_s
         return reply
 
     def GetFriendRanking(self, request, context):

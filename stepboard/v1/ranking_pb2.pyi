@@ -88,3 +88,33 @@ class GetGlobalRankResponse(_message.Message):
     entry: RankEntry
     total_participants: int
     def __init__(self, entry: _Optional[_Union[RankEntry, _Mapping]] = ..., total_participants: _Optional[int] = ...) -> None: ...
+
+class GetHistoryRequest(_message.Message):
+    __slots__ = ("user_id", "from_day", "to_day")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_DAY_FIELD_NUMBER: _ClassVar[int]
+    TO_DAY_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    from_day: str
+    to_day: str
+    def __init__(self, user_id: _Optional[int] = ..., from_day: _Optional[str] = ..., to_day: _Optional[str] = ...) -> None: ...
+
+class GetHistoryResponse(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[HistoryDay]
+    def __init__(self, days: _Optional[_Iterable[_Union[HistoryDay, _Mapping]]] = ...) -> None: ...
+
+class HistoryDay(_message.Message):
+    __slots__ = ("day", "steps", "reached_at", "global_rank", "archived")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    REACHED_AT_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_RANK_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVED_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    steps: int
+    reached_at: _timestamp_pb2.Timestamp
+    global_rank: int
+    archived: bool
+    def __init__(self, day: _Optional[str] = ..., steps: _Optional[int] = ..., reached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., global_rank: _Optional[int] = ..., archived: _Optional[bool] = ...) -> None: ...

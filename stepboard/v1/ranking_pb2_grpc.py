@@ -52,6 +52,11 @@ class RankingStub:
                 request_serializer=stepboard_dot_v1_dot_ranking__pb2.GetGlobalRankRequest.SerializeToString,
                 response_deserializer=stepboard_dot_v1_dot_ranking__pb2.GetGlobalRankResponse.FromString,
                 _registered_method=True)
+        self.GetHistory = channel.unary_unary(
+                '/stepboard.v1.Ranking/GetHistory',
+                request_serializer=stepboard_dot_v1_dot_ranking__pb2.GetHistoryRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_ranking__pb2.GetHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class RankingServicer:
@@ -81,6 +86,14 @@ class RankingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHistory(self, request, context):
+        """One user's days: steps and reached_at from the boards, or from the day archive once
+        the day is archived (with the global rank at close).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RankingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +111,11 @@ def add_RankingServicer_to_server(servicer, server):
                     servicer.GetGlobalRank,
                     request_deserializer=stepboard_dot_v1_dot_ranking__pb2.GetGlobalRankRequest.FromString,
                     response_serializer=stepboard_dot_v1_dot_ranking__pb2.GetGlobalRankResponse.SerializeToString,
+            ),
+            'GetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHistory,
+                    request_deserializer=stepboard_dot_v1_dot_ranking__pb2.GetHistoryRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_ranking__pb2.GetHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -184,6 +202,33 @@ class Ranking:
             '/stepboard.v1.Ranking/GetGlobalRank',
             stepboard_dot_v1_dot_ranking__pb2.GetGlobalRankRequest.SerializeToString,
             stepboard_dot_v1_dot_ranking__pb2.GetGlobalRankResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepboard.v1.Ranking/GetHistory',
+            stepboard_dot_v1_dot_ranking__pb2.GetHistoryRequest.SerializeToString,
+            stepboard_dot_v1_dot_ranking__pb2.GetHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

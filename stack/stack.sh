@@ -280,9 +280,10 @@ start_mariadb() {
 
 wait_mariadb() {
     wait_for mariadb mariadbd 60 maria_root -e 'SELECT 1'
-    # Shard databases are the ones named in STEPBOARD_MYSQL_SHARD_DSNS.
+    # Shard databases are the ones named in STEPBOARD_MYSQL_SHARD_DSNS (the friend graph)
+    # and STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS (the day archive).
     local sql="" dsn db
-    for dsn in ${STEPBOARD_MYSQL_SHARD_DSNS//,/ }; do
+    for dsn in ${STEPBOARD_MYSQL_SHARD_DSNS//,/ } ${STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS//,/ }; do
         db=${dsn##*/}
         db=${db%%\?*}
         sql+="CREATE DATABASE IF NOT EXISTS \`$db\`;"
@@ -295,6 +296,8 @@ wait_mariadb() {
     maria_root -e "$sql" || die "mariadb bootstrap failed"
     log "running social_svc migrate"
     "$PY" -m social_svc migrate || die "'python -m social_svc migrate' failed"
+    log "running rank_svc.archive migrate"
+    "$PY" -m rank_svc.archive migrate || die "'python -m rank_svc.archive migrate' failed"
 }
 
 # ---------------------------------------------------------------- services

@@ -5,8 +5,8 @@ A day is *closed* once no report can change it: its end at UTC-12, plus the late
 (no arguments), every ``STEPBOARD_ARCHIVE_INTERVAL_S`` the job archives each closed day
 whose board still exists and that is not archived yet, then drops the monthly partitions
 older than ``STEPBOARD_ARCHIVE_RETENTION_MONTHS``. ``--day YYYY-MM-DD`` archives one closed
-day once (again if it already is), with a progress bar on a terminal; ``migrate`` applies
-the schema (:mod:`rank_svc.archive_schema`).
+day once (again if it already is), with a progress bar on a terminal; ``migrate`` only
+applies the schema (:mod:`rank_svc.archive_schema`), which the other two also do first.
 
 A day's rows are the board's members in the design's order (score descending, then user
 id ascending): each board shard is read in chunks of :data:`CHUNK` by ``ZREVRANGE``, with
@@ -282,6 +282,7 @@ def main(argv: Sequence[str]) -> None:
     config = load("rank_svc.archive", ArchiveConfig.from_env)
     client = create_redis(config.redis)
     pools = ShardPools(config.archive)
+    migrate(pools)  # idempotent: a deployment needs no separate migration step
     archiver = Archiver(BoardReader(client, config.board), pools)
     try:
         if args.day is not None:

@@ -25,11 +25,12 @@ NAMESPACE = "stepboard"
 # helm built by `go install` carries no cluster version of its own (it assumes 1.20).
 KUBE_VERSION = "1.33.0"
 SERVERS = ("ingest", "social", "rank")
-COMPONENTS = (*SERVERS, "consumer", "precompute")
+COMPONENTS = (*SERVERS, "consumer", "precompute", "archive")
 
 # Stand-in values of Secret keys, by the variable they end up in.
 SECRET_VALUES = {
     "STEPBOARD_MYSQL_SHARD_DSNS": "mysql://sb:pw@mysql-0:3306/stepboard,mysql://sb:pw@mysql-1:3306/stepboard",
+    "STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS": "mysql://sb:pw@mysql-0:3306/archive",
     "STEPBOARD_REDIS_PASSWORD": "redis-pw",
     "STEPBOARD_KAFKA_SASL_USERNAME": "stepboard",
     "STEPBOARD_KAFKA_SASL_PASSWORD": "kafka-pw",

@@ -27,7 +27,7 @@ from common.config import LogSettings
 from common.mysql_pools import MySQLSettings
 from common.settings import SETTINGS
 from ingest_svc.config import IngestConfig
-from rank_svc.config import ConsumerConfig, PrecomputeConfig, RankConfig
+from rank_svc.config import ArchiveConfig, ConsumerConfig, PrecomputeConfig, RankConfig
 from social_svc.config import SocialConfig
 from tests.deploy_render import (
     CHART,
@@ -52,6 +52,7 @@ RUNS = {
     "rank": (["python", "-m", "rank_svc"], RankConfig.from_env),
     "consumer": (["python", "-m", "rank_svc.consumer"], ConsumerConfig.from_env),
     "precompute": (["python", "-m", "rank_svc.precompute"], PrecomputeConfig.from_env),
+    "archive": (["python", "-m", "rank_svc.archive"], ArchiveConfig.from_env),
     "migration": (["python", "-m", "social_svc", "migrate"], MySQLSettings.from_env),
 }
 # Kubernetes versions the rendered objects must be valid for: the chart's kubeVersion floor

@@ -1,7 +1,7 @@
 {{/*
 Names, labels and the per-component environment. Components: the three gRPC servers
-(ingest, social, rank) and the two workers (consumer, precompute); "migration" is the
-schema hook Job, which reads the social settings.
+(ingest, social, rank) and the three workers (consumer, precompute, archive); "migration"
+is the schema hook Job, which reads the social settings.
 */}}
 
 {{- define "stepboard.name" -}}
@@ -31,11 +31,11 @@ schema hook Job, which reads the social settings.
 {{- end -}}
 
 {{- define "stepboard.servers" -}}ingest social rank{{- end -}}
-{{- define "stepboard.components" -}}ingest social rank consumer precompute{{- end -}}
+{{- define "stepboard.components" -}}ingest social rank consumer precompute archive{{- end -}}
 
 {{/* The python module each component runs. */}}
 {{- define "stepboard.module" -}}
-{{- $modules := dict "ingest" "ingest_svc" "social" "social_svc" "rank" "rank_svc" "consumer" "rank_svc.consumer" "precompute" "rank_svc.precompute" "migration" "social_svc" -}}
+{{- $modules := dict "ingest" "ingest_svc" "social" "social_svc" "rank" "rank_svc" "consumer" "rank_svc.consumer" "precompute" "rank_svc.precompute" "archive" "rank_svc.archive" "migration" "social_svc" -}}
 {{- index $modules . -}}
 {{- end -}}
 
@@ -111,7 +111,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Whether a component talks to Redis: "true" or "". social does for its friend cache. */}}
 {{- define "stepboard.usesRedis" -}}
-{{- if or (has .component (list "rank" "consumer" "precompute")) (and (eq .component "social") .root.Values.social.cache.enabled) -}}true{{- end -}}
+{{- if or (has .component (list "rank" "consumer" "precompute" "archive")) (and (eq .component "social") .root.Values.social.cache.enabled) -}}true{{- end -}}
 {{- end -}}
 
 {{/* Where mounted secrets appear inside the containers. */}}
@@ -179,7 +179,7 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $_ := set $env "STEPBOARD_REDIS_SOCKET_TIMEOUT_S" (toString $v.redis.socketTimeoutSeconds) -}}
 {{- $_ := set $env "STEPBOARD_REDIS_ALLOW_EVICTION" (toString $v.redis.allowEviction) -}}
 {{- end -}}
-{{- if has $c (list "rank" "consumer" "precompute") -}}
+{{- if has $c (list "rank" "consumer" "precompute" "archive") -}}
 {{- $_ := set $env "STEPBOARD_BOARD_SHARDS" (toString (int64 $v.board.shards)) -}}
 {{- $_ := set $env "STEPBOARD_BOARD_RETENTION_DAYS" (toString (int64 $v.board.retentionDays)) -}}
 {{- $_ := set $env "STEPBOARD_BOARD_NAMESPACE" (toString $v.board.namespace) -}}
@@ -236,6 +236,20 @@ precompute records the generation each hot ranking was computed from */ -}}
 {{- if $v.mysql.shardMap -}}
 {{- $_ := set $env "STEPBOARD_MYSQL_SHARD_MAP" (toString $v.mysql.shardMap) -}}
 {{- end -}}
+{{- end -}}
+{{- /* the day archive: written by archive, read by rank's GetHistory */ -}}
+{{- if has $c (list "rank" "archive") -}}
+{{- $_ := set $env "STEPBOARD_ARCHIVE_MYSQL_LOGICAL_SHARDS" (toString (int64 $v.archive.mysql.logicalShards)) -}}
+{{- if $v.archive.mysql.shardMap -}}
+{{- $_ := set $env "STEPBOARD_ARCHIVE_MYSQL_SHARD_MAP" (toString $v.archive.mysql.shardMap) -}}
+{{- end -}}
+{{- $_ := set $env "STEPBOARD_ARCHIVE_RETENTION_MONTHS" (toString (int64 $v.archive.retentionMonths)) -}}
+{{- end -}}
+{{- if eq $c "archive" -}}
+{{- $_ := set $env "STEPBOARD_ARCHIVE_INTERVAL_S" (toString $v.archive.intervalSeconds) -}}
+{{- $_ := set $env "STEPBOARD_LATE_DAYS" (toString (int64 $v.validation.lateDays)) -}}
+{{- end -}}
+{{- if has $c (list "social" "migration" "rank" "archive") -}}
 {{- $_ := set $env "STEPBOARD_MYSQL_POOL_SIZE" (toString (int64 $v.mysql.poolSize)) -}}
 {{- $_ := set $env "STEPBOARD_MYSQL_CONNECT_TIMEOUT_S" (toString $v.mysql.connectTimeoutSeconds) -}}
 {{- $_ := set $env "STEPBOARD_MYSQL_READ_TIMEOUT_S" (toString $v.mysql.readTimeoutSeconds) -}}
@@ -288,6 +302,13 @@ precompute records the generation each hot ranking was computed from */ -}}
       name: {{ $v.mysql.existingSecret | quote }}
       key: {{ $v.mysql.dsnsKey | quote }}
 {{- end }}
+{{- end }}
+{{- if has $c (list "rank" "archive") }}
+- name: STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.archive.mysql.existingSecret | quote }}
+      key: {{ $v.archive.mysql.dsnsKey | quote }}
 {{- end }}
 {{- end -}}
 

@@ -25,7 +25,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -215,18 +215,24 @@ class Archiver:
         self.add_partitions(month_start(today, 1))
         days = closed_days(now_s, late_days, self.reader.settings.retention_days)
         done = self.archived(days[0]) if days else set()
+        self._newest(done)  # a restarted job reports what earlier runs archived
         archived = []
         for day in days:
             if day in done:
                 continue
             self.archive_day(day)
             DAYS.inc()
-            if self.last_day is None or day > self.last_day:
-                self.last_day = day
-                LAST_DAY.set(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+            self._newest([day])
             archived.append(day)
         self.drop_old(today, retention_months)
         return archived
+
+    def _newest(self, days: Iterable[date]) -> None:
+        """Moves the last-archived-day gauge to the newest of ``days`` if it is later."""
+        newest = max(days, default=None)
+        if newest is not None and (self.last_day is None or newest > self.last_day):
+            self.last_day = newest
+            LAST_DAY.set(datetime(newest.year, newest.month, newest.day, tzinfo=UTC).timestamp())
 
     def run(self, stop: threading.Event, late_days: int, interval_s: float,
             retention_months: int) -> None:

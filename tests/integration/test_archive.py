@@ -23,7 +23,9 @@ from rank_svc.config import RankConfig
 from rank_svc.server import build_server
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
 from tests.board_store import BoardStore
-from tests.harness import service_env, today, unique
+from tests.harness import free_port, service_env, start_process, today, unique, wait_until
+from tests.integration.test_write_path_guarantees import metric
+from tests.processes import stop_process
 from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base
 from tests.stack import ROOT
 
@@ -155,6 +157,33 @@ def test_the_loop_archives_each_closed_day_once_and_redoes_an_unfinished_one(
     # A crash before the last shard was marked: the day is redone, nothing else.
     archive_dbs.query(1, "DELETE FROM archived_days WHERE day = %s", (days[-1],))
     assert archiver.run_once(now_s, late_days, 13) == [days[-1]]
+    assert archive_rows(archive_dbs, days[-1]) == expected_rows(days[-1], counts)
+
+
+def test_the_looping_job_archives_closed_days_and_counts_them(boards, archive_dbs):
+    late_days = 30  # the largest late window: a board of 40 days has a handful closed
+    days = closed_days(time.time(), late_days, boards.settings.retention_days)
+    counts = tied_counts(fresh_user_base(), 30, seed=7)
+    write_day(boards, days[-1], counts)
+    port = free_port()
+    job = start_process("rank_svc.archive", service_env(
+        STEPBOARD_BOARD_NAMESPACE=boards.settings.namespace,
+        STEPBOARD_BOARD_SHARDS=str(SHARDS),
+        STEPBOARD_BOARD_RETENTION_DAYS="40",
+        STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS=archive_dbs.dsns,
+        STEPBOARD_LATE_DAYS=str(late_days),
+        STEPBOARD_ARCHIVE_INTERVAL_S="1",
+        STEPBOARD_METRICS_PORT=str(port),
+    ))
+    try:
+        wait_until(lambda: archive_rows(archive_dbs, days[-1]), 60)
+        wait_until(lambda: metric(port, "stepboard_archive_days_total") == len(days), 30)
+        newest = day_start_s(days[-1]) + 14 * 3600  # 00:00 UTC
+        assert metric(port, "stepboard_archive_last_day_timestamp_seconds") == newest
+        assert metric(port, "stepboard_archive_rows_total") == len(counts)
+        assert metric(port, "stepboard_archive_errors_total") == 0
+    finally:
+        assert stop_process(job) == 0, job.log_path.read_text()[-2000:]
     assert archive_rows(archive_dbs, days[-1]) == expected_rows(days[-1], counts)
 
 

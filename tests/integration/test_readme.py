@@ -38,6 +38,13 @@ def test_report_then_global_rank_example():
     assert '"total_participants"' in result.stdout
 
 
+def test_history_example_lists_every_day_of_the_range():
+    """Needs the stack running this tree's rank_svc (GetHistory) and archive databases."""
+    result = run_block(readme_block("Ranking/GetHistory"))
+    assert result.returncode == 0, result.stderr
+    assert len(re.findall(r'"day": "\d{4}-\d{2}-\d{2}"', result.stdout)) == 3
+
+
 def test_friend_ranking_example_on_demo_data():
     demo = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py")],

@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from common.mysql_pools import ShardPools
+from common.redis_clients import RedisSettings, create_redis
 from common.report_rules import day_start_s, readable_days
 from rank_svc.archive import Archiver, closed_days
 from rank_svc.archive_schema import migrate, month_start, partition_name
@@ -27,7 +28,7 @@ from tests.harness import free_port, service_env, start_process, today, unique, 
 from tests.integration.test_write_path_guarantees import metric
 from tests.processes import stop_process
 from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base
-from tests.stack import ROOT
+from tests.stack import REDIS_DEPLOYMENTS, ROOT
 
 SHARDS = 4
 
@@ -47,17 +48,49 @@ def pools(archive_dbs: ShardDatabases) -> Iterator[ShardPools]:
     shard_pools.close()
 
 
+class Boards(BoardStore):
+    """A private board namespace on one Redis deployment, and that deployment's settings
+    (``env``) for the processes and servers a test starts."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        settings = BoardSettings(shards=SHARDS, retention_days=40, namespace=unique("arch"))
+        BoardStore.__init__(self, create_redis(RedisSettings.from_env(service_env(**env))),
+                            settings)
+
+    def service_env(self, **overrides: str) -> dict[str, str]:
+        """A process's environment on these boards' Redis and namespace (boards of 40
+        days, unless overridden)."""
+        return service_env(**self.env, STEPBOARD_BOARD_NAMESPACE=self.settings.namespace,
+                           STEPBOARD_BOARD_SHARDS=str(SHARDS),
+                           STEPBOARD_BOARD_RETENTION_DAYS="40") | overrides
+
+
+    def delete(self) -> None:
+        """Deletes the namespace's keys and closes the client."""
+        keys = list(self.client.scan_iter(match=f"{self.settings.namespace}:*", count=1000))
+        for key in keys:  # one at a time: a Cluster refuses multi-key deletes across slots
+            self.client.delete(key)
+        self.client.close()
+
+
+@pytest.fixture(params=sorted(REDIS_DEPLOYMENTS))
+def boards(request) -> Iterator[Boards]:
+    """A private board namespace, on each Redis deployment; deleted afterwards."""
+    store = Boards(REDIS_DEPLOYMENTS[request.param])
+    yield store
+    store.delete()
+
+
 @pytest.fixture
-def boards(redis_client) -> Iterator[BoardStore]:
-    """A private board namespace whose boards live 40 days; deleted afterwards."""
-    settings = BoardSettings(shards=SHARDS, retention_days=40, namespace=unique("arch"))
-    yield BoardStore(redis_client, settings)
-    keys = list(redis_client.scan_iter(match=f"{settings.namespace}:*", count=1000))
-    for first in range(0, len(keys), 500):
-        redis_client.delete(*keys[first:first + 500])
+def standalone_boards() -> Iterator[Boards]:
+    """A private board namespace on the standalone Redis (a measurement needs one)."""
+    store = Boards(REDIS_DEPLOYMENTS["standalone"])
+    yield store
+    store.delete()
 
 
-def write_day(boards: BoardStore, day: date, counts: dict[int, tuple[int, int]]) -> None:
+def write_day(boards: Boards, day: date, counts: dict[int, tuple[int, int]]) -> None:
     """Writes ``user → (steps, seconds after the day's start)`` to ``day``'s board."""
     items = [((day, user), encode_score(day, steps, day_start_s(day) + second))
              for user, (steps, second) in counts.items()]
@@ -117,12 +150,8 @@ def test_the_one_shot_command_archives_a_closed_day_and_refuses_an_open_one(
     day = today() - timedelta(days=3)
     counts = tied_counts(fresh_user_base(), 300, seed=2)
     write_day(boards, day, counts)
-    env = service_env(
-        STEPBOARD_BOARD_NAMESPACE=boards.settings.namespace,
-        STEPBOARD_BOARD_SHARDS=str(SHARDS),
-        STEPBOARD_BOARD_RETENTION_DAYS="40",
-        STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS=archive_dbs.dsns,
-        STEPBOARD_LATE_DAYS="0",
+    env = boards.service_env(
+        STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS=archive_dbs.dsns, STEPBOARD_LATE_DAYS="0"
     )
 
     def run(*args: str) -> subprocess.CompletedProcess:
@@ -166,10 +195,7 @@ def test_the_looping_job_archives_closed_days_and_counts_them(boards, archive_db
     counts = tied_counts(fresh_user_base(), 30, seed=7)
     write_day(boards, days[-1], counts)
     port = free_port()
-    job = start_process("rank_svc.archive", service_env(
-        STEPBOARD_BOARD_NAMESPACE=boards.settings.namespace,
-        STEPBOARD_BOARD_SHARDS=str(SHARDS),
-        STEPBOARD_BOARD_RETENTION_DAYS="40",
+    job = start_process("rank_svc.archive", boards.service_env(
         STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS=archive_dbs.dsns,
         STEPBOARD_LATE_DAYS=str(late_days),
         STEPBOARD_ARCHIVE_INTERVAL_S="1",
@@ -214,20 +240,18 @@ def test_retention_drops_whole_months_of_partitions(boards, archive_dbs, pools):
 
 class RankServer:
     """An in-process ranking server of the private namespace whose boards it reads live
-    ``retention_days``; reading ``archive`` (None: without a day archive)."""
+    ``retention_days``; reading the archive at ``archive_dsns`` ("": without one)."""
 
-    def __init__(self, boards: BoardStore, retention_days: int,
-                 archive: ShardDatabases | None, retention_months: int = 13) -> None:
-        env = service_env(
-            STEPBOARD_BOARD_NAMESPACE=boards.settings.namespace,
-            STEPBOARD_BOARD_SHARDS=str(SHARDS),
+    def __init__(self, boards: Boards, retention_days: int,
+                 archive_dsns: str, retention_months: int = 13) -> None:
+        env = boards.service_env(
             STEPBOARD_BOARD_RETENTION_DAYS=str(retention_days),
-            STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS=archive.dsns if archive else "",
+            STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS=archive_dsns,
             STEPBOARD_ARCHIVE_RETENTION_MONTHS=str(retention_months),
             STEPBOARD_GRPC_PORT="0",
         )
         self.config = RankConfig.from_env(env)
-        self.pools = ShardPools(self.config.archive) if archive else None
+        self.pools = ShardPools(self.config.archive) if archive_dsns else None
         self.social = grpc.insecure_channel("127.0.0.1:1")  # GetHistory never calls it
         self.built = build_server(self.config, boards.client, self.social, self.pools)
         self.built.server.start()
@@ -263,7 +287,7 @@ def error_of(call) -> grpc.RpcError:
 
 
 def test_history_is_continuous_across_the_archive_seam(boards, archive_dbs, pools, servers):
-    server = RankServer(boards, retention_days=5, archive=archive_dbs)
+    server = RankServer(boards, retention_days=5, archive_dsns=archive_dbs.dsns)
     servers.append(server)
     oldest_live, newest = readable_days(time.time(), 5)
     first = oldest_live - timedelta(days=4)
@@ -303,7 +327,7 @@ def test_history_is_continuous_across_the_archive_seam(boards, archive_dbs, pool
     assert missing.code() == grpc.StatusCode.UNAVAILABLE
     assert "not archived yet" in missing.details()
 
-    boards_only = RankServer(boards, retention_days=5, archive=None)
+    boards_only = RankServer(boards, retention_days=5, archive_dsns="")
     servers.append(boards_only)
     live = boards_only.history(me, oldest_live, newest)
     on_boards = mine | {oldest_live + timedelta(days=1): (99_999, 7200)}
@@ -315,7 +339,7 @@ def test_history_is_continuous_across_the_archive_seam(boards, archive_dbs, pool
 
 
 def test_history_validation_names_the_field(boards, archive_dbs, servers):
-    server = RankServer(boards, retention_days=5, archive=archive_dbs, retention_months=1)
+    server = RankServer(boards, retention_days=5, archive_dsns=archive_dbs.dsns, retention_months=1)
     servers.append(server)
     day = today()
     cases = [
@@ -332,21 +356,22 @@ def test_history_validation_names_the_field(boards, archive_dbs, servers):
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, message
         assert error.details().startswith(message), error.details()
     # 62 days pass validation (here: older days are not archived, so UNAVAILABLE).
-    long = RankServer(boards, retention_days=5, archive=archive_dbs)
+    long = RankServer(boards, retention_days=5, archive_dsns=archive_dbs.dsns)
     servers.append(long)
     error = error_of(lambda: long.history(1, day - timedelta(days=61), day))
     assert error.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def test_bytes_per_archived_row(boards, archive_dbs, pools):
+def test_bytes_per_archived_row(standalone_boards, archive_dbs, pools):
     """Loads a 200,000-user day and reports InnoDB's bytes per row (docs/design.md)."""
     day = today() - timedelta(days=4)
     rng = random.Random(6)
     base = fresh_user_base()
     counts = {base + rng.randrange(10**8): (rng.randrange(30_000), rng.randrange(80_000))
               for _ in range(200_000)}
-    write_day(boards, day, counts)
-    Archiver(BoardReader(boards.client, boards.settings), pools).archive_day(day)
+    write_day(standalone_boards, day, counts)
+    reader = BoardReader(standalone_boards.client, standalone_boards.settings)
+    Archiver(reader, pools).archive_day(day)
     data = rows = 0
     for shard in range(2):
         archive_dbs.query(shard, "ANALYZE TABLE day_steps")
@@ -358,3 +383,14 @@ def test_bytes_per_archived_row(boards, archive_dbs, pools):
     assert rows == len(counts)
     print(f"\narchive: {data / rows:.1f} bytes per row ({rows:,} rows, {data:,} bytes)")
     assert data / rows < 100  # a compact row: 23 bytes of columns plus InnoDB's overhead
+
+
+def test_history_is_unavailable_while_the_archive_is_down(boards, servers):
+    dead = f"mysql://stepboard:stepboard@127.0.0.1:{free_port()}/stepboard_archive_gone"
+    server = RankServer(boards, retention_days=5, archive_dsns=dead)
+    servers.append(server)
+    started = time.monotonic()
+    error = error_of(lambda: server.history(1, today() - timedelta(days=1), today()))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "MySQL shard 0 unavailable" in error.details()
+    assert time.monotonic() - started < 10  # within the call's deadline

@@ -1,12 +1,13 @@
 """``python -m rank_svc.archive``: writes closed days' final counts to the MySQL day archive.
 
 A day is *closed* once no report can change it: its end at UTC-12, plus the late window
-(``STEPBOARD_LATE_DAYS``), plus :data:`CLOSE_MARGIN_S` for a lagging consumer. Looping
-(no arguments), every ``STEPBOARD_ARCHIVE_INTERVAL_S`` the job archives each closed day
-whose board still exists and that is not archived yet, then drops the monthly partitions
-older than ``STEPBOARD_ARCHIVE_RETENTION_MONTHS``. ``--day YYYY-MM-DD`` archives one closed
-day once (again if it already is), with a progress bar on a terminal; ``migrate`` only
-applies the schema (:mod:`rank_svc.archive_schema`), which the other two also do first.
+(``STEPBOARD_LATE_DAYS``), plus :data:`CLOSE_MARGIN_S` for a lagging consumer. Looping (no
+arguments), every ``STEPBOARD_ARCHIVE_INTERVAL_S`` the job archives each closed day whose
+board exists for an hour more (:data:`EXPIRY_MARGIN_S`) and that is not archived yet, then
+drops the monthly partitions older than ``STEPBOARD_ARCHIVE_RETENTION_MONTHS``. ``--day
+YYYY-MM-DD`` archives one closed day once (again if it already is), with a progress bar on
+a terminal; ``migrate`` only applies the schema (:mod:`rank_svc.archive_schema`), which
+the other two also do first.
 
 A day's rows are the board's members in the design's order (score descending, then user
 id ascending): each board shard is read in chunks of :data:`CHUNK` by ``ZREVRANGE``, with
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 CHUNK = 5000  # board members read per ZREVRANGE, and rows per INSERT
 # A consumer this far behind still lands a closed day's last reports before it is archived.
 CLOSE_MARGIN_S = 3600
+# A board expiring within this long is not archived: it could vanish while being read.
+EXPIRY_MARGIN_S = 3600
 _DAY_SPAN_S = int(DAY_SPAN.total_seconds())
 T = TypeVar("T")
 
@@ -92,11 +95,17 @@ def is_closed(day: date, now_s: float, late_days: int) -> bool:
     return now_s >= closes_at
 
 
+def oldest_archivable(now_s: float, retention_days: int) -> date:
+    """The oldest day whose board still exists at ``now_s`` and for :data:`EXPIRY_MARGIN_S`
+    more."""
+    return readable_days(now_s + EXPIRY_MARGIN_S, retention_days)[0]
+
+
 def closed_days(now_s: float, late_days: int, retention_days: int) -> list[date]:
-    """The closed days whose board may still exist at ``now_s``, oldest first."""
-    day, newest = readable_days(now_s, retention_days)
+    """The closed days whose board exists for a while yet at ``now_s``, oldest first."""
+    day = oldest_archivable(now_s, retention_days)
     days = []
-    while day <= newest and is_closed(day, now_s, late_days):
+    while is_closed(day, now_s, late_days):
         days.append(day)
         day += timedelta(days=1)
     return days
@@ -146,23 +155,23 @@ class Archiver:
         self.add_partitions(day)
         batches: list[list[tuple]] = [[] for _ in self.pools.pools]
         users = [0] * len(self.pools.pools)
-        changed = total = 0
+        affected = total = 0
         for row in ranked_rows(self.reader, day, self.chunk):
             index = self.pools.physical_index(row.user_id)
             batches[index].append((row.user_id, day, *row[1:]))
             users[index] += 1
             total += 1
             if len(batches[index]) >= self.chunk:
-                changed += self._write(index, batches[index], progress)
+                affected += self._write(index, batches[index], progress)
                 batches[index] = []
         for index, batch in enumerate(batches):
             if batch:
-                changed += self._write(index, batch, progress)
+                affected += self._write(index, batch, progress)
         for index in range(len(self.pools.pools)):
             self._run(index, lambda cur, i=index: cur.execute(_MARK, (day, users[i], total)))
         log.info("day archived", extra={"day": day.isoformat(), "rows": total,
-                                        "changed": changed})
-        return changed
+                                        "affected": affected})
+        return affected
 
     def _write(self, index: int, batch: Sequence[tuple], progress: Progress | None) -> int:
         """Writes one batch to shard ``index`` in one multi-row statement (pymysql joins an
@@ -258,16 +267,17 @@ def archive_one(archiver: Archiver, text: str, late_days: int) -> int:
     if not is_closed(day, now_s, late_days):
         raise SystemExit(f"--day: {day} is not closed yet (late window "
                          f"STEPBOARD_LATE_DAYS={late_days} plus {CLOSE_MARGIN_S} s)")
-    oldest, _ = readable_days(now_s, archiver.reader.settings.retention_days)
+    oldest = oldest_archivable(now_s, archiver.reader.settings.retention_days)
     if day < oldest:
-        raise SystemExit(f"--day: the board of {day} has expired (oldest board: {oldest})")
+        raise SystemExit(f"--day: the board of {day} has expired or is about to "
+                         f"(oldest archivable: {oldest})")
     progress = None
     if sys.stderr.isatty():
         progress = Progress(f"archive {day}", archiver.reader.participants(day), "rows")
-    changed = archiver.archive_day(day, progress)
+    affected = archiver.archive_day(day, progress)
     if progress is not None:
         progress.finish()
-    return changed
+    return affected
 
 
 def main(argv: Sequence[str]) -> None:
@@ -292,8 +302,8 @@ def main(argv: Sequence[str]) -> None:
     archiver = Archiver(BoardReader(client, config.board), pools)
     try:
         if args.day is not None:
-            changed = archive_one(archiver, args.day, config.late_days)
-            print(f"archived {args.day}: {changed} rows affected")
+            affected = archive_one(archiver, args.day, config.late_days)
+            print(f"archived {args.day}: {affected} rows affected")
             return
         serve_metrics(config.metrics_port)
         archiver.run(stop_on_signals(), config.late_days, config.interval_s,

@@ -5,14 +5,18 @@ shards map to physical databases by configuration, so adding a server moves whol
 shards, never rows one by one.
 """
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pymysql
 from dbutils.pooled_db import PooledDB
 
 from common.config import ConfigError
+from common.errors import Unavailable
 from common.settings import default, read
 from common.sharding import shard_of
 
@@ -143,3 +147,48 @@ class ShardPools:
         """Closes every pooled connection."""
         for pool in self.pools:
             pool.close()
+
+
+# What a MySQL call raises when its server is unreachable or the connection broke.
+CONNECTION_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
+
+
+class ShardAccess:
+    """Connections of the physical shards, with a bounded wait for a free one.
+
+    The pools would block forever once every connection of a shard is busy (for example
+    stuck connecting to a dead server); a per-shard semaphore sized like the pool turns
+    that wait into ``Unavailable`` after ``wait_s``.
+    """
+
+    def __init__(self, pools: ShardPools, wait_s: float) -> None:
+        self.pools = pools
+        self._wait_s = wait_s
+        self._slots = [threading.BoundedSemaphore(pools.settings.pool_size) for _ in pools.pools]
+
+    @contextmanager
+    def cursor(self, shard: int, write: bool = False) -> Iterator[Any]:
+        """A cursor on ``shard``; a ``write`` commits when the block ends without error.
+
+        Connection failures become ``Unavailable`` naming the shard; whatever was not
+        committed is rolled back when the connection returns to the pool.
+        """
+        if not self._slots[shard].acquire(timeout=self._wait_s):
+            raise Unavailable(f"MySQL shard {shard}: no free connection within {self._wait_s} s")
+        try:
+            conn = self.pools.pools[shard].connection()
+            try:
+                with conn.cursor() as cur:
+                    if write:
+                        # Row locks only, no gap locks: a delete of a missing row then
+                        # blocks no unrelated insert.
+                        cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    yield cur
+                if write:
+                    conn.commit()
+            finally:
+                conn.close()
+        except CONNECTION_ERRORS as error:
+            raise Unavailable(f"MySQL shard {shard} unavailable: {error}") from error
+        finally:
+            self._slots[shard].release()

@@ -12,16 +12,20 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
+import pymysql
+
 from common.errors import InvalidArgument, Unavailable
+from common.mysql_pools import ShardAccess
 from common.report_rules import parse_day, readable_days
 from rank_svc.archive_schema import retention_cutoff
 from rank_svc.board_format import decode_score
 from rank_svc.board_readers import BoardReader
-from social_svc.store import ShardAccess
 
 MAX_DAYS = 62
 # Longest wait for a free archive connection before UNAVAILABLE.
 ARCHIVE_POOL_WAIT_S = 1.0
+# MySQL's error for a table that does not exist: the archive job has not migrated yet.
+_NO_SUCH_TABLE = 1146
 
 
 class HistoryDay(NamedTuple):
@@ -44,14 +48,22 @@ class ArchiveReader:
     def days(self, user_id: int, first: date, last: date) -> dict[date, HistoryDay]:
         """The archived days from ``first`` to ``last`` with the user's row (0 steps, no
         rank, on a day they did not report): one query on the user's shard."""
-        with self.access.cursor(self.access.pools.physical_index(user_id)) as cur:
-            cur.execute(
-                "SELECT a.day, s.steps, s.reached_at, s.global_rank FROM archived_days a"
-                " LEFT JOIN day_steps s ON s.user_id = %s AND s.day = a.day"
-                " WHERE a.day BETWEEN %s AND %s",
-                (user_id, first, last),
-            )
-            rows = cur.fetchall()
+        shard = self.access.pools.physical_index(user_id)
+        try:
+            with self.access.cursor(shard) as cur:
+                cur.execute(
+                    "SELECT a.day, s.steps, s.reached_at, s.global_rank FROM archived_days a"
+                    " LEFT JOIN day_steps s ON s.user_id = %s AND s.day = a.day"
+                    " WHERE a.day BETWEEN %s AND %s",
+                    (user_id, first, last),
+                )
+                rows = cur.fetchall()
+        except pymysql.err.ProgrammingError as error:
+            if error.args[0] != _NO_SUCH_TABLE:
+                raise
+            raise Unavailable(
+                f"archive shard {shard} has no tables yet (python -m rank_svc.archive migrate)"
+            ) from error
         return {
             day: HistoryDay(day, steps or 0, reached_at or 0, rank or 0, True)
             for day, steps, reached_at, rank in rows

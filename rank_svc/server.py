@@ -2,7 +2,7 @@
 
 import grpc
 
-from common.mysql_pools import ShardPools
+from common.mysql_pools import ShardAccess, ShardPools
 from common.redis_clients import RedisClient
 from common.server import BuiltServer, build_grpc_server, register
 from common.social_cache_format import SocialCache
@@ -12,7 +12,6 @@ from rank_svc.history import ARCHIVE_POOL_WAIT_S, ArchiveReader, History
 from rank_svc.hot_rankings import HotRankings
 from rank_svc.servicer import RankingServicer, bounded_members
 from rank_svc.social_client import SOCIAL_CACHE_READS, FriendSource, ProfileSource
-from social_svc.store import ShardAccess
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
 
 

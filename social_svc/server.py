@@ -2,14 +2,14 @@
 
 from dataclasses import dataclass
 
-from common.mysql_pools import ShardPools
+from common.mysql_pools import ShardAccess, ShardPools
 from common.redis_clients import RedisClient, create_redis
 from common.server import BuiltServer, build_grpc_server, register
 from social_svc.cache import GraphCache
 from social_svc.config import SocialConfig
 from social_svc.graph import SocialGraph
 from social_svc.servicer import FriendGraphServicer
-from social_svc.store import GraphStore, ShardAccess
+from social_svc.store import GraphStore
 from stepboard.v1 import social_pb2, social_pb2_grpc
 
 

@@ -9,17 +9,10 @@ connection the other waits for; a failure between the two commits leaves one sid
 and repeating the call converges.
 """
 
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-import pymysql
-
-from common.errors import Unavailable
-from common.mysql_pools import ShardPools
-
-_CONNECTION_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
+from common.mysql_pools import ShardAccess
 
 
 class StoredProfile(NamedTuple):
@@ -28,47 +21,6 @@ class StoredProfile(NamedTuple):
     user_id: int
     nickname: str
     avatar_url: str
-
-
-class ShardAccess:
-    """Connections of the physical shards, with a bounded wait for a free one.
-
-    The pools would block forever once every connection of a shard is busy (for example
-    stuck connecting to a dead server); a per-shard semaphore sized like the pool turns
-    that wait into ``Unavailable`` after ``wait_s``.
-    """
-
-    def __init__(self, pools: ShardPools, wait_s: float) -> None:
-        self.pools = pools
-        self._wait_s = wait_s
-        self._slots = [threading.BoundedSemaphore(pools.settings.pool_size) for _ in pools.pools]
-
-    @contextmanager
-    def cursor(self, shard: int, write: bool = False) -> Iterator[Any]:
-        """A cursor on ``shard``; a ``write`` commits when the block ends without error.
-
-        Connection failures become ``Unavailable`` naming the shard; whatever was not
-        committed is rolled back when the connection returns to the pool.
-        """
-        if not self._slots[shard].acquire(timeout=self._wait_s):
-            raise Unavailable(f"MySQL shard {shard}: no free connection within {self._wait_s} s")
-        try:
-            conn = self.pools.pools[shard].connection()
-            try:
-                with conn.cursor() as cur:
-                    if write:
-                        # Row locks only, no gap locks: a delete of a missing row then
-                        # blocks no unrelated insert.
-                        cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                    yield cur
-                if write:
-                    conn.commit()
-            finally:
-                conn.close()
-        except _CONNECTION_ERRORS as error:
-            raise Unavailable(f"MySQL shard {shard} unavailable: {error}") from error
-        finally:
-            self._slots[shard].release()
 
 
 def _add_row(cur: Any, user_id: int, friend_id: int) -> None:

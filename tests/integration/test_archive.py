@@ -13,7 +13,8 @@ from datetime import date, timedelta
 import grpc
 import pytest
 
-from common.mysql_pools import ShardPools
+from common.errors import Unavailable
+from common.mysql_pools import ShardAccess, ShardPools
 from common.redis_clients import RedisSettings, create_redis
 from common.report_rules import day_start_s, readable_days
 from rank_svc.archive import Archiver, closed_days
@@ -21,6 +22,7 @@ from rank_svc.archive_schema import migrate, month_start, partition_name
 from rank_svc.board_format import BoardSettings, decode_score, encode_score
 from rank_svc.board_readers import BoardReader
 from rank_svc.config import RankConfig
+from rank_svc.history import ArchiveReader
 from rank_svc.server import build_server
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
 from tests.board_store import BoardStore
@@ -394,3 +396,16 @@ def test_history_is_unavailable_while_the_archive_is_down(boards, servers):
     assert error.code() == grpc.StatusCode.UNAVAILABLE
     assert "MySQL shard 0 unavailable" in error.details()
     assert time.monotonic() - started < 10  # within the call's deadline
+
+
+def test_an_archive_not_migrated_yet_is_unavailable_not_internal():
+    """rank_svc may start before the archive job has created its tables."""
+    databases = ShardDatabases([STACK_MARIADB], "ARCHIVE_", lambda _pools: None)
+    pools = ShardPools(databases.settings())
+    try:
+        reader = ArchiveReader(ShardAccess(pools, 1.0))
+        with pytest.raises(Unavailable, match="no tables yet"):
+            reader.days(fresh_user_base() + 1, today() - timedelta(days=9), today())
+    finally:
+        pools.close()
+        databases.drop()

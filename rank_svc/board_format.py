@@ -25,7 +25,7 @@ ties lexicographically, which is not numeric order.
 Every function that takes a ``board`` takes a day (a date) or a :class:`Window`.
 
 Each shard also holds an *applied watermark* hash (Kafka partition → last applied offset,
-:meth:`BoardKeys.watermark_key`) and, per day, a version counter bumped by every write
+:meth:`BoardKeys.watermark_key`) and, per day, a version counter bumped by every change
 (:meth:`BoardKeys.version_key`).
 """
 
@@ -150,7 +150,7 @@ class BoardKeys:
         return self._key(board, shard, 0)
 
     def version_key(self, board: date | Window, shard: int) -> str:
-        """A counter bumped by every write to ``board`` for ``shard``, so readers can tell
+        """A counter bumped by every change to ``board`` for ``shard``, so readers can tell
         whether a board changed without reading it."""
         return self._key(board, shard, 1)
 

@@ -2,7 +2,7 @@
 
 Merging every shard's best ``limit`` users costs milliseconds, and many callers ask for the
 same top. An answer is kept with the board's versions (:meth:`BoardReader.versions`, bumped
-by every write) and served again while they are equal. Reading the versions is a Redis
+by every change) and served again while they are equal. Reading the versions is a Redis
 round trip that cost a cached answer a third of its latency (p50 3.0 → 2.0 ms at 4
 callers, measured), so an answer whose versions were confirmed less than ``RECHECK_S``
 ago is served without asking: a top is never more than ``RECHECK_S`` behind the board,

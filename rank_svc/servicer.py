@@ -79,18 +79,6 @@ def bounded_members(
     return members
 
 
-class WindowTooLargeToRank(Unavailable):
-    """A week's or month's friend ranking too large to compute per call: only day rankings
-    are precomputed."""
-
-    def __init__(self, user_id: int, window: Window, max_users: int) -> None:
-        super().__init__(
-            f"the friend ranking of user {user_id} has more than the {max_users} users ranked "
-            f"per call (STEPBOARD_LIVE_RANKING_MAX_USERS); {window.period} rankings of that "
-            "size are not precomputed yet (only day rankings are)"
-        )
-
-
 def _window_of(request) -> Window:
     """The window a request asks about: its ``period`` (unset: the day) of its ``day``."""
     period = _PERIODS.get(request.period)
@@ -211,8 +199,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         ranking at once, a user who is no longer hot is not shown the ranking from when
         they were, and no ranking freezes. One older than ``max_age_s`` is marked
         ``stale_ranking``. A ranking too large to compute with nothing precomputed is
-        ``UNAVAILABLE`` (:class:`TooLargeToRank`). Week and month rankings are always
-        computed per call (:meth:`_window_page`).
+        ``UNAVAILABLE`` (:class:`TooLargeToRank`). Days, weeks and months alike.
         """
         user_id = request.user_id
         _check_user(user_id)
@@ -221,12 +208,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         token_offset = decode_offset(request.page_token, token_scope(user_id, window))
         reply = ranking_pb2.GetFriendRankingResponse()
         _set_window(reply, window)
-        if window.period == DAY:
-            page = self._day_page(user_id, window.first, size, token_offset, request.around_me,
-                                  reply)
-        else:
-            page = self._window_page(user_id, window, size, token_offset, request.around_me,
-                                     reply)
+        page = self._page(user_id, window, size, token_offset, request.around_me, reply)
         profiles = self._add_entries(reply.entries, window, page.start + 1, page.rows,
                                      (user_id,))
         fill_entries(lambda: reply.me, window, page.my_index + 1, [page.me], profiles)
@@ -234,24 +216,12 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         reply.next_page_token = next_token(user_id, window, page.start, size, page.total)
         return reply
 
-    def _window_page(
-        self, user_id: int, window: Window, size: int, token_offset: int, around_me: bool,
+    def _page(
+        self, user_id: int, day: Window, size: int, token_offset: int, around_me: bool,
         reply: ranking_pb2.GetFriendRankingResponse,
     ) -> _Page:
-        """A page of a week's or month's friend ranking, computed from the friend list and
-        the window's board; ``UNAVAILABLE`` (:class:`WindowTooLargeToRank`) for a list too
-        large to compute per call, as precompute keeps only day rankings."""
-        try:
-            return self._live(user_id, window, size, token_offset, around_me, reply)
-        except TooLargeToRank:
-            raise WindowTooLargeToRank(user_id, window, self._live_limit) from None
-
-    def _day_page(
-        self, user_id: int, day: date, size: int, token_offset: int, around_me: bool,
-        reply: ranking_pb2.GetFriendRankingResponse,
-    ) -> _Page:
-        """A page of a day's friend ranking: precomputed or computed (see
-        :meth:`GetFriendRanking`)."""
+        """A page of the friend ranking of ``day`` (a day, week or month): precomputed or
+        computed (see :meth:`GetFriendRanking`)."""
         known = self._friends.known_count(user_id)
         hot_start = None if around_me else token_offset
         hot = None
@@ -268,7 +238,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             return self._served_hot(hot, reply)
 
     def _precomputed(
-        self, user_id: int, day: date, start: int | None, size: int
+        self, user_id: int, day: Window, start: int | None, size: int
     ) -> HotPage | None:
         """The page from ``start`` (None: the user's own) of the user's precomputed ranking,
         checked against the friend list's current generation; None if there is none."""
@@ -289,7 +259,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         return _Page(hot.start, hot.rows, hot.total, hot.my_index, hot.me)
 
     def _live(
-        self, user_id: int, day: date | Window, size: int, token_offset: int, around_me: bool,
+        self, user_id: int, day: Window, size: int, token_offset: int, around_me: bool,
         reply: ranking_pb2.GetFriendRankingResponse,
     ) -> _Page:
         """The page computed from the friend list and the board ``day``; whether the list is an old

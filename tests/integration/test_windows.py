@@ -14,11 +14,12 @@ from confluent_kafka import Consumer, TopicPartition
 from common.kafka_clients import consumer_config
 from common.report_rules import MONTH, WEEK, Window, day_start_s, window_of
 from stepboard.v1 import ranking_pb2, social_pb2
-from tests.harness import today, unique, wait_until
+from tests.harness import start_process, today, unique, wait_until
+from tests.integration.test_hot_users import befriend, hot_path, precomputed
 from tests.integration.test_write_path import send_rows
 from tests.model import BoardModel
 from tests.processes import stop_process
-from tests.social_support import fresh_user_base
+from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base, rpc_error
 from tests.stack import REDIS_DEPLOYMENTS
 from tests.write_path import PARTITIONS, WritePath
 
@@ -220,20 +221,49 @@ def test_window_reads_refuse_bad_periods_old_windows_and_day_tokens(late_path):
     assert token.value.details().startswith("page_token:")
 
 
-def test_a_window_friend_ranking_too_large_to_compute_is_unavailable_saying_why():
-    path = WritePath({"STEPBOARD_HOT_FRIENDS_THRESHOLD": "2",
-                      "STEPBOARD_LIVE_RANKING_MAX_USERS": "3"})
+def test_a_hot_users_week_and_month_are_served_precomputed():
+    """A friend ranking larger than STEPBOARD_LIVE_RANKING_MAX_USERS is served only
+    precomputed, for a week or month as for a day: UNAVAILABLE until precompute has run,
+    then equal to the model's window restricted to the user and their friends."""
+    databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
+    path = hot_path(databases, threshold=3, interval_s=600, **LATE,
+                    STEPBOARD_LIVE_RANKING_MAX_USERS="4")
     try:
         user = fresh_user_base()
-        for friend in range(user + 1, user + 5):
-            path.social.AddFriendship(
-                social_pb2.AddFriendshipRequest(user_id=user, friend_id=friend), timeout=10)
-        request = ranking_pb2.GetFriendRankingRequest(
-            user_id=user, day=today().isoformat(), period=ranking_pb2.PERIOD_MONTH)
-        with pytest.raises(grpc.RpcError) as refused:
-            path.ranking.GetFriendRanking(request, timeout=10)
-        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert "month rankings of that size are not precomputed yet" in refused.value.details()
-        assert "STEPBOARD_LIVE_RANKING_MAX_USERS" in refused.value.details()
+        friends = [user + i for i in range(1, 7)]
+        befriend(path, user, friends)
+        now = today()
+        rng = random.Random(5)
+        days = sorted({*windows_days(now, WEEK), *windows_days(now, MONTH)})
+        rows = [(rng.choice(days), rng.choice([user, *friends[:-1]]), rng.randint(0, 9000),
+                 rng.choice([30, 31, rng.randint(0, 40_000)])) for _ in range(200)]
+        model = send_rows(path, rows)
+        path.start_consumer()
+        for day in days:
+            wait_until(lambda d=day: path.matches(model, d, day_start_s(d)), 60)
+        requests = {period: ranking_pb2.GetFriendRankingRequest(
+            user_id=user, day=now.isoformat(), period=PERIODS[period]) for period in PERIODS}
+        for request in requests.values():
+            refused = rpc_error(path.ranking.GetFriendRanking, request, timeout=10)
+            assert refused.code() == grpc.StatusCode.UNAVAILABLE
+            assert "STEPBOARD_LIVE_RANKING_MAX_USERS" in refused.details()
+        path.consumers.append(start_process("rank_svc.precompute", path.env))
+        circle = {user, *friends}
+        for period, request in requests.items():
+            served = wait_until(lambda r=request: precomputed(path, r), 60, 0.5)
+            window = window_of(now, period)
+            expected = [row for row in model.window_ranking(window.first, window.last,
+                                                            day_start_s) if row[0] in circle]
+            silent = sorted(circle - {row[0] for row in expected})
+            assert entries(served) == expected + [(u, 0, 0) for u in silent]
+            assert served.window_last_day == window.last.isoformat()
     finally:
         path.close()
+        databases.drop()
+
+
+def windows_days(now: date, period: str) -> list[date]:
+    """The days of ``now``'s window of ``period`` up to ``now``, inside the late window."""
+    window = window_of(now, period)
+    first = max(window.first, now - timedelta(days=29))
+    return [first + timedelta(days=i) for i in range((now - first).days + 1)]

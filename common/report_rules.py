@@ -139,6 +139,66 @@ def readable_days(now_s: float, retention_days: int) -> tuple[date, date]:
     return oldest, _epoch_day((math.floor(now_s) + _EARLIEST_OFFSET_S) // 86400)
 
 
+DAY, WEEK, MONTH = "day", "week", "month"
+
+
+class Window(NamedTuple):
+    """The days one ranking covers: a day, the ISO week (Monday to Sunday) of a day, or the
+    calendar month of a day. Its board starts at :func:`day_start` of ``first``."""
+
+    period: str  # DAY, WEEK or MONTH
+    first: date
+    last: date
+
+    @property
+    def label(self) -> str:
+        """How keys and page tokens name it: ``2026-12-03``, ``2026-W49`` or ``2026-12``."""
+        if self.period == WEEK:
+            year, week, _ = self.first.isocalendar()
+            return f"{year}-W{week:02d}"
+        if self.period == MONTH:
+            return f"{self.first.year}-{self.first.month:02d}"
+        return self.first.isoformat()
+
+
+@functools.lru_cache(maxsize=1024)
+def window_of(day: date, period: str) -> Window:
+    """The window of ``period`` that holds ``day``."""
+    if period == WEEK:
+        first = day - timedelta(days=day.weekday())
+        return Window(WEEK, first, first + timedelta(days=6))
+    if period == MONTH:
+        first = day.replace(day=1)
+        following = (first + timedelta(days=31)).replace(day=1)
+        return Window(MONTH, first, following - timedelta(days=1))
+    return Window(DAY, day, day)
+
+
+def retained_days(window: Window, retention_days: int) -> int:
+    """How many days after its last day ended (at UTC-12) the board of ``window`` lives.
+
+    A day's board lives ``retention_days``. A week's or month's lives the late window of
+    :data:`RECORD_LIMITS` longer: the consumer applies whatever some ingest accepted, up to
+    that many days late, so that is the late window the window boards must outlast."""
+    return retention_days + (0 if window.period == DAY else RECORD_LIMITS.late_days)
+
+
+def check_readable(window: Window, now_s: float, retention_days: int) -> None:
+    """``InvalidArgument`` naming ``day`` unless the board of ``window`` may exist at Unix
+    time ``now_s``: its first day has begun at UTC+14 and its board has not expired."""
+    oldest, newest = readable_days(now_s, retained_days(window, retention_days))
+    if oldest <= window.last and window.first <= newest:
+        return
+    if window.period == DAY:
+        raise InvalidArgument(
+            "day", f"{window.first} has no board: readable days are {oldest} to {newest}"
+        )
+    raise InvalidArgument(
+        "day", f"the {window.period} {window.label} has no board: readable {window.period}s "
+        f"end on {oldest} or later and begin on {newest} or earlier"
+    )
+
+
 def validate_report(
     report: ingest_pb2.StepReport,
     now_s: float,

@@ -156,8 +156,10 @@ _ALL = (
     + _declare(
         "Report validation", ("ingest",),
         # The board score packs steps above 18 bits of time; it must stay exact in a double.
-        ("MAX_STEPS_PER_DAY", "int", 100_000, "highest accepted cumulative count",
-         {"minimum": 1, "maximum": 2**35 - 1}),
+        ("MAX_STEPS_PER_DAY", "int", 100_000,
+         "highest accepted cumulative count (at most a 31-day month's total stays below 2^31, "
+         "the window score's step bits)",
+         {"minimum": 1, "maximum": (2**31 - 1) // 31}),
     )
     + _declare(
         "Late window", ("ingest", "archive"),

@@ -9,11 +9,23 @@ max-merge of docs/design.md::
 
     score = steps * 2**18 + (2**18 - 1 - s),  s = measured_at - day_start(day) in seconds
 
+The week and month boards (*window boards*, :class:`common.report_rules.Window`) rank by
+the window's total, the sum of the user's daily maxima, and then by when the total was
+reached, the latest ``reached_at`` of those days::
+
+    score = total * 2**22 + (2**22 - 1 - s),  s = reached_at - day_start(first day)
+
+A month spans at most 31 days + 26 hours < 2**22 s, and a total of at most 31 days of
+``STEPBOARD_MAX_STEPS_PER_DAY`` (≤ 69,273,666) stays below 2**31: 31 + 22 = 53 bits, exact
+in a double (and in Redis's and Lua's numbers).
+
 Equal scores are ordered by user id ascending (:func:`sort_key`), in Python: Redis orders
 ties lexicographically, which is not numeric order.
 
+Every function that takes a ``board`` takes a day (a date) or a :class:`Window`.
+
 Each shard also holds an *applied watermark* hash (Kafka partition → last applied offset,
-:meth:`BoardKeys.watermark_key`) and, per day, a version counter bumped by every write
+:meth:`BoardKeys.watermark_key`) and, per day, a version counter bumped by every change
 (:meth:`BoardKeys.version_key`).
 """
 
@@ -23,12 +35,25 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import NamedTuple
 
-from common.report_rules import DAY_SPAN, day_start, day_start_s
+from common.report_rules import (
+    DAY,
+    DAY_SPAN,
+    MONTH,
+    WEEK,
+    Window,
+    day_start,
+    day_start_s,
+    retained_days,
+)
 from common.settings import default, read
 from common.sharding import shard_of
 
 TIME_BITS = 18
 TIME_SLOTS = 1 << TIME_BITS
+WINDOW_TIME_BITS = 22
+WINDOW_TIME_SLOTS = 1 << WINDOW_TIME_BITS
+# Key prefixes of (board, version) per period: "board" and "boardv" for days.
+_PREFIXES = {DAY: ("board", "boardv"), WEEK: ("wboard", "wboardv"), MONTH: ("mboard", "mboardv")}
 
 
 @dataclass(frozen=True)
@@ -55,26 +80,47 @@ def encode_score(day: date, steps: int, measured_at_s: int) -> int:
     return steps * TIME_SLOTS + (TIME_SLOTS - 1 - elapsed)
 
 
-def decode_score(day: date, score: float) -> tuple[int, int]:
-    """``(steps, reached_at_s)`` from a board score."""
-    return decode_scores(day, [score])[0]
+def encode_window_score(window: Window, total: int, reached_at_s: int) -> int:
+    """The window-board score of ``total`` steps reached at Unix second ``reached_at_s``."""
+    elapsed = reached_at_s - day_start_s(window.first)
+    return total * WINDOW_TIME_SLOTS + (WINDOW_TIME_SLOTS - 1 - elapsed)
 
 
-def decode_scores(day: date, scores: Iterable[float]) -> list[tuple[int, int]]:
-    """:func:`decode_score` of each of ``scores``, with the day's arithmetic done once (a
+def as_window(board: date | Window) -> Window:
+    """``board`` as a window (a day is the window of one day)."""
+    return board if isinstance(board, Window) else Window(DAY, board, board)
+
+
+def _slots(window: Window) -> int:
+    return TIME_SLOTS if window.period == DAY else WINDOW_TIME_SLOTS
+
+
+def decode_score(board: date | Window, score: float) -> tuple[int, int]:
+    """``(steps, reached_at_s)`` from a score of ``board``."""
+    return decode_scores(board, [score])[0]
+
+
+def decode_scores(board: date | Window, scores: Iterable[float]) -> list[tuple[int, int]]:
+    """:func:`decode_score` of each of ``scores``, with the board's arithmetic done once (a
     ranking page decodes up to hundreds)."""
-    last_second = day_start_s(day) + TIME_SLOTS - 1
+    window = as_window(board)
+    slots = _slots(window)
+    last_second = day_start_s(window.first) + slots - 1
     decoded = []
     for score in scores:
-        steps, rest = divmod(int(score), TIME_SLOTS)
+        steps, rest = divmod(int(score), slots)
         decoded.append((steps, last_second - rest))
     return decoded
 
 
 @functools.lru_cache(maxsize=256)
-def expire_at(day: date, retention_days: int) -> int:
-    """Unix time when ``day``'s board may go: its end in the last time zone plus retention."""
-    return int((day_start(day) + DAY_SPAN + timedelta(days=retention_days)).timestamp())
+def expire_at(board: date | Window, retention_days: int) -> int:
+    """Unix time when ``board`` may go: the end of its last day in the last time zone plus
+    :func:`common.report_rules.retained_days` (the retention; for a window, plus the late
+    window)."""
+    window = as_window(board)
+    kept = timedelta(days=retained_days(window, retention_days))
+    return int((day_start(window.last) + DAY_SPAN + kept).timestamp())
 
 
 class Row(NamedTuple):
@@ -98,16 +144,20 @@ class BoardKeys:
         self.topic = topic
         self._suffix = ":staging" if staging else ""
 
-    def board_key(self, day: date, shard: int) -> str:
-        """The sorted set of ``day`` for ``shard``; the hash tag keeps a shard on one node."""
-        prefix = self.settings.namespace
-        return f"{prefix}:board:{{{shard}}}:{day.isoformat()}{self._suffix}"
+    def board_key(self, board: date | Window, shard: int) -> str:
+        """The sorted set of ``board`` for ``shard``; the hash tag keeps a shard on one node
+        (its day and window boards included)."""
+        return self._key(board, shard, 0)
 
-    def version_key(self, day: date, shard: int) -> str:
-        """A counter bumped by every write to the board of ``day`` for ``shard``, so readers
-        can tell whether a board changed without reading it."""
-        prefix = self.settings.namespace
-        return f"{prefix}:boardv:{{{shard}}}:{day.isoformat()}{self._suffix}"
+    def version_key(self, board: date | Window, shard: int) -> str:
+        """A counter bumped by every change to ``board`` for ``shard``, so readers can tell
+        whether a board changed without reading it."""
+        return self._key(board, shard, 1)
+
+    def _key(self, board: date | Window, shard: int, which: int) -> str:
+        window = as_window(board)
+        kind = _PREFIXES[window.period][which]
+        return f"{self.settings.namespace}:{kind}:{{{shard}}}:{window.label}{self._suffix}"
 
     def watermark_key(self, shard: int) -> str:
         """The applied-offset hash of ``shard`` for the configured topic."""

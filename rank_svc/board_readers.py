@@ -1,7 +1,8 @@
-"""The board readers: users' scores (a friend ranking's read), the top of a day, one
+"""The board readers: users' scores (a friend ranking's read), the top of a board, one
 user's global rank, the participant count and the boards' versions.
 
-Keys and scores: :mod:`rank_svc.board_format`.
+Every read takes a ``board``: a day, or a week or month (:class:`common.report_rules.Window`),
+read alike. Keys and scores: :mod:`rank_svc.board_format`.
 """
 
 from array import array
@@ -12,6 +13,7 @@ from datetime import date
 from redis.cluster import RedisCluster
 
 from common.redis_clients import RedisClient, mget
+from common.report_rules import Window
 from common.sharding import shard_of
 from rank_svc.board_format import BoardKeys, BoardSettings, Row, sort_key
 
@@ -77,7 +79,7 @@ def _bulk(value: bytes) -> bytes:
 
 
 class BoardReader(BoardKeys):
-    """Reads the sharded daily boards through one Redis client."""
+    """Reads the sharded day, week and month boards through one Redis client."""
 
     def __init__(
         self, client: RedisClient, settings: BoardSettings, topic: str = "", staging: bool = False
@@ -89,9 +91,9 @@ class BoardReader(BoardKeys):
         # A Cluster spreads shards over nodes, so multi-shard scripts cannot run there;
         # the global rank then pipelines its commands per shard instead.
         self._one_server = not isinstance(client, RedisCluster)
-        self._wire_keys: dict[date, list[bytes]] = {}
+        self._wire_keys: dict[date | Window, list[bytes]] = {}
 
-    def versions(self, day: date) -> tuple[int | None, ...]:
+    def versions(self, day: date | Window) -> tuple[int | None, ...]:
         """Every shard's version of ``day``'s board: equal tuples mean an unchanged board."""
         keys = [self.version_key(day, shard) for shard in range(self.settings.shards)]
         found = mget(self.client, keys)
@@ -101,13 +103,13 @@ class BoardReader(BoardKeys):
         """``user_ids`` prepared for :meth:`read_scores`."""
         return Members(user_ids, self.settings.shards)
 
-    def scores(self, day: date, user_ids: Iterable[int]) -> dict[int, int | None]:
+    def scores(self, day: date | Window, user_ids: Iterable[int]) -> dict[int, int | None]:
         """Each user's score on ``day`` (None: no report)."""
         members = self.members(user_ids)
         return dict(zip(members.ids, self.read_scores(day, members)[0], strict=True))
 
     def read_scores(
-        self, day: date, members: Members, watch: str | None = None
+        self, day: date | Window, members: Members, watch: str | None = None
     ) -> tuple[list[int | None], bytes | None]:
         """The score on ``day`` of each of ``members.ids``, in that order (None: no report),
         and the value of the key ``watch``, read in the same round trip (a friend ranking
@@ -141,7 +143,7 @@ class BoardReader(BoardKeys):
         return [None if value is None else int(value) for reply in replies for value in reply], \
             watched
 
-    def _wire_board_keys(self, day: date) -> list[bytes]:
+    def _wire_board_keys(self, day: date | Window) -> list[bytes]:
         """Every shard's board key of ``day`` as a RESP bulk string; kept for a few days,
         since every friend ranking sends them."""
         keys = self._wire_keys.get(day)
@@ -174,14 +176,14 @@ class BoardReader(BoardKeys):
         finally:
             pool.release(connection)
 
-    def participants(self, day: date) -> int:
+    def participants(self, day: date | Window) -> int:
         """How many users reported on ``day``."""
         pipe = self.client.pipeline(transaction=False)
         for shard in range(self.settings.shards):
             pipe.zcard(self.board_key(day, shard))
         return sum(pipe.execute())
 
-    def top(self, day: date, limit: int) -> tuple[list[Row], int]:
+    def top(self, day: date | Window, limit: int) -> tuple[list[Row], int]:
         """The best ``limit`` users of ``day`` in the design's order, and the participant count.
 
         Each shard gives its ``limit + 1`` best by score; where the cut falls inside a run
@@ -210,7 +212,7 @@ class BoardReader(BoardKeys):
         candidates.sort(key=sort_key)
         return candidates[:limit], sum(replies[1::2])
 
-    def rank(self, day: date, user_id: int) -> tuple[int, int, int] | None:
+    def rank(self, day: date | Window, user_id: int) -> tuple[int, int, int] | None:
         """``(rank, score, participants)`` of ``user_id`` on ``day``; None if no report.
 
         Rank is 1 + the users with a higher score + the users with the same score and a

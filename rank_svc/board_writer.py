@@ -1,4 +1,5 @@
-"""The board writer: max-merges scores into the daily boards and keeps the watermarks.
+"""The board writer: max-merges scores into the daily boards, keeps the week and month
+boards in step with them, and keeps the watermarks.
 
 The writer updates the boards and the applied watermarks of a shard in one Lua script, so
 a Redis that lost data (flush, restart without persistence, failover) also lost the
@@ -8,16 +9,27 @@ scores: :mod:`rank_svc.board_format`.
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 
 from common.redis_clients import RedisClient, run_scripts
+from common.report_rules import MONTH, WEEK, Window, day_start_s, window_of
 from rank_svc.board_format import BoardKeys, BoardSettings, expire_at
 
-# KEYS[1]: the shard's watermark hash; KEYS[2..]: (board key, its version key) per day.
-# ARGV: n_partitions, then (partition, expected, new) per partition, then per board key:
-# expire_at, n_pairs, score1, member1, ... Returns the partitions whose watermark was
-# missing or behind `expected` (and then writes nothing), else an empty list.
+# KEYS[1]: the shard's watermark hash; then per window: its board, its version key and the
+# board key of each of its days; then per day: (board key, its version key).
+# ARGV: n_partitions, then (partition, expected, new) per partition; n_windows, then per
+# window: expire_at, start second, n_days, the start second of each of its days; then per
+# day: expire_at, start second, its week's and its month's window (1-based, 0: none),
+# n_pairs, score1, member1, ... Returns the partitions whose watermark was missing or
+# behind `expected` (and then writes nothing), else an empty list.
+#
+# A pair that does not raise its day's score changes nothing. One that does raises the
+# user's week and month totals by the steps it added; their reached time becomes the later
+# of theirs and the day's new one, except when the day held the window's reached time and
+# now reached its count earlier: then it is the latest of the window's days (rescanned).
 _APPLY_LUA = """
+-- board_format.TIME_SLOTS and WINDOW_TIME_SLOTS
+local DAY_SLOTS, WINDOW_SLOTS = 2 ^ 18, 2 ^ 22
 local n = tonumber(ARGV[1])
 local lost = {}
 for i = 0, n - 1 do
@@ -28,19 +40,86 @@ for i = 0, n - 1 do
   end
 end
 if #lost > 0 then return lost end
-local a = 2 + 3 * n
-for k = 2, #KEYS, 2 do
-  local expire_at, npairs = ARGV[a], tonumber(ARGV[a + 1])
-  a = a + 2
-  -- at most 1000 pairs per ZADD: Lua's unpack() has a small stack limit
-  for first = 0, npairs - 1, 1000 do
-    local last = math.min(first + 1000, npairs) - 1
-    redis.call('ZADD', KEYS[k], 'GT', unpack(ARGV, a + 2 * first, a + 2 * last + 1))
+local a, k = 2 + 3 * n, 2
+local windows, n_windows = {}, tonumber(ARGV[a])
+a = a + 1
+for w = 1, n_windows do
+  local window = {key = KEYS[k], version = KEYS[k + 1], expire_at = ARGV[a],
+                  start = tonumber(ARGV[a + 1]), days = {}, touched = false}
+  local n_days = tonumber(ARGV[a + 2])
+  a, k = a + 3, k + 2
+  for d = 1, n_days do
+    window.days[d] = {key = KEYS[k], start = tonumber(ARGV[a])}
+    a, k = a + 1, k + 1
   end
-  a = a + 2 * npairs
-  redis.call('EXPIREAT', KEYS[k], expire_at)
-  redis.call('INCR', KEYS[k + 1])
-  redis.call('EXPIREAT', KEYS[k + 1], expire_at)
+  windows[w] = window
+end
+local function day_parts(score, start)
+  local rest = score % DAY_SLOTS
+  return (score - rest) / DAY_SLOTS, start + DAY_SLOTS - 1 - rest
+end
+local function latest_reached(window, user)
+  local latest = 0
+  for _, day in ipairs(window.days) do
+    local score = redis.call('ZSCORE', day.key, user)
+    if score then
+      local _, reached = day_parts(tonumber(score), day.start)
+      latest = math.max(latest, reached)
+    end
+  end
+  return latest
+end
+local function raise(window, user, added, day_was_reached, day_reached)
+  local total, reached = added, day_reached
+  local old = redis.call('ZSCORE', window.key, user)
+  if old then
+    old = tonumber(old)
+    local rest = old % WINDOW_SLOTS
+    local was_reached = window.start + WINDOW_SLOTS - 1 - rest
+    total = (old - rest) / WINDOW_SLOTS + added
+    if day_was_reached == was_reached and day_reached < was_reached then
+      reached = latest_reached(window, user)
+    else
+      reached = math.max(was_reached, day_reached)
+    end
+  end
+  local score = total * WINDOW_SLOTS + (WINDOW_SLOTS - 1 - (reached - window.start))
+  redis.call('ZADD', window.key, string.format('%.0f', score), user)
+  window.touched = true
+end
+for d = k, #KEYS, 2 do
+  local expire_at, start = ARGV[a], tonumber(ARGV[a + 1])
+  local week, month = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local n_pairs = tonumber(ARGV[a + 4])
+  a = a + 5
+  local changed = false
+  for i = a, a + 2 * n_pairs - 1, 2 do
+    local score, user = tonumber(ARGV[i]), ARGV[i + 1]
+    local old = redis.call('ZSCORE', KEYS[d], user)
+    if (not old) or score > tonumber(old) then
+      redis.call('ZADD', KEYS[d], ARGV[i], user)
+      changed = true
+      local steps, reached = day_parts(score, start)
+      local old_steps, old_reached = 0, -1
+      if old then old_steps, old_reached = day_parts(tonumber(old), start) end
+      for _, w in ipairs({week, month}) do
+        if w > 0 then raise(windows[w], user, steps - old_steps, old_reached, reached) end
+      end
+    end
+  end
+  a = a + 2 * n_pairs
+  if changed then
+    redis.call('EXPIREAT', KEYS[d], expire_at)
+    redis.call('INCR', KEYS[d + 1])
+    redis.call('EXPIREAT', KEYS[d + 1], expire_at)
+  end
+end
+for _, window in ipairs(windows) do
+  if window.touched then
+    redis.call('EXPIREAT', window.key, window.expire_at)
+    redis.call('INCR', window.version)
+    redis.call('EXPIREAT', window.version, window.expire_at)
+  end
 end
 for i = 0, n - 1 do
   local p, new = ARGV[2 + 3 * i], tonumber(ARGV[4 + 3 * i])
@@ -51,15 +130,24 @@ return lost
 """
 
 
+def _days_of(window: Window) -> Iterable[date]:
+    """Every day of ``window``, first to last."""
+    for offset in range((window.last - window.first).days + 1):
+        yield window.first + timedelta(days=offset)
+
+
 class BoardWriter(BoardKeys):
     """Writes the sharded daily boards and their watermarks through one Redis client."""
 
     def __init__(
         self, client: RedisClient, settings: BoardSettings, topic: str = "", staging: bool = False
     ) -> None:
-        """``staging`` writers use separate board keys, for building a day off to the side."""
+        """``staging`` writers use separate board keys, for building a day off to the side,
+        and leave the week and month boards alone (a staging day starts empty, so what it
+        adds is not what the live windows lack)."""
         BoardKeys.__init__(self, settings, topic, staging)
         self.client = client
+        self._windows = not staging
         self._apply = client.register_script(_APPLY_LUA)
 
     def apply(
@@ -67,7 +155,8 @@ class BoardWriter(BoardKeys):
         scores: Mapping[tuple[date, int], int],
         watermarks: Mapping[int, tuple[int, int]],
     ) -> set[int]:
-        """Max-merges ``(day, user) → score`` and advances the watermarks of every shard.
+        """Max-merges ``(day, user) → score``, raises the week and month totals by what the
+        days gained, and advances the watermarks of every shard, each shard in one script.
 
         ``watermarks`` maps each Kafka partition of the batch to ``(expected, new)``:
         ``expected`` is the last offset this writer knows it applied (-1: unknown), ``new``
@@ -83,17 +172,40 @@ class BoardWriter(BoardKeys):
             head += [partition, expected, new]
         calls = []
         for shard in range(self.settings.shards):
-            days = by_shard.get(shard, {})
+            days = sorted(by_shard.get(shard, {}).items())
+            windows = self._windows_of([day for day, _ in days])
             keys = [self.watermark_key(shard)]
-            args = list(head)
-            for day, pairs in sorted(days.items()):
+            args = [*head, len(windows)]
+            for window in windows:
+                keys += [self.board_key(window, shard), self.version_key(window, shard)]
+                window_days = list(_days_of(window))
+                keys += [self.board_key(day, shard) for day in window_days]
+                args += [expire_at(window, self.settings.retention_days),
+                         day_start_s(window.first), len(window_days),
+                         *(day_start_s(day) for day in window_days)]
+            for day, pairs in days:
                 keys += [self.board_key(day, shard), self.version_key(day, shard)]
-                args += [expire_at(day, self.settings.retention_days), len(pairs) // 2, *pairs]
+                args += [expire_at(day, self.settings.retention_days), day_start_s(day),
+                         *self._window_numbers(day, windows), len(pairs) // 2, *pairs]
             calls.append((keys, args))
         lost: set[int] = set()
         for result in run_scripts(self.client, self._apply, calls):
             lost.update(int(p) for p in result)
         return lost
+
+    def _windows_of(self, days: Iterable[date]) -> list[Window]:
+        """The week and month windows of ``days`` (none for a staging writer)."""
+        if not self._windows:
+            return []
+        return list(dict.fromkeys(
+            window_of(day, period) for day in days for period in (WEEK, MONTH)
+        ))
+
+    def _window_numbers(self, day: date, windows: list[Window]) -> list[int]:
+        """The script's numbers (1-based in ``windows``, 0: none) of ``day``'s week and month."""
+        if not windows:
+            return [0, 0]
+        return [windows.index(window_of(day, period)) + 1 for period in (WEEK, MONTH)]
 
     def watermarks(self, partitions: Iterable[int]) -> dict[int, int | None]:
         """Per partition, the lowest applied offset over all shards (None: missing somewhere)."""

@@ -10,7 +10,8 @@ from datetime import date
 
 from common.errors import InvalidArgument
 from common.page_tokens import encode_token
-from rank_svc.board_format import Row
+from common.report_rules import Window
+from rank_svc.board_format import Row, as_window
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -77,9 +78,10 @@ def page_size_of(requested: int) -> int:
     return requested
 
 
-def token_scope(user_id: int, day: date) -> str:
-    """What a friend-ranking page token is bound to."""
-    return f"friend-ranking:{user_id}:{day.isoformat()}"
+def token_scope(user_id: int, board: date | Window) -> str:
+    """What a friend-ranking page token is bound to: the user and the day or window (a day's
+    token is not valid for its week)."""
+    return f"friend-ranking:{user_id}:{as_window(board).label}"
 
 
 def first_index(size: int, token_offset: int, around_me: bool, my_index: int) -> int:
@@ -87,7 +89,7 @@ def first_index(size: int, token_offset: int, around_me: bool, my_index: int) ->
     return my_index - my_index % size if around_me else token_offset
 
 
-def next_token(user_id: int, day: date, start: int, size: int, total: int) -> str:
+def next_token(user_id: int, board: date | Window, start: int, size: int, total: int) -> str:
     """The token for the page after ``[start, start + size)``; empty on the last page."""
     following = start + size
-    return encode_token(token_scope(user_id, day), str(following)) if following < total else ""
+    return encode_token(token_scope(user_id, board), str(following)) if following < total else ""

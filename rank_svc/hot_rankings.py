@@ -1,13 +1,14 @@
 """Precomputed rankings of hot users (huge friend lists), stored in Redis.
 
-Per (user, day): a list of ``"user_id:score"`` rows in ranking order (score empty for a
-friend without a report) and a meta hash (``computed_at``, ``total``, ``me`` = the user's
-index, ``generation`` = the generation of the friend list it was computed from, in
-social_svc's cache, ``token`` = the fencing token of the computation published, ``fence`` =
-the last token handed out). Both keys share a hash tag with that generation's key
-(:func:`common.social_cache_format.user_tag`), so a refresh swaps them atomically and a page
-is read together with the list's current generation in one script call, even on Redis
-Cluster: a ranking computed before the list last changed is told apart from a current one.
+Per user and board (a day, a week or a month): a list of ``"user_id:score"`` rows in
+ranking order (score empty for a friend without a report) and a meta hash (``computed_at``,
+``total``, ``me`` = the user's index, ``generation`` = the generation of the friend list it
+was computed from, in social_svc's cache, ``token`` = the fencing token of the computation
+published, ``fence`` = the last token handed out). Both keys share a hash tag with that
+generation's key (:func:`common.social_cache_format.user_tag`), so a refresh swaps them
+atomically and a page is read together with the list's current generation in one script
+call, even on Redis Cluster: a ranking computed before the list last changed is told apart
+from a current one.
 
 Precompute replicas may compute one ranking at once (a lock expired mid-refresh, a replica
 paused): each computation takes a token (:meth:`HotRankings.fence`) before it reads the
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from common.redis_clients import RedisClient
+from common.report_rules import Window
 from common.social_cache_format import user_tag
-from rank_svc.board_format import Row, expire_at
+from rank_svc.board_format import Row, as_window, expire_at
 
 _CHUNK = 10_000
 # A staging list outlives its last write by this much: long enough to publish it, short
@@ -94,11 +96,11 @@ class HotRankings:
         self._publish = client.register_script(_PUBLISH_LUA)
         self._page = client.register_script(_PAGE_LUA)
 
-    def _keys(self, user_id: int, day: date) -> tuple[str, str, str]:
-        tag = f"{self.namespace}:hot:{user_tag(user_id)}:{day.isoformat()}"
+    def _keys(self, user_id: int, day: date | Window) -> tuple[str, str, str]:
+        tag = f"{self.namespace}:hot:{user_tag(user_id)}:{as_window(day).label}"
         return f"{tag}:new", f"{tag}:rows", f"{tag}:meta"
 
-    def fence(self, user_id: int, days: Sequence[date]) -> list[int]:
+    def fence(self, user_id: int, days: Sequence[date | Window]) -> list[int]:
         """A fencing token for a new computation of each of the user's rankings of
         ``days``: later than every token handed out before (one round trip)."""
         pipe = self.client.pipeline(transaction=False)
@@ -109,7 +111,7 @@ class HotRankings:
         return pipe.execute()[::2]
 
     def save(
-        self, user_id: int, day: date, rows: list[Row], computed_at_s: int,
+        self, user_id: int, day: date | Window, rows: list[Row], computed_at_s: int,
         generation: bytes | None, token: int,
     ) -> bool:
         """Replaces the user's ranking of ``day`` with ``rows`` (which include the user),
@@ -131,7 +133,7 @@ class HotRankings:
         ))
 
     def page(
-        self, user_id: int, day: date, start: int | None, size: int,
+        self, user_id: int, day: date | Window, start: int | None, size: int,
         generation_key: str | None,
     ) -> HotPage | None:
         """A page from ``start`` (None: the caller's own page), or None if not precomputed;

@@ -1,14 +1,14 @@
 """``python -m rank_svc.precompute``: refreshes the rankings of hot users.
 
 Users whose friend count exceeds ``STEPBOARD_HOT_FRIENDS_THRESHOLD`` (asked of social_svc
-with ``ListHotUsers``) get their ranking for every day that is currently open somewhere
-computed in chunks and stored in Redis (:mod:`rank_svc.hot_rankings`) every
-``STEPBOARD_PRECOMPUTE_INTERVAL_S``. Replicas share the work: a user is refreshed by
-whichever replica holds that user's lock, taken for a little less than an interval. The lock
-only shares the work: two replicas that refresh one user at once (the lock expired during a
-slow refresh) cannot mix their rankings, each computation being fenced
-(:mod:`rank_svc.hot_rankings`). A user whose refresh fails (social_svc or Redis) is logged
-and counted, and the round goes on with the next user.
+with ``ListHotUsers``) get their ranking for every day that is currently open somewhere,
+and for the weeks and months of those days, computed in chunks and stored in Redis
+(:mod:`rank_svc.hot_rankings`) every ``STEPBOARD_PRECOMPUTE_INTERVAL_S``. Replicas share
+the work: a user is refreshed by whichever replica holds that user's lock, taken for a
+little less than an interval. The lock only shares the work: two replicas that refresh one
+user at once (the lock expired during a slow refresh) cannot mix their rankings, each
+computation being fenced (:mod:`rank_svc.hot_rankings`). A user whose refresh fails
+(social_svc or Redis) is logged and counted, and the round goes on with the next user.
 
 Each ranking records the generation of the friend list it was computed from (social_svc's
 cache replaces it on every change of the list), read before the list. Between rounds, every
@@ -35,7 +35,7 @@ from common.channels import create_channel
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
 from common.redis_clients import REDIS_ERRORS, RedisClient, create_redis
-from common.report_rules import accepted_days
+from common.report_rules import MONTH, WEEK, Window, accepted_days, window_of
 from common.runtime import load
 from common.social_cache_format import SocialCache
 from rank_svc.board_readers import BoardReader
@@ -77,6 +77,13 @@ def open_days(now: datetime) -> Iterator[date]:
     while day <= last:
         yield day
         day += timedelta(days=1)
+
+
+def open_boards(now: datetime) -> list[date | Window]:
+    """The open days (:func:`open_days`), then their weeks and months, each once."""
+    days = list(open_days(now))
+    windows = [window_of(day, period) for period in (WEEK, MONTH) for day in days]
+    return [*days, *dict.fromkeys(windows)]
 
 
 class Precomputer:
@@ -121,7 +128,7 @@ class Precomputer:
         return bool(self._claim_script(keys=[key], args=[self.owner, hold_ms]))
 
     def refresh(self, user_id: int, now: datetime) -> bool:
-        """Recomputes ``user_id``'s rankings for the open days unless another replica
+        """Recomputes ``user_id``'s rankings for the open boards unless another replica
         holds the user; returns whether this replica did it. A failure (social_svc or
         Redis) is counted and logged, not raised: the other users' refreshes go on."""
         try:
@@ -137,20 +144,20 @@ class Precomputer:
 
     def _recompute(self, user_id: int, now: datetime) -> None:
         started = time.monotonic()
-        days = list(open_days(now))
-        tokens = self.hot.fence(user_id, days)  # before the list: a later token, a later list
+        boards = open_boards(now)
+        tokens = self.hot.fence(user_id, boards)  # before the list: a later token, a later list
         generation = (None if self.social_cache is None
                       else self.social_cache.generations([user_id])[0])
         members = {*stream_friends(self.social, user_id, STREAM_TIMEOUT_S), user_id}
         ordered_ids = sorted(members)
         published = True
-        for day, token in zip(days, tokens, strict=True):
+        for board, token in zip(boards, tokens, strict=True):
             computed_at = int(time.time())
             scores: dict[int, int | None] = {}
             for first in range(0, len(ordered_ids), SCORE_CHUNK):
-                scores |= self.store.scores(day, ordered_ids[first:first + SCORE_CHUNK])
+                scores |= self.store.scores(board, ordered_ids[first:first + SCORE_CHUNK])
             published &= self.hot.save(
-                user_id, day, order_rows(scores), computed_at, generation, token
+                user_id, board, order_rows(scores), computed_at, generation, token
             )
         self.refreshed[user_id] = generation
         REFRESHES.labels("done" if published else "superseded").inc()

@@ -6,6 +6,11 @@ replayed into the live board (max-merge makes the overlap harmless). Watermarks 
 alone: the running consumers keep their own bookkeeping. A log whose records of the day
 may have been deleted already is reported, not silently replayed from later
 (:func:`_check_log_holds_day`).
+
+The week and month boards are not rebuilt: the staging replay leaves them alone, and they
+cannot be recomputed from the day boards, whose earlier days of a month may have expired.
+Where the rebuilt day differs from the one it replaced, they keep the old day's steps
+until a rebuild of the windows from the log; every rebuild says so in a WARNING.
 """
 
 import logging
@@ -100,6 +105,8 @@ def rebuild_day(config: ConsumerConfig, day: date, stop: threading.Event | None 
         staging.drop_day(day)
         read = _replay(consumer, config, first, day, staging, stop)
         staging.move_day(day, live)
+        log.warning("the week and month boards of a rebuilt day are not rebuilt: they keep "
+                    "the replaced day's steps", extra={"day": day.isoformat()})
         latest = _log_range(consumer, config.kafka.topic, day)
         tail = {p: (first.get(p, (0, 0))[1], high) for p, (_, high) in latest.items()}
         read += _replay(consumer, config, tail, day, live, stop)

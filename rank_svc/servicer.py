@@ -1,4 +1,4 @@
-"""Ranking: global and friend rankings read from the daily boards."""
+"""Ranking: global and friend rankings read from the day, week and month boards."""
 
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from common.errors import InvalidArgument, NotFound, Unavailable
 from common.page_tokens import decode_offset
-from common.report_rules import parse_day, readable_days
+from common.report_rules import DAY, MONTH, WEEK, Window, check_readable, parse_day, window_of
 from rank_svc.board_format import Row, decode_scores
 from rank_svc.board_readers import BoardReader, Members
 from rank_svc.friend_ranking import (
@@ -25,15 +25,21 @@ from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000
+_PERIODS = {
+    ranking_pb2.PERIOD_UNSPECIFIED: DAY,
+    ranking_pb2.PERIOD_DAY: DAY,
+    ranking_pb2.PERIOD_WEEK: WEEK,
+    ranking_pb2.PERIOD_MONTH: MONTH,
+}
 
 
 def fill_entries(
-    new_entry: Callable[[], ranking_pb2.RankEntry], day: date, first_rank: int,
+    new_entry: Callable[[], ranking_pb2.RankEntry], day: date | Window, first_rank: int,
     rows: Sequence[Row], profiles: Mapping[int, social_pb2.Profile],
 ) -> None:
-    """Fills ``rows``, ranked from ``first_rank``, into the entries ``new_entry`` gives (a
-    repeated field's ``add``, or a singular field): in place, no copy into the reply. A user
-    without a report has 0 steps and no ``reached_at``."""
+    """Fills ``rows`` of the board ``day``, ranked from ``first_rank``, into the entries
+    ``new_entry`` gives (a repeated field's ``add``, or a singular field): in place, no copy
+    into the reply. A user without a report has 0 steps and no ``reached_at``."""
     reached = iter(decode_scores(day, [row.score for row in rows if row.score is not None]))
     for rank, (user_id, score) in enumerate(rows, first_rank):
         entry = new_entry()
@@ -72,6 +78,22 @@ def bounded_members(
         return prepare([user_id, *friends])
 
     return members
+
+
+def _window_of(request) -> Window:
+    """The window a request asks about: its ``period`` (unset: the day) of its ``day``."""
+    period = _PERIODS.get(request.period)
+    if period is None:
+        raise InvalidArgument(
+            "period", f"must be PERIOD_DAY, PERIOD_WEEK or PERIOD_MONTH, got {request.period}"
+        )
+    return window_of(parse_day(request.day), period)
+
+
+def _set_window(reply, window: Window) -> None:
+    """The days ``window`` covers, in ``reply``'s ``window_first_day`` and ``_last_day``."""
+    reply.window_first_day = window.first.isoformat()
+    reply.window_last_day = window.last.isoformat()
 
 
 class _Page(NamedTuple):
@@ -118,20 +140,18 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         self._max_age_s = max_age_s
         self._tops: TopCache[ranking_pb2.GetGlobalTopResponse] = TopCache(store)
 
-    def _read_day(self, text: str) -> date:
-        """The day a read asks about; ``InvalidArgument`` naming ``day`` unless its board
-        may exist now (:func:`readable_days`): a read of an expired or not yet begun day is
-        answered at once instead of reading friend lists and boards that cannot exist."""
-        day = parse_day(text)
-        oldest, newest = readable_days(time.time(), self._store.settings.retention_days)
-        if not oldest <= day <= newest:
-            raise InvalidArgument(
-                "day", f"{day} has no board: readable days are {oldest} to {newest}"
-            )
-        return day
+    def _read_window(self, request) -> Window:
+        """The day, week or month a read asks about; ``InvalidArgument`` naming ``period``
+        or ``day``, or unless its board may exist now (:func:`check_readable`): a read of an
+        expired or not yet begun board is answered at once instead of reading friend lists
+        and boards that cannot exist."""
+        window = _window_of(request)
+        check_readable(window, time.time(), self._store.settings.retention_days)
+        return window
 
     def _add_entries(
-        self, entries, day: date, first_rank: int, rows: Sequence[Row], extra: Sequence[int],
+        self, entries, day: date | Window, first_rank: int, rows: Sequence[Row],
+        extra: Sequence[int],
     ) -> Mapping[int, social_pb2.Profile]:
         """Appends ``rows`` ranked from ``first_rank`` to the repeated field ``entries``;
         returns the profiles of them and of the ``extra`` users."""
@@ -141,8 +161,8 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         return profiles
 
     def GetGlobalTop(self, request, context):
-        """The best ``limit`` (default 100, at most 1000) users of the day."""
-        day = self._read_day(request.day)
+        """The best ``limit`` (default 100, at most 1000) users of the day, week or month."""
+        day = self._read_window(request)
         limit = request.limit or DEFAULT_TOP
         if not 1 <= limit <= MAX_TOP:
             raise InvalidArgument("limit", f"must be between 1 and {MAX_TOP}, got {limit}")
@@ -150,20 +170,22 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         def build() -> ranking_pb2.GetGlobalTopResponse:
             rows, total = self._store.top(day, limit)
             reply = ranking_pb2.GetGlobalTopResponse(total_participants=total)
+            _set_window(reply, day)
             self._add_entries(reply.entries, day, 1, rows, ())
             return reply
 
         return self._tops.answer(day, limit, build)
 
     def GetGlobalRank(self, request, context):
-        """One user's place among everyone who reported that day."""
+        """One user's place among everyone who reported that day, week or month."""
         _check_user(request.user_id)
-        day = self._read_day(request.day)
+        day = self._read_window(request)
         found = self._store.rank(day, request.user_id)
         if found is None:
-            raise NotFound(f"user {request.user_id} has no report for {day}")
+            raise NotFound(f"user {request.user_id} has no report for {day.label}")
         rank, score, total = found
         reply = ranking_pb2.GetGlobalRankResponse(total_participants=total)
+        _set_window(reply, day)
         profiles = self._profiles.profiles([request.user_id])
         fill_entries(lambda: reply.entry, day, rank, [Row(request.user_id, score)], profiles)
         return reply
@@ -192,39 +214,46 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         ranking at once, a user who is no longer hot is not shown the ranking from when
         they were, and no ranking freezes. One older than ``max_age_s`` is marked
         ``stale_ranking``. A ranking too large to compute with nothing precomputed is
-        ``UNAVAILABLE`` (:class:`TooLargeToRank`).
+        ``UNAVAILABLE`` (:class:`TooLargeToRank`). Days, weeks and months alike.
         """
         user_id = request.user_id
         _check_user(user_id)
-        day = self._read_day(request.day)
+        window = self._read_window(request)
         size = page_size_of(request.page_size)
-        token_offset = decode_offset(request.page_token, token_scope(user_id, day))
+        token_offset = decode_offset(request.page_token, token_scope(user_id, window))
         reply = ranking_pb2.GetFriendRankingResponse()
+        _set_window(reply, window)
+        page = self._page(user_id, window, size, token_offset, request.around_me, reply)
+        profiles = self._add_entries(reply.entries, window, page.start + 1, page.rows,
+                                     (user_id,))
+        fill_entries(lambda: reply.me, window, page.my_index + 1, [page.me], profiles)
+        reply.total = page.total
+        reply.next_page_token = next_token(user_id, window, page.start, size, page.total)
+        return reply
 
+    def _page(
+        self, user_id: int, day: Window, size: int, token_offset: int, around_me: bool,
+        reply: ranking_pb2.GetFriendRankingResponse,
+    ) -> _Page:
+        """A page of the friend ranking of ``day`` (a day, week or month): precomputed or
+        computed (see :meth:`GetFriendRanking`)."""
         known = self._friends.known_count(user_id)
-        hot_start = None if request.around_me else token_offset
+        hot_start = None if around_me else token_offset
         hot = None
         if known is None or known > self._hot_threshold:
             hot = self._precomputed(user_id, day, hot_start, size)
         if hot is not None and (self._usable(hot) or hot.total > self._live_limit):
-            page = self._served_hot(hot, reply)
-        else:
-            try:
-                page = self._live(user_id, day, size, token_offset, request.around_me, reply)
-            except TooLargeToRank:  # the list outgrew the last one seen or precomputed
-                hot = hot or self._precomputed(user_id, day, hot_start, size)
-                if hot is None:
-                    raise
-                page = self._served_hot(hot, reply)
-
-        profiles = self._add_entries(reply.entries, day, page.start + 1, page.rows, (user_id,))
-        fill_entries(lambda: reply.me, day, page.my_index + 1, [page.me], profiles)
-        reply.total = page.total
-        reply.next_page_token = next_token(user_id, day, page.start, size, page.total)
-        return reply
+            return self._served_hot(hot, reply)
+        try:
+            return self._live(user_id, day, size, token_offset, around_me, reply)
+        except TooLargeToRank:  # the list outgrew the last one seen or precomputed
+            hot = hot or self._precomputed(user_id, day, hot_start, size)
+            if hot is None:
+                raise
+            return self._served_hot(hot, reply)
 
     def _precomputed(
-        self, user_id: int, day: date, start: int | None, size: int
+        self, user_id: int, day: Window, start: int | None, size: int
     ) -> HotPage | None:
         """The page from ``start`` (None: the user's own) of the user's precomputed ranking,
         checked against the friend list's current generation; None if there is none."""
@@ -245,10 +274,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         return _Page(hot.start, hot.rows, hot.total, hot.my_index, hot.me)
 
     def _live(
-        self, user_id: int, day: date, size: int, token_offset: int, around_me: bool,
+        self, user_id: int, day: Window, size: int, token_offset: int, around_me: bool,
         reply: ranking_pb2.GetFriendRankingResponse,
     ) -> _Page:
-        """The page computed from the friend list and the board; whether the list is an old
+        """The page computed from the friend list and the board ``day``; whether the list is an old
         one served because social_svc failed, in ``reply``."""
         listed = self._friends.friends(user_id)
         scores, generation = self._store.read_scores(

@@ -1,8 +1,8 @@
-"""Global-top answers reused while the day's board is unchanged.
+"""Global-top answers reused while the board (a day's, a week's or a month's) is unchanged.
 
 Merging every shard's best ``limit`` users costs milliseconds, and many callers ask for the
 same top. An answer is kept with the board's versions (:meth:`BoardReader.versions`, bumped
-by every write) and served again while they are equal. Reading the versions is a Redis
+by every change) and served again while they are equal. Reading the versions is a Redis
 round trip that cost a cached answer a third of its latency (p50 3.0 → 2.0 ms at 4
 callers, measured), so an answer whose versions were confirmed less than ``RECHECK_S``
 ago is served without asking: a top is never more than ``RECHECK_S`` behind the board,
@@ -10,7 +10,7 @@ small beside the consumer's own batching. ``MAX_AGE_S`` bounds how long the nick
 an answer may be reused.
 
 Callers that miss together wait for one build of their question; other questions (another
-day, another limit) build meanwhile. A wait ends with the caller's deadline
+board, another limit) build meanwhile. A wait ends with the caller's deadline
 (``common.call_deadline``), so a slow build of the best 1,000 holds no one past theirs.
 """
 
@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 
 from common import call_deadline
 from common.errors import DeadlineExceeded, Unavailable
+from common.report_rules import Window
 from rank_svc.board_readers import BoardReader
 from rank_svc.timed_lru import TimedLru
 
@@ -52,19 +53,19 @@ class _Build:
 
 
 class TopCache(Generic[T]):
-    """One built answer per (day, question), checked against the board's versions."""
+    """One built answer per (board, question), checked against the board's versions."""
 
     def __init__(self, store: BoardReader) -> None:
         self._store = store
-        self._answers: TimedLru[tuple[date, Hashable], _Cached[T]] = TimedLru(MAX_ANSWERS)
-        self._builds: dict[tuple[date, Hashable], _Build] = {}
+        self._answers: TimedLru[tuple[date | Window, Hashable], _Cached[T]] = TimedLru(MAX_ANSWERS)
+        self._builds: dict[tuple[date | Window, Hashable], _Build] = {}
         self._builds_lock = threading.Lock()
 
-    def _cached(self, key: tuple[date, Hashable]) -> _Cached[T] | None:
+    def _cached(self, key: tuple[date | Window, Hashable]) -> _Cached[T] | None:
         found = self._answers.get(key)
         return found[1] if found is not None and found[0] <= MAX_AGE_S else None
 
-    def answer(self, day: date, question: Hashable, build: Callable[[], T]) -> T:
+    def answer(self, day: date | Window, question: Hashable, build: Callable[[], T]) -> T:
         """The cached answer to ``question`` about ``day``'s board, or ``build()``'s.
 
         Versions are read before building, so a write that lands meanwhile makes the next
@@ -87,7 +88,7 @@ class TopCache(Generic[T]):
         return cached.answer
 
     @contextlib.contextmanager
-    def _building(self, key: tuple[date, Hashable]) -> Iterator[None]:
+    def _building(self, key: tuple[date | Window, Hashable]) -> Iterator[None]:
         """Holds the build lock of ``key``, waiting at most until the call's deadline
         (``DeadlineExceeded``) or, without one, ``BUILD_WAIT_S`` (``Unavailable``). A lock
         lives while calls hold or wait for it."""

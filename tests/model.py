@@ -4,7 +4,7 @@ It never computes a score: it keeps, per (day, user), the highest step count and
 earliest second that count was reported at, and orders by (steps desc, second asc, id asc).
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -37,3 +37,18 @@ class BoardModel:
             if row[0] == user_id:
                 return position
         return None
+
+    def window_ranking(
+        self, first: date, last: date, day_start_s: Callable[[date], int]
+    ) -> list[tuple[int, int, int]]:
+        """``(user_id, total, reached)`` of everyone who reported on a day from ``first`` to
+        ``last``, best first: ``total`` sums their daily maxima, ``reached`` is the latest
+        of those days' seconds, as a Unix time (``day_start_s``: a day's first second)."""
+        totals: dict[int, list[int]] = {}
+        for (day, user_id), (steps, second) in self.best.items():
+            if first <= day <= last:
+                entry = totals.setdefault(user_id, [0, 0])
+                entry[0] += steps
+                entry[1] = max(entry[1], day_start_s(day) + second)
+        rows = [(u, total, reached) for u, (total, reached) in totals.items()]
+        return sorted(rows, key=lambda row: (-row[1], row[2], row[0]))

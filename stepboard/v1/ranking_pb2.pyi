@@ -2,12 +2,24 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Period(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PERIOD_UNSPECIFIED: _ClassVar[Period]
+    PERIOD_DAY: _ClassVar[Period]
+    PERIOD_WEEK: _ClassVar[Period]
+    PERIOD_MONTH: _ClassVar[Period]
+PERIOD_UNSPECIFIED: Period
+PERIOD_DAY: Period
+PERIOD_WEEK: Period
+PERIOD_MONTH: Period
 
 class RankEntry(_message.Message):
     __slots__ = ("rank", "user_id", "steps", "nickname", "avatar_url", "reached_at")
@@ -26,21 +38,23 @@ class RankEntry(_message.Message):
     def __init__(self, rank: _Optional[int] = ..., user_id: _Optional[int] = ..., steps: _Optional[int] = ..., nickname: _Optional[str] = ..., avatar_url: _Optional[str] = ..., reached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetFriendRankingRequest(_message.Message):
-    __slots__ = ("user_id", "day", "page_size", "page_token", "around_me")
+    __slots__ = ("user_id", "day", "page_size", "page_token", "around_me", "period")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     DAY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     AROUND_ME_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     day: str
     page_size: int
     page_token: str
     around_me: bool
-    def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., around_me: _Optional[bool] = ...) -> None: ...
+    period: Period
+    def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., around_me: _Optional[bool] = ..., period: _Optional[_Union[Period, str]] = ...) -> None: ...
 
 class GetFriendRankingResponse(_message.Message):
-    __slots__ = ("entries", "me", "total", "next_page_token", "computed_at", "stale_friends", "stale_ranking")
+    __slots__ = ("entries", "me", "total", "next_page_token", "computed_at", "stale_friends", "stale_ranking", "window_first_day", "window_last_day")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     ME_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +62,8 @@ class GetFriendRankingResponse(_message.Message):
     COMPUTED_AT_FIELD_NUMBER: _ClassVar[int]
     STALE_FRIENDS_FIELD_NUMBER: _ClassVar[int]
     STALE_RANKING_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIRST_DAY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_LAST_DAY_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[RankEntry]
     me: RankEntry
     total: int
@@ -55,39 +71,53 @@ class GetFriendRankingResponse(_message.Message):
     computed_at: _timestamp_pb2.Timestamp
     stale_friends: bool
     stale_ranking: bool
-    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., me: _Optional[_Union[RankEntry, _Mapping]] = ..., total: _Optional[int] = ..., next_page_token: _Optional[str] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stale_friends: _Optional[bool] = ..., stale_ranking: _Optional[bool] = ...) -> None: ...
+    window_first_day: str
+    window_last_day: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., me: _Optional[_Union[RankEntry, _Mapping]] = ..., total: _Optional[int] = ..., next_page_token: _Optional[str] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stale_friends: _Optional[bool] = ..., stale_ranking: _Optional[bool] = ..., window_first_day: _Optional[str] = ..., window_last_day: _Optional[str] = ...) -> None: ...
 
 class GetGlobalTopRequest(_message.Message):
-    __slots__ = ("day", "limit")
+    __slots__ = ("day", "limit", "period")
     DAY_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
     day: str
     limit: int
-    def __init__(self, day: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    period: Period
+    def __init__(self, day: _Optional[str] = ..., limit: _Optional[int] = ..., period: _Optional[_Union[Period, str]] = ...) -> None: ...
 
 class GetGlobalTopResponse(_message.Message):
-    __slots__ = ("entries", "total_participants")
+    __slots__ = ("entries", "total_participants", "window_first_day", "window_last_day")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIRST_DAY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_LAST_DAY_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[RankEntry]
     total_participants: int
-    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., total_participants: _Optional[int] = ...) -> None: ...
+    window_first_day: str
+    window_last_day: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., total_participants: _Optional[int] = ..., window_first_day: _Optional[str] = ..., window_last_day: _Optional[str] = ...) -> None: ...
 
 class GetGlobalRankRequest(_message.Message):
-    __slots__ = ("user_id", "day")
+    __slots__ = ("user_id", "day", "period")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     DAY_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     day: str
-    def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ...) -> None: ...
+    period: Period
+    def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ...) -> None: ...
 
 class GetGlobalRankResponse(_message.Message):
-    __slots__ = ("entry", "total_participants")
+    __slots__ = ("entry", "total_participants", "window_first_day", "window_last_day")
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     TOTAL_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIRST_DAY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_LAST_DAY_FIELD_NUMBER: _ClassVar[int]
     entry: RankEntry
     total_participants: int
-    def __init__(self, entry: _Optional[_Union[RankEntry, _Mapping]] = ..., total_participants: _Optional[int] = ...) -> None: ...
+    window_first_day: str
+    window_last_day: str
+    def __init__(self, entry: _Optional[_Union[RankEntry, _Mapping]] = ..., total_participants: _Optional[int] = ..., window_first_day: _Optional[str] = ..., window_last_day: _Optional[str] = ...) -> None: ...
 
 class GetHistoryRequest(_message.Message):
     __slots__ = ("user_id", "from_day", "to_day")

@@ -26,9 +26,11 @@ if _version_not_supported:
 
 
 class RankingStub:
-    """Ranking answers who stands where on a day's board: among a user's friends, or globally.
-    Order everywhere: steps descending, then whoever reached that count first, then user_id
-    ascending.
+    """Ranking answers who stands where on a day's, a week's or a month's board: among a user's
+    friends, or globally. Order everywhere: steps descending, then whoever reached that count
+    first, then user_id ascending. A week's or month's steps are the sum of the user's daily
+    maxima over its days, and it was reached when the last of those days reached its maximum
+    (the latest `reached_at` of the days).
     """
 
     def __init__(self, channel):
@@ -60,9 +62,11 @@ class RankingStub:
 
 
 class RankingServicer:
-    """Ranking answers who stands where on a day's board: among a user's friends, or globally.
-    Order everywhere: steps descending, then whoever reached that count first, then user_id
-    ascending.
+    """Ranking answers who stands where on a day's, a week's or a month's board: among a user's
+    friends, or globally. Order everywhere: steps descending, then whoever reached that count
+    first, then user_id ascending. A week's or month's steps are the sum of the user's daily
+    maxima over its days, and it was reached when the last of those days reached its maximum
+    (the latest `reached_at` of the days).
     """
 
     def GetFriendRanking(self, request, context):
@@ -126,9 +130,11 @@ def add_RankingServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Ranking:
-    """Ranking answers who stands where on a day's board: among a user's friends, or globally.
-    Order everywhere: steps descending, then whoever reached that count first, then user_id
-    ascending.
+    """Ranking answers who stands where on a day's, a week's or a month's board: among a user's
+    friends, or globally. Order everywhere: steps descending, then whoever reached that count
+    first, then user_id ascending. A week's or month's steps are the sum of the user's daily
+    maxima over its days, and it was reached when the last of those days reached its maximum
+    (the latest `reached_at` of the days).
     """
 
     @staticmethod

@@ -45,6 +45,12 @@ def test_history_example_lists_every_day_of_the_range():
     assert len(re.findall(r'"day": "\d{4}-\d{2}-\d{2}"', result.stdout)) == 3
 
 
+def test_weekly_top_example_names_its_week():
+    result = run_block(readme_block("PERIOD_WEEK"))
+    assert result.returncode == 0, result.stderr
+    assert '"windowFirstDay"' in result.stdout or '"window_first_day"' in result.stdout
+
+
 def test_friend_ranking_example_on_demo_data():
     demo = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py")],

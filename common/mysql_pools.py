@@ -5,8 +5,9 @@ shards map to physical databases by configuration, so adding a server moves whol
 shards, never rows one by one.
 """
 
+import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -192,3 +193,34 @@ class ShardAccess:
             raise Unavailable(f"MySQL shard {shard} unavailable: {error}") from error
         finally:
             self._slots[shard].release()
+
+
+def apply_migrations(
+    pools: ShardPools, migrations: Sequence[tuple[int, str]], logger: logging.Logger
+) -> dict[int, list[int]]:
+    """Applies each ``(version, statement)`` of ``migrations`` not yet recorded in a
+    shard's ``schema_migrations`` table, in order, on every physical shard; returns the
+    versions each shard applied. Rerunning applies nothing (idempotent)."""
+    applied: dict[int, list[int]] = {}
+    for index, pool in enumerate(pools.pools):
+        conn = pool.connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INT NOT NULL PRIMARY KEY,"
+                    " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB"
+                )
+                cur.execute("SELECT version FROM schema_migrations")
+                done = {row[0] for row in cur.fetchall()}
+                applied[index] = [v for v, _ in migrations if v not in done]
+                for version, statement in migrations:
+                    if version in applied[index]:
+                        cur.execute(statement)
+                        cur.execute("INSERT IGNORE INTO schema_migrations (version) "
+                                    "VALUES (%s)", (version,))
+            conn.commit()
+        finally:
+            conn.close()
+        logger.info("shard migrated", extra={"shard": index, "applied": applied[index]})
+    return applied

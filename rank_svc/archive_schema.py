@@ -15,7 +15,7 @@ import logging
 from datetime import date
 from typing import Any
 
-from common.mysql_pools import ShardPools
+from common.mysql_pools import ShardPools, apply_migrations
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +52,8 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 
 
 def migrate(pools: ShardPools) -> dict[int, list[int]]:
-    """Applies pending migrations to every physical archive shard; returns what each
-    one applied."""
-    applied: dict[int, list[int]] = {}
-    for index, pool in enumerate(pools.pools):
-        conn = pool.connection()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    " version INT NOT NULL PRIMARY KEY,"
-                    " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB"
-                )
-                cur.execute("SELECT version FROM schema_migrations")
-                done = {row[0] for row in cur.fetchall()}
-                applied[index] = [v for v, _ in MIGRATIONS if v not in done]
-                for version, statement in MIGRATIONS:
-                    if version in applied[index]:
-                        cur.execute(statement)
-                        cur.execute("INSERT IGNORE INTO schema_migrations (version) "
-                                    "VALUES (%s)", (version,))
-            conn.commit()
-        finally:
-            conn.close()
-        log.info("archive shard migrated", extra={"shard": index, "applied": applied[index]})
-    return applied
+    """Applies pending migrations to every physical archive shard."""
+    return apply_migrations(pools, MIGRATIONS, log)
 
 
 def month_start(day: date, months_later: int = 0) -> date:

@@ -6,7 +6,7 @@ recorded in ``schema_migrations`` so re-running is a no-op.
 
 import logging
 
-from common.mysql_pools import ShardPools
+from common.mysql_pools import ShardPools, apply_migrations
 
 log = logging.getLogger(__name__)
 
@@ -45,30 +45,5 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 
 
 def migrate(pools: ShardPools) -> dict[int, list[int]]:
-    """Applies pending migrations to every physical shard; returns what each one applied."""
-    applied: dict[int, list[int]] = {}
-    for index, pool in enumerate(pools.pools):
-        conn = pool.connection()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    " version INT NOT NULL PRIMARY KEY,"
-                    " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB"
-                )
-                cur.execute("SELECT version FROM schema_migrations")
-                done = {row[0] for row in cur.fetchall()}
-                applied[index] = []
-                for version, statement in MIGRATIONS:
-                    if version in done:
-                        continue
-                    cur.execute(statement)
-                    cur.execute(
-                        "INSERT IGNORE INTO schema_migrations (version) VALUES (%s)", (version,)
-                    )
-                    applied[index].append(version)
-            conn.commit()
-        finally:
-            conn.close()
-        log.info("shard migrated", extra={"shard": index, "applied": applied[index]})
-    return applied
+    """Applies pending friend-graph migrations to every physical shard."""
+    return apply_migrations(pools, MIGRATIONS, log)

@@ -18,7 +18,7 @@ from common.sharding import shard_of
 from social_svc.config import SocialConfig
 from social_svc.schema import migrate
 from social_svc.server import SocialDeps, build_server
-from stepboard.v1 import social_pb2_grpc
+from stepboard.v1 import social_pb2, social_pb2_grpc
 from tests.harness import free_port, service_env, unique, wait_until
 from tests.stack import ROOT
 
@@ -111,6 +111,24 @@ def users_on(settings: MySQLSettings, shard: int, count: int, start: int) -> lis
 def fresh_user_base() -> int:
     """A user-id range start no other test run uses."""
     return (uuid.uuid4().int % 10**6 + 1) * 10**9
+
+
+def the_hot_user(
+    social: social_pb2_grpc.FriendGraphStub, min_friends: int
+) -> tuple[social_pb2.HotUser, set[int]]:
+    """The one user with at least ``min_friends`` friends (as ``ListHotUsers`` lists them)
+    and their friend ids, streamed."""
+    (hot,) = social.ListHotUsers(
+        social_pb2.ListHotUsersRequest(min_friends=min_friends), timeout=30
+    ).users
+    friends = {
+        friend for chunk in social.StreamFriends(
+            social_pb2.StreamFriendsRequest(user_id=hot.user_id, chunk_size=10_000),
+            timeout=60,
+        )
+        for friend in chunk.friend_ids
+    }
+    return hot, friends
 
 
 def load_hot_user(databases: "ShardDatabases", hot_friends: int, seed: int) -> int:

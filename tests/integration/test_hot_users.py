@@ -20,6 +20,7 @@ from tests.social_support import (
     fresh_user_base,
     load_hot_user,
     rpc_error,
+    the_hot_user,
 )
 from tests.write_path import WritePath
 
@@ -56,16 +57,7 @@ def hot_path(
 def test_hot_user_is_served_from_the_precompute_and_refreshed(hot_graph):
     path = hot_path(hot_graph, threshold=100_000, interval_s=3)
     try:
-        (hot,) = path.social.ListHotUsers(
-            social_pb2.ListHotUsersRequest(min_friends=HOT_FRIENDS), timeout=30
-        ).users
-        friends = {
-            f for chunk in path.social.StreamFriends(
-                social_pb2.StreamFriendsRequest(user_id=hot.user_id, chunk_size=10_000),
-                timeout=60,
-            )
-            for f in chunk.friend_ids
-        }
+        hot, friends = the_hot_user(path.social, HOT_FRIENDS)
         assert len(friends) == hot.friend_count >= HOT_FRIENDS
         rng = random.Random(47)
         day = today()

@@ -23,6 +23,7 @@ from tests.social_support import (
     SocialServer,
     fresh_user_base,
     load_hot_user,
+    the_hot_user,
 )
 
 HOT_FRIENDS = 25_000  # three chunks of staging writes (hot_rankings._CHUNK)
@@ -62,16 +63,7 @@ def test_two_replicas_never_interleave_a_ranking():
                     STEPBOARD_HOT_MAX_AGE_S="120")
     stop = threading.Event()
     try:
-        (hot,) = path.social.ListHotUsers(
-            social_pb2.ListHotUsersRequest(min_friends=HOT_FRIENDS), timeout=30
-        ).users
-        friends = {
-            f for chunk in path.social.StreamFriends(
-                social_pb2.StreamFriendsRequest(user_id=hot.user_id, chunk_size=10_000),
-                timeout=60,
-            )
-            for f in chunk.friend_ids
-        }
+        hot, friends = the_hot_user(path.social, HOT_FRIENDS)
         members = sorted({*friends, hot.user_id})
         extras = {base + 10 * HOT_FRIENDS + k for k in range(READ_FOR_S * 4)}
         day = today()

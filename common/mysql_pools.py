@@ -7,7 +7,7 @@ shards, never rows one by one.
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -224,3 +224,13 @@ def apply_migrations(
             conn.close()
         logger.info("shard migrated", extra={"shard": index, "applied": applied[index]})
     return applied
+
+
+def migrate_shards(settings: MySQLSettings, migrate: Callable[[ShardPools], object]) -> None:
+    """Opens pools for the shards of ``settings``, runs ``migrate`` on them and closes them:
+    a migration job needs nothing else."""
+    pools = ShardPools(settings)
+    try:
+        migrate(pools)
+    finally:
+        pools.close()

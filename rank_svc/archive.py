@@ -35,7 +35,7 @@ from prometheus_client import Counter, Gauge
 from common.errors import InvalidArgument
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
-from common.mysql_pools import MySQLSettings, ShardPools
+from common.mysql_pools import MySQLSettings, ShardPools, migrate_shards
 from common.progress import Progress
 from common.redis_clients import create_redis
 from common.report_rules import DAY_SPAN, day_start_s, parse_day, readable_days
@@ -288,12 +288,8 @@ def main(argv: Sequence[str]) -> None:
     args = parser.parse_args(argv)
     if args.command == "migrate":
         # Only the archive shards: a migration needs no Redis.
-        pools = ShardPools(load("rank_svc.archive", lambda env: MySQLSettings.from_env(
-            env, "ARCHIVE_")))
-        try:
-            migrate(pools)
-        finally:
-            pools.close()
+        migrate_shards(load("rank_svc.archive",
+                            lambda env: MySQLSettings.from_env(env, "ARCHIVE_")), migrate)
         return
     config = load("rank_svc.archive", ArchiveConfig.from_env)
     client = create_redis(config.redis)

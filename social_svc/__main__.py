@@ -2,7 +2,7 @@
 
 import sys
 
-from common.mysql_pools import MySQLSettings, ShardPools
+from common.mysql_pools import MySQLSettings, migrate_shards
 from common.runtime import load
 from common.server import run_until_signal
 from social_svc.config import SocialConfig
@@ -16,11 +16,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"usage: python -m social_svc [serve|migrate], got {argv[0]!r}")
     if argv and argv[0] == "migrate":
         # Only the shards: a migration job needs no Redis or server settings.
-        pools = ShardPools(load("social_svc", MySQLSettings.from_env))
-        try:
-            migrate(pools)
-        finally:
-            pools.close()
+        migrate_shards(load("social_svc", MySQLSettings.from_env), migrate)
         return
     config = load("social_svc", SocialConfig.from_env)
     deps = SocialDeps.open(config)

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pymysql
 
-from common.mysql_pools import MySQLSettings, ShardPools
+from common.mysql_pools import MySQLSettings, ShardPools, migrate_shards
 from common.sharding import shard_of
 from social_svc.config import SocialConfig
 from social_svc.schema import migrate
@@ -59,11 +59,7 @@ class ShardDatabases:
             dsn(host, port, name) for (host, port), name in zip(self.servers, self.names,
                                                                 strict=True)
         )
-        pools = ShardPools(self.settings())
-        try:
-            schema(pools)
-        finally:
-            pools.close()
+        migrate_shards(self.settings(), schema)
 
     def settings(self) -> MySQLSettings:
         """Shard settings for these databases (64 logical shards, spread evenly)."""

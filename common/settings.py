@@ -160,6 +160,10 @@ _ALL = (
          "highest accepted cumulative count (at most a 31-day month's total stays below 2^31, "
          "the window score's step bits)",
          {"minimum": 1, "maximum": (2**31 - 1) // 31}),
+        ("CLOCK_SKEW_S", "int", 120, "how far in the future `measured_at` may be",
+         {"minimum": 0, "maximum": 3600}),
+        ("MAX_BATCH", "int", 1000, "reports per `ReportStepsBatch`",
+         {"minimum": 1, "maximum": 100_000}),
     )
     + _declare(
         "Late window", ("ingest", "archive"),
@@ -167,13 +171,6 @@ _ALL = (
          "how many days after a day ended (at UTC-12) reports for it are still accepted; "
          "the archive waits that long (set it alike for both)",
          {"minimum": 0, "maximum": 30}),
-    )
-    + _declare(
-        "Report validation", ("ingest",),
-        ("CLOCK_SKEW_S", "int", 120, "how far in the future `measured_at` may be",
-         {"minimum": 0, "maximum": 3600}),
-        ("MAX_BATCH", "int", 1000, "reports per `ReportStepsBatch`",
-         {"minimum": 1, "maximum": 100_000}),
     )
     + _declare(
         "Boards", ("rank", "consumer", "precompute", "archive"),

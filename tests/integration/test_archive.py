@@ -26,8 +26,15 @@ from rank_svc.history import ArchiveReader
 from rank_svc.server import build_server
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
 from tests.board_store import BoardStore
-from tests.harness import free_port, service_env, start_process, today, unique, wait_until
-from tests.integration.test_write_path_guarantees import metric
+from tests.harness import (
+    free_port,
+    metric,
+    service_env,
+    start_process,
+    today,
+    unique,
+    wait_until,
+)
 from tests.processes import stop_process
 from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base
 from tests.stack import REDIS_DEPLOYMENTS, ROOT

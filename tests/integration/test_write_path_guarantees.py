@@ -10,7 +10,6 @@ import json
 import signal
 import threading
 import time
-import urllib.request
 from datetime import date, timedelta
 
 import grpc
@@ -30,6 +29,7 @@ from tests.harness import (
     create_topics,
     delete_topics,
     free_port,
+    metric,
     report,
     start_process,
     today,
@@ -68,15 +68,6 @@ def log_entries(process, level: str) -> list[dict]:
     lines = process.log_path.read_text().splitlines()
     entries = [json.loads(line) for line in lines if line.startswith("{")]
     return [entry for entry in entries if entry.get("level") == level]
-
-
-def metric(port: int, name: str) -> float | None:
-    """The value of an unlabelled metric on a process's metrics endpoint."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        for line in reply.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return None
 
 
 # -- what ingest acknowledged is applied ------------------------------------------------

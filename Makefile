@@ -55,7 +55,8 @@ config-doc:
 lint:
 	.venv/bin/ruff check .
 
-# Seed the running stack with six users, friendships and today's steps; print a ranking.
+# Seed the running stack with six users, friendships and a week of steps; print user 1's
+# daily and weekly friend rankings and history.
 demo: up
 	.venv/bin/python scripts/demo.py
 

@@ -1,12 +1,25 @@
 """Seeds the running local stack with a small demo (``make demo``).
 
-Six users with profiles, friendships and today's step reports, sent through the public
-APIs exactly as an app backend would, then the friend ranking of user 1 is printed.
+Six users with profiles and friendships, and their step reports for the last 7 days up to
+today (UTC dates), which cover the current ISO week up to today, all sent through the public
+APIs exactly as an app backend would (one ``ReportStepsBatch``). It then prints user 1's
+friend ranking of today and of this week, and user 1's history over the seeded days.
+
+The local stack accepts reports up to 7 days late (``STEPBOARD_LATE_DAYS`` in
+stack/local.env); a stack with a shorter late window rejects the older days, and the demo
+prints every rejected report and exits with status 1.
+
+Running it again the same day changes nothing: profiles and friendships are upserts, and
+the boards keep each user's best count of a day. Today's counts are fixed (the README's
+example); a past day's count is today's plus a bonus derived from its date, so a day seeded
+as today and again, on a later day's run, as a past day ends with the past day's count.
 """
 
+import argparse
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -22,15 +35,55 @@ from stepboard.v1 import (
 
 USERS = {1: "Ada", 2: "Grace", 3: "Linus", 4: "Barbara", 5: "Ken", 6: "Margaret"}
 FRIENDS = [(1, 2), (1, 3), (1, 4), (1, 5), (2, 3), (4, 6)]
-# user → (steps, minutes before now when that count was reached)
-STEPS = {1: (8000, 30), 2: (12500, 50), 3: (8000, 90), 5: (300, 5), 6: (20000, 10)}
+# user → (steps so far today, minutes before now when that count was reached)
+TODAY = {1: (8000, 30), 2: (12500, 50), 3: (8000, 90), 5: (300, 5), 6: (20000, 10)}
+DAYS = 7
+ME = 1
+WAIT_S = 30.0
+TIMEOUT_S = 10.0
 
 
-def main() -> int:
-    """Writes the demo data and prints user 1's friend ranking."""
-    social = social_pb2_grpc.FriendGraphStub(grpc.insecure_channel("127.0.0.1:50052"))
-    ingest = ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel("127.0.0.1:50051"))
-    ranking = ranking_pb2_grpc.RankingStub(grpc.insecure_channel("127.0.0.1:50053"))
+def past_steps(user_id: int, day: date) -> int:
+    """``user_id``'s count of a finished ``day`` (0: no report): today's count so far plus
+    0 to 6,000 steps that vary with the date; Barbara (4) walks every other day only."""
+    bonus = (day.toordinal() * 23 + user_id * 13) % 61 * 100
+    if user_id == 4:
+        return 4000 + bonus if day.toordinal() % 2 == 0 else 0
+    return TODAY[user_id][0] + bonus
+
+
+def seeded_days(today: date) -> list[date]:
+    """The days seeded: the last :data:`DAYS` days up to ``today``, oldest first."""
+    return [today - timedelta(days=back) for back in range(DAYS - 1, -1, -1)]
+
+
+def reports(now: datetime) -> list[ingest_pb2.StepReport]:
+    """Every report of the demo at ``now``: today's counts reached some minutes ago, a past
+    day's reached at 18:00 UTC that day plus a few minutes per user."""
+    today = now.date()
+    sent = []
+    for day in seeded_days(today):
+        for user_id in USERS:
+            if day == today:
+                if user_id not in TODAY:
+                    continue
+                steps, ago = TODAY[user_id]
+                reached = now - timedelta(minutes=ago)
+            else:
+                steps = past_steps(user_id, day)
+                if not steps:
+                    continue
+                reached = datetime(day.year, day.month, day.day, 18, tzinfo=UTC) + timedelta(
+                    minutes=7 * user_id)
+            sent.append(ingest_pb2.StepReport(
+                user_id=user_id, day=day.isoformat(), steps=steps,
+                measured_at=Timestamp(seconds=int(reached.timestamp())),
+            ))
+    return sent
+
+
+def seed_graph(social: social_pb2_grpc.FriendGraphStub) -> None:
+    """Upserts the profiles and adds the friendships (both idempotent)."""
     for user_id, name in USERS.items():
         social.UpsertProfile(
             social_pb2.Profile(
@@ -38,36 +91,124 @@ def main() -> int:
                 nickname=name,
                 avatar_url=f"https://avatars.example/{name.lower()}.png",
             ),
-            timeout=10,
+            timeout=TIMEOUT_S,
         )
     for user_id, friend_id in FRIENDS:
         social.AddFriendship(
-            social_pb2.AddFriendshipRequest(user_id=user_id, friend_id=friend_id), timeout=10
+            social_pb2.AddFriendshipRequest(user_id=user_id, friend_id=friend_id),
+            timeout=TIMEOUT_S,
         )
-    now = datetime.now(UTC)
-    day = now.date().isoformat()
-    reports = [
-        ingest_pb2.StepReport(
-            user_id=user_id,
-            day=day,
-            steps=steps,
-            measured_at=Timestamp(seconds=int((now - timedelta(minutes=ago)).timestamp())),
-        )
-        for user_id, (steps, ago) in STEPS.items()
-    ]
-    reply = ingest.ReportStepsBatch(ingest_pb2.ReportStepsBatchRequest(reports=reports), timeout=10)
-    if reply.rejected:
-        print(reply, file=sys.stderr)
-        return 1
-    request = ranking_pb2.GetFriendRankingRequest(user_id=1, day=day)
-    for _ in range(50):
-        answer = ranking.GetFriendRanking(request, timeout=10)
-        if sum(1 for e in answer.entries if e.steps) >= 4:
-            break
+
+
+def send(ingest: ingest_pb2_grpc.StepIngestStub, sent: list[ingest_pb2.StepReport]) -> bool:
+    """Sends ``sent`` in one batch; prints every report not accepted and returns False if
+    there was one."""
+    reply = ingest.ReportStepsBatch(
+        ingest_pb2.ReportStepsBatchRequest(reports=sent), timeout=TIMEOUT_S
+    )
+    refused = [result for result in reply.results if result.code]
+    for result in refused:
+        report = sent[result.index]
+        print(f"report of user {report.user_id} for {report.day} not accepted "
+              f"(code {result.code}): {result.message}", file=sys.stderr)
+    return not refused
+
+
+def week_totals(sent: list[ingest_pb2.StepReport], first: str, last: str) -> dict[int, int]:
+    """Per user, the sum of the best count sent for each day from ``first`` to ``last``."""
+    best: dict[tuple[int, str], int] = {}
+    for report in sent:
+        key = (report.user_id, report.day)
+        best[key] = max(best.get(key, 0), report.steps)
+    totals: dict[int, int] = {}
+    for (user_id, day), steps in best.items():
+        if first <= day <= last:
+            totals[user_id] = totals.get(user_id, 0) + steps
+    return totals
+
+
+def wait_for(read: Callable[[], object], shows_all: Callable[[object], bool]) -> object:
+    """``read()`` again until ``shows_all`` holds for its answer (the consumer applies
+    reports asynchronously); exits with status 1 if it does not within :data:`WAIT_S`."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        answer = read()
+        if shows_all(answer):
+            return answer
+        if time.monotonic() > deadline:
+            print(f"the boards did not show every report within {WAIT_S:.0f} s: is "
+                  "rank_svc.consumer running?", file=sys.stderr)
+            sys.exit(1)
         time.sleep(0.2)
-    print(f"demo data written for {day}; friend ranking of user 1 (Ada):")
+
+
+def ranking_at_least(expected: dict[int, int]) -> Callable[[object], bool]:
+    """Whether a ranking shows each of its users with at least their ``expected`` steps."""
+    return lambda answer: all(e.steps >= expected.get(e.user_id, 0) for e in answer.entries)
+
+
+def print_ranking(title: str, answer: ranking_pb2.GetFriendRankingResponse) -> None:
+    """``title``, then one line per entry: rank, nickname, steps."""
+    print(title)
     for entry in answer.entries:
         print(f"  {entry.rank}. {entry.nickname or entry.user_id:<10} {entry.steps:>6} steps")
+
+
+def print_history(answer: ranking_pb2.GetHistoryResponse) -> None:
+    """One line per day: steps, when reached (UTC), and once archived the global rank at
+    close."""
+    for day in answer.days:
+        reached = (datetime.fromtimestamp(day.reached_at.seconds, UTC).strftime("%H:%M UTC")
+                   if day.steps else "-")
+        if not day.archived:
+            rank = "live, not archived yet"
+        else:
+            rank = f"archived, global rank {day.global_rank}" if day.steps else "archived"
+        print(f"  {day.day} {day.steps:>6} steps  reached {reached:<9}  {rank}")
+
+
+def main() -> int:
+    """Writes the demo data and prints user 1's rankings and history."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ingest", default="127.0.0.1:50051", help="StepIngest address")
+    parser.add_argument("--social", default="127.0.0.1:50052", help="FriendGraph address")
+    parser.add_argument("--rank", default="127.0.0.1:50053", help="Ranking address")
+    args = parser.parse_args()
+    social = social_pb2_grpc.FriendGraphStub(grpc.insecure_channel(args.social))
+    ingest = ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel(args.ingest))
+    ranking = ranking_pb2_grpc.RankingStub(grpc.insecure_channel(args.rank))
+
+    seed_graph(social)
+    now = datetime.now(UTC)
+    sent = reports(now)
+    days = seeded_days(now.date())
+    first, today = days[0].isoformat(), days[-1].isoformat()
+    if not send(ingest, sent):
+        return 1
+    print(f"demo data written for the last {DAYS} days, {first} to {today} (UTC): "
+          f"{len(sent)} reports")
+
+    def friends(period: ranking_pb2.Period) -> ranking_pb2.GetFriendRankingResponse:
+        request = ranking_pb2.GetFriendRankingRequest(user_id=ME, day=today, period=period)
+        return ranking.GetFriendRanking(request, timeout=TIMEOUT_S)
+
+    daily = wait_for(lambda: friends(ranking_pb2.PERIOD_DAY),
+                     ranking_at_least(week_totals(sent, today, today)))
+    print_ranking(f"friend ranking of user {ME} ({USERS[ME]}) for {today}:", daily)
+    weekly = friends(ranking_pb2.PERIOD_WEEK)
+    expected = week_totals(sent, weekly.window_first_day, weekly.window_last_day)
+    weekly = wait_for(lambda: friends(ranking_pb2.PERIOD_WEEK), ranking_at_least(expected))
+    print_ranking(f"weekly friend ranking of user {ME} ({USERS[ME]}) for the week "
+                  f"{weekly.window_first_day} to {weekly.window_last_day}:", weekly)
+    mine = {r.day: r.steps for r in sent if r.user_id == ME}
+    history = wait_for(
+        lambda: ranking.GetHistory(ranking_pb2.GetHistoryRequest(
+            user_id=ME, from_day=first, to_day=today), timeout=TIMEOUT_S),
+        # An archived day is answered from the archive, final once written.
+        lambda answer: all(d.archived or d.steps >= mine.get(d.day, 0) for d in answer.days),
+    )
+    print(f"history of user {ME} ({USERS[ME]}) from {first} to {today}:")
+    print_history(history)
     return 0
 
 

@@ -126,7 +126,8 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
-log.retention.hours=168
+# 21 days: longer than local.env's board retention plus late window (Redis is rebuilt from it).
+log.retention.hours=504
 EOF
     local java=(java -Xms256m -Xmx512m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError
                 -Djava.awt.headless=true

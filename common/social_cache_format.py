@@ -111,7 +111,12 @@ def encode_profile(profile: social_pb2.Profile | None) -> bytes:
 
 
 def decode_profile(value: bytes) -> social_pb2.Profile | None:
-    """The profile of a cached value (``None``: the user has none)."""
+    """The profile of a cached value (``None``: the user has none).
+
+    One format for every version of ``Profile``: an entry cached by a social_svc that
+    predates a field (``cover_url``) decodes with that field empty, which it was then, and a
+    reader that predates it skips it; so entries need no version, and replicas of both
+    versions share them during an upgrade (``docs/design.md``, Redis keys)."""
     return social_pb2.Profile.FromString(value) if value else None
 
 

@@ -50,8 +50,9 @@ return 1
 
 # KEYS: live list, meta, and optionally the friend list's generation key. ARGV: start (-1:
 # the caller's own page), size. Returns nil when nothing is precomputed, else {computed_at,
-# total, me, start, me_row, rows, current}: current is 1 unless the list's generation moved
-# since the ranking was computed (no generation key given: 1).
+# total, me, start, me_row, rows, current, first_row}: current is 1 unless the list's
+# generation moved since the ranking was computed (no generation key given: 1); first_row
+# is the ranking's rank-1 row (its champion), whatever page is read.
 _PAGE_LUA = """
 local meta = redis.call('HMGET', KEYS[2], 'computed_at', 'total', 'me', 'generation')
 if not meta[1] then return nil end
@@ -60,7 +61,8 @@ if start < 0 then start = me - me % size end
 local rows = redis.call('LRANGE', KEYS[1], start, start + size - 1)
 local current = 1
 if KEYS[3] and (redis.call('GET', KEYS[3]) or '') ~= (meta[4] or '') then current = 0 end
-return {meta[1], meta[2], meta[3], start, redis.call('LINDEX', KEYS[1], me), rows, current}
+return {meta[1], meta[2], meta[3], start, redis.call('LINDEX', KEYS[1], me), rows, current,
+        redis.call('LINDEX', KEYS[1], 0)}
 """
 
 
@@ -75,6 +77,7 @@ class HotPage:
     me: Row
     rows: list[Row]
     current: bool  # computed from the friend list as it is now (see the module docstring)
+    first: Row  # the ranking's rank-1 row, whatever page this is
 
 
 def _pack(row: Row) -> str:
@@ -144,7 +147,7 @@ class HotRankings:
         found = self._page(keys=keys, args=[-1 if start is None else start, size])
         if found is None:
             return None
-        computed_at, total, me, first, me_row, rows, current = found
+        computed_at, total, me, first, me_row, rows, current, first_row = found
         return HotPage(
             computed_at_s=int(computed_at),
             total=int(total),
@@ -153,4 +156,5 @@ class HotRankings:
             me=_unpack(me_row),
             rows=[_unpack(r) for r in rows],
             current=bool(current),
+            first=_unpack(first_row),
         )

@@ -53,6 +53,18 @@ def fill_entries(
             entry.avatar_url = profile.avatar_url
 
 
+def fill_champion(
+    champion: ranking_pb2.Champion, day: date | Window, first: Row,
+    profiles: Mapping[int, social_pb2.Profile],
+) -> None:
+    """Fills ``champion`` with ``first``, the rank-1 row of a friend ranking of the board
+    ``day``, and the cover of its profile (left empty without one)."""
+    fill_entries(lambda: champion.entry, day, 1, [first], profiles)
+    profile = profiles.get(first.user_id)
+    if profile is not None:
+        champion.cover_url = profile.cover_url
+
+
 class TooLargeToRank(Unavailable):
     """A friend ranking too large to compute per call: it is served only precomputed."""
 
@@ -104,6 +116,7 @@ class _Page(NamedTuple):
     total: int
     my_index: int
     me: Row
+    first: Row  # the ranking's rank-1 row: its champion, shown on every page
 
 
 def _check_user(user_id: int) -> None:
@@ -214,7 +227,8 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         ranking at once, a user who is no longer hot is not shown the ranking from when
         they were, and no ranking freezes. One older than ``max_age_s`` is marked
         ``stale_ranking``. A ranking too large to compute with nothing precomputed is
-        ``UNAVAILABLE`` (:class:`TooLargeToRank`). Days, weeks and months alike.
+        ``UNAVAILABLE`` (:class:`TooLargeToRank`). Days, weeks and months alike. Every page
+        carries the ranking's champion, its rank-1 row, read with the page.
         """
         user_id = request.user_id
         _check_user(user_id)
@@ -225,8 +239,9 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         _set_window(reply, window)
         page = self._page(user_id, window, size, token_offset, request.around_me, reply)
         profiles = self._add_entries(reply.entries, window, page.start + 1, page.rows,
-                                     (user_id,))
+                                     (user_id, page.first.user_id))
         fill_entries(lambda: reply.me, window, page.my_index + 1, [page.me], profiles)
+        fill_champion(reply.champion, window, page.first, profiles)
         reply.total = page.total
         reply.next_page_token = next_token(user_id, window, page.start, size, page.total)
         return reply
@@ -271,7 +286,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         """``hot`` as the page to serve; its time, and whether it is too old, in ``reply``."""
         reply.computed_at.seconds = hot.computed_at_s
         reply.stale_ranking = self._too_old(hot)
-        return _Page(hot.start, hot.rows, hot.total, hot.my_index, hot.me)
+        return _Page(hot.start, hot.rows, hot.total, hot.my_index, hot.me, hot.first)
 
     def _live(
         self, user_id: int, day: Window, size: int, token_offset: int, around_me: bool,
@@ -291,4 +306,5 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         me = Row(user_id, scores[members.first_at])
         my_index = ordering.index_of(*me)
         start = first_index(size, token_offset, around_me, my_index)
-        return _Page(start, ordering.rows(start, start + size), len(ordering), my_index, me)
+        return _Page(start, ordering.rows(start, start + size), len(ordering), my_index, me,
+                     ordering.rows(0, 1)[0])

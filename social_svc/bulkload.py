@@ -11,9 +11,9 @@ physical shard and id range of their ``user_id``; each bucket is sorted into pri
 order, written as a tab-separated chunk file and loaded with ``LOAD DATA LOCAL INFILE`` by
 one thread per physical shard (InnoDB appends in key order instead of inserting at random),
 while the next bucket is being prepared. ``friend_counts`` comes from the same generation,
-profiles are ``user <id>`` with an https avatar URL. The target tables must be empty
-(``--truncate`` empties them first). Memory: about 8 bytes per directed row (~1 GB for
-1M users with 100 friends on average).
+profiles are ``user <id>`` with an https avatar URL and an https cover URL. The target
+tables must be empty (``--truncate`` empties them first). Memory: about 8 bytes per
+directed row (~1 GB for 1M users with 100 friends on average).
 """
 
 import argparse
@@ -152,7 +152,8 @@ def user_lines(spec: GraphSpec, home: bytes, shard: int, degree: array) -> Itera
         chunk = [i + spec.first_id for i in users[start:start + step]]
         if spec.profiles:
             yield "profiles", "".join(
-                [f"{u}\tuser {u}\thttps://avatars.example.com/{u}.png\n" for u in chunk]
+                [f"{u}\tuser {u}\thttps://avatars.example.com/{u}.png"
+                 f"\thttps://covers.example.com/{u}.jpg\n" for u in chunk]
             ), len(chunk)
         counted = [(u, degree[u - spec.first_id]) for u in chunk]
         yield "friend_counts", "".join([f"{u}\t{c}\n" for u, c in counted if c]), 0
@@ -179,7 +180,7 @@ LOAD_SQL = {
     "profiles": (
         "LOAD DATA LOCAL INFILE %s INTO TABLE profiles CHARACTER SET utf8mb4"
         " FIELDS TERMINATED BY '\\t' ESCAPED BY '' LINES TERMINATED BY '\\n'"
-        " (user_id, nickname, avatar_url)"
+        " (user_id, nickname, avatar_url, cover_url)"
     ),
 }
 

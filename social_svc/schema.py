@@ -41,6 +41,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         SELECT user_id, COUNT(*) FROM friendships GROUP BY user_id
         ON DUPLICATE KEY UPDATE friend_count = VALUES(friend_count)
     """),
+    # The champion's cover (Profile.cover_url): existing profiles get none.
+    (5, """
+        ALTER TABLE profiles
+        ADD COLUMN IF NOT EXISTS cover_url VARCHAR(512) CHARACTER SET ascii NOT NULL DEFAULT ''
+    """),
 )
 
 

@@ -42,23 +42,32 @@ def check_size(field: str, size: int, default: int, maximum: int) -> int:
     return size
 
 
+def check_image_url(field: str, url: str) -> str:
+    """``url`` if it is empty or an https URL of at most 512 bytes, printable ASCII without
+    spaces: the rule of every picture of a profile (``avatar_url``, ``cover_url``)."""
+    if url:
+        if len(url.encode()) > MAX_AVATAR_BYTES:
+            raise InvalidArgument(field, f"must be at most {MAX_AVATAR_BYTES} bytes")
+        if not url.startswith(AVATAR_SCHEME) or len(url) == len(AVATAR_SCHEME):
+            raise InvalidArgument(field, "must be an https:// URL")
+        if not url.isascii() or not url.isprintable() or " " in url:
+            raise InvalidArgument(field, "must be printable ASCII without spaces")
+    return url
+
+
 def check_profile(profile: social_pb2.Profile) -> StoredProfile:
-    """A profile to store: valid id, nickname of 1-64 characters, empty or https avatar."""
+    """A profile to store: valid id, nickname of 1-64 characters, avatar and cover each
+    empty or an https URL (:func:`check_image_url`)."""
     check_user("user_id", profile.user_id)
     nickname = profile.nickname
     if not 1 <= len(nickname) <= MAX_NICKNAME_CHARS:
         raise InvalidArgument(
             "nickname", f"must be 1 to {MAX_NICKNAME_CHARS} characters, got {len(nickname)}"
         )
-    url = profile.avatar_url
-    if url:
-        if len(url.encode()) > MAX_AVATAR_BYTES:
-            raise InvalidArgument("avatar_url", f"must be at most {MAX_AVATAR_BYTES} bytes")
-        if not url.startswith(AVATAR_SCHEME) or len(url) == len(AVATAR_SCHEME):
-            raise InvalidArgument("avatar_url", "must be an https:// URL")
-        if not url.isascii() or not url.isprintable() or " " in url:
-            raise InvalidArgument("avatar_url", "must be printable ASCII without spaces")
-    return StoredProfile(profile.user_id, nickname, url)
+    return StoredProfile(
+        profile.user_id, nickname, check_image_url("avatar_url", profile.avatar_url),
+        check_image_url("cover_url", profile.cover_url),
+    )
 
 
 class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
@@ -100,10 +109,9 @@ class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
 
     def UpsertProfile(self, request, context):
         """Creates or replaces the profile and returns it as stored."""
-        self._graph.upsert_profile(check_profile(request))
-        return social_pb2.Profile(
-            user_id=request.user_id, nickname=request.nickname, avatar_url=request.avatar_url
-        )
+        stored = check_profile(request)
+        self._graph.upsert_profile(stored)
+        return social_pb2.Profile(**stored._asdict())
 
     def GetProfiles(self, request, context):
         """Profiles of the requested users in request order; unknown users are left out."""

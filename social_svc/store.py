@@ -21,6 +21,7 @@ class StoredProfile(NamedTuple):
     user_id: int
     nickname: str
     avatar_url: str
+    cover_url: str
 
 
 def _add_row(cur: Any, user_id: int, friend_id: int) -> None:
@@ -148,9 +149,10 @@ class GraphStore:
         """Creates or replaces a profile."""
         with self._access.cursor(self.shard_of(profile.user_id), write=True) as cur:
             cur.execute(
-                "INSERT INTO profiles (user_id, nickname, avatar_url) VALUES (%s, %s, %s)"
+                "INSERT INTO profiles (user_id, nickname, avatar_url, cover_url)"
+                " VALUES (%s, %s, %s, %s)"
                 " ON DUPLICATE KEY UPDATE nickname = VALUES(nickname),"
-                " avatar_url = VALUES(avatar_url)",
+                " avatar_url = VALUES(avatar_url), cover_url = VALUES(cover_url)",
                 profile,
             )
 
@@ -163,7 +165,7 @@ class GraphStore:
         for shard, ids in sorted(by_shard.items()):
             with self._access.cursor(shard) as cur:
                 cur.execute(
-                    "SELECT user_id, nickname, avatar_url FROM profiles"
+                    "SELECT user_id, nickname, avatar_url, cover_url FROM profiles"
                     f" WHERE user_id IN ({_placeholders(len(ids))})",
                     ids,
                 )

@@ -54,7 +54,7 @@ class GetFriendRankingRequest(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., around_me: _Optional[bool] = ..., period: _Optional[_Union[Period, str]] = ...) -> None: ...
 
 class GetFriendRankingResponse(_message.Message):
-    __slots__ = ("entries", "me", "total", "next_page_token", "computed_at", "stale_friends", "stale_ranking", "window_first_day", "window_last_day")
+    __slots__ = ("entries", "me", "total", "next_page_token", "computed_at", "stale_friends", "stale_ranking", "window_first_day", "window_last_day", "champion")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     ME_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class GetFriendRankingResponse(_message.Message):
     STALE_RANKING_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIRST_DAY_FIELD_NUMBER: _ClassVar[int]
     WINDOW_LAST_DAY_FIELD_NUMBER: _ClassVar[int]
+    CHAMPION_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[RankEntry]
     me: RankEntry
     total: int
@@ -73,7 +74,16 @@ class GetFriendRankingResponse(_message.Message):
     stale_ranking: bool
     window_first_day: str
     window_last_day: str
-    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., me: _Optional[_Union[RankEntry, _Mapping]] = ..., total: _Optional[int] = ..., next_page_token: _Optional[str] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stale_friends: _Optional[bool] = ..., stale_ranking: _Optional[bool] = ..., window_first_day: _Optional[str] = ..., window_last_day: _Optional[str] = ...) -> None: ...
+    champion: Champion
+    def __init__(self, entries: _Optional[_Iterable[_Union[RankEntry, _Mapping]]] = ..., me: _Optional[_Union[RankEntry, _Mapping]] = ..., total: _Optional[int] = ..., next_page_token: _Optional[str] = ..., computed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stale_friends: _Optional[bool] = ..., stale_ranking: _Optional[bool] = ..., window_first_day: _Optional[str] = ..., window_last_day: _Optional[str] = ..., champion: _Optional[_Union[Champion, _Mapping]] = ...) -> None: ...
+
+class Champion(_message.Message):
+    __slots__ = ("entry", "cover_url")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    COVER_URL_FIELD_NUMBER: _ClassVar[int]
+    entry: RankEntry
+    cover_url: str
+    def __init__(self, entry: _Optional[_Union[RankEntry, _Mapping]] = ..., cover_url: _Optional[str] = ...) -> None: ...
 
 class GetGlobalTopRequest(_message.Message):
     __slots__ = ("day", "limit", "period")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepboard/v1/social.proto\x12\x0cstepboard.v1\":\n\x14\x41\x64\x64\x46riendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"\x17\n\x15\x41\x64\x64\x46riendshipResponse\"=\n\x17RemoveFriendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"\x1a\n\x18RemoveFriendshipResponse\"L\n\x12ListFriendsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x13ListFriendsResponse\x12\x12\n\nfriend_ids\x18\x01 \x03(\x03\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\";\n\x14StreamFriendsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x12\n\nchunk_size\x18\x02 \x01(\x05\"!\n\x0b\x46riendChunk\x12\x12\n\nfriend_ids\x18\x01 \x03(\x03\"@\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x12\n\navatar_url\x18\x03 \x01(\t\"&\n\x12GetProfilesRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\x03\">\n\x13GetProfilesResponse\x12\'\n\x08profiles\x18\x01 \x03(\x0b\x32\x15.stepboard.v1.Profile\"Q\n\x13ListHotUsersRequest\x12\x13\n\x0bmin_friends\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"0\n\x07HotUser\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x14\n\x0c\x66riend_count\x18\x02 \x01(\x03\"U\n\x14ListHotUsersResponse\x12$\n\x05users\x18\x01 \x03(\x0b\x32\x15.stepboard.v1.HotUser\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xda\x04\n\x0b\x46riendGraph\x12X\n\rAddFriendship\x12\".stepboard.v1.AddFriendshipRequest\x1a#.stepboard.v1.AddFriendshipResponse\x12\x61\n\x10RemoveFriendship\x12%.stepboard.v1.RemoveFriendshipRequest\x1a&.stepboard.v1.RemoveFriendshipResponse\x12R\n\x0bListFriends\x12 .stepboard.v1.ListFriendsRequest\x1a!.stepboard.v1.ListFriendsResponse\x12P\n\rStreamFriends\x12\".stepboard.v1.StreamFriendsRequest\x1a\x19.stepboard.v1.FriendChunk0\x01\x12=\n\rUpsertProfile\x12\x15.stepboard.v1.Profile\x1a\x15.stepboard.v1.Profile\x12R\n\x0bGetProfiles\x12 .stepboard.v1.GetProfilesRequest\x1a!.stepboard.v1.GetProfilesResponse\x12U\n\x0cListHotUsers\x12!.stepboard.v1.ListHotUsersRequest\x1a\".stepboard.v1.ListHotUsersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepboard/v1/social.proto\x12\x0cstepboard.v1\":\n\x14\x41\x64\x64\x46riendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"\x17\n\x15\x41\x64\x64\x46riendshipResponse\"=\n\x17RemoveFriendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"\x1a\n\x18RemoveFriendshipResponse\"L\n\x12ListFriendsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x13ListFriendsResponse\x12\x12\n\nfriend_ids\x18\x01 \x03(\x03\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\";\n\x14StreamFriendsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x12\n\nchunk_size\x18\x02 \x01(\x05\"!\n\x0b\x46riendChunk\x12\x12\n\nfriend_ids\x18\x01 \x03(\x03\"S\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x12\n\navatar_url\x18\x03 \x01(\t\x12\x11\n\tcover_url\x18\x04 \x01(\t\"&\n\x12GetProfilesRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\x03\">\n\x13GetProfilesResponse\x12\'\n\x08profiles\x18\x01 \x03(\x0b\x32\x15.stepboard.v1.Profile\"Q\n\x13ListHotUsersRequest\x12\x13\n\x0bmin_friends\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"0\n\x07HotUser\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x14\n\x0c\x66riend_count\x18\x02 \x01(\x03\"U\n\x14ListHotUsersResponse\x12$\n\x05users\x18\x01 \x03(\x0b\x32\x15.stepboard.v1.HotUser\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xda\x04\n\x0b\x46riendGraph\x12X\n\rAddFriendship\x12\".stepboard.v1.AddFriendshipRequest\x1a#.stepboard.v1.AddFriendshipResponse\x12\x61\n\x10RemoveFriendship\x12%.stepboard.v1.RemoveFriendshipRequest\x1a&.stepboard.v1.RemoveFriendshipResponse\x12R\n\x0bListFriends\x12 .stepboard.v1.ListFriendsRequest\x1a!.stepboard.v1.ListFriendsResponse\x12P\n\rStreamFriends\x12\".stepboard.v1.StreamFriendsRequest\x1a\x19.stepboard.v1.FriendChunk0\x01\x12=\n\rUpsertProfile\x12\x15.stepboard.v1.Profile\x1a\x15.stepboard.v1.Profile\x12R\n\x0bGetProfiles\x12 .stepboard.v1.GetProfilesRequest\x1a!.stepboard.v1.GetProfilesResponse\x12U\n\x0cListHotUsers\x12!.stepboard.v1.ListHotUsersRequest\x1a\".stepboard.v1.ListHotUsersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,17 +48,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FRIENDCHUNK']._serialized_start=447
   _globals['_FRIENDCHUNK']._serialized_end=480
   _globals['_PROFILE']._serialized_start=482
-  _globals['_PROFILE']._serialized_end=546
-  _globals['_GETPROFILESREQUEST']._serialized_start=548
-  _globals['_GETPROFILESREQUEST']._serialized_end=586
-  _globals['_GETPROFILESRESPONSE']._serialized_start=588
-  _globals['_GETPROFILESRESPONSE']._serialized_end=650
-  _globals['_LISTHOTUSERSREQUEST']._serialized_start=652
-  _globals['_LISTHOTUSERSREQUEST']._serialized_end=733
-  _globals['_HOTUSER']._serialized_start=735
-  _globals['_HOTUSER']._serialized_end=783
-  _globals['_LISTHOTUSERSRESPONSE']._serialized_start=785
-  _globals['_LISTHOTUSERSRESPONSE']._serialized_end=870
-  _globals['_FRIENDGRAPH']._serialized_start=873
-  _globals['_FRIENDGRAPH']._serialized_end=1475
+  _globals['_PROFILE']._serialized_end=565
+  _globals['_GETPROFILESREQUEST']._serialized_start=567
+  _globals['_GETPROFILESREQUEST']._serialized_end=605
+  _globals['_GETPROFILESRESPONSE']._serialized_start=607
+  _globals['_GETPROFILESRESPONSE']._serialized_end=669
+  _globals['_LISTHOTUSERSREQUEST']._serialized_start=671
+  _globals['_LISTHOTUSERSREQUEST']._serialized_end=752
+  _globals['_HOTUSER']._serialized_start=754
+  _globals['_HOTUSER']._serialized_end=802
+  _globals['_LISTHOTUSERSRESPONSE']._serialized_start=804
+  _globals['_LISTHOTUSERSRESPONSE']._serialized_end=889
+  _globals['_FRIENDGRAPH']._serialized_start=892
+  _globals['_FRIENDGRAPH']._serialized_end=1494
 # @@protoc_insertion_point(module_scope)

@@ -65,14 +65,16 @@ class FriendChunk(_message.Message):
     def __init__(self, friend_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Profile(_message.Message):
-    __slots__ = ("user_id", "nickname", "avatar_url")
+    __slots__ = ("user_id", "nickname", "avatar_url", "cover_url")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     NICKNAME_FIELD_NUMBER: _ClassVar[int]
     AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
+    COVER_URL_FIELD_NUMBER: _ClassVar[int]
     user_id: int
     nickname: str
     avatar_url: str
-    def __init__(self, user_id: _Optional[int] = ..., nickname: _Optional[str] = ..., avatar_url: _Optional[str] = ...) -> None: ...
+    cover_url: str
+    def __init__(self, user_id: _Optional[int] = ..., nickname: _Optional[str] = ..., avatar_url: _Optional[str] = ..., cover_url: _Optional[str] = ...) -> None: ...
 
 class GetProfilesRequest(_message.Message):
     __slots__ = ("user_ids",)

@@ -65,6 +65,9 @@ def test_friend_ranking_example_on_demo_data():
     assert ranked[:3] == [("2", "12500"), ("3", "8000"), ("1", "8000")]
     assert '"nickname": "Grace"' in result.stdout
     assert '"total": 5' in result.stdout
+    champion = re.search(r'"champion": \{\s+"entry": \{\s+"rank": 1,\s+"user_id": "(\d+)"',
+                         result.stdout)
+    assert champion and champion.group(1) == "2", result.stdout
 
 
 def test_friend_graph_example():
@@ -72,6 +75,7 @@ def test_friend_graph_example():
     assert result.returncode == 0, result.stderr
     assert re.search(r'"friend_ids": \[\s+"7"\s+\]', result.stdout)
     assert '"nickname": "Ada"' in result.stdout
+    assert result.stdout.count('"cover_url": "https://example.com/a-cover.jpg"') == 2
 
 
 def test_list_and_health_examples():

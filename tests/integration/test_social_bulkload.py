@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from social_svc.servicer import check_profile
 from stepboard.v1 import social_pb2
 from tests.harness import service_env, unique
 from tests.social_support import STACK_MARIADB, ShardDatabases, SocialServer, home_of
@@ -58,9 +59,16 @@ def test_loaded_graph_is_symmetric_sharded_and_counted(loaded):
     # Skewed: the busiest ordinary user has several times the average.
     assert sorted(degree.values())[-3] >= 3 * AVG
 
-    profiles = databases.query_all("SELECT user_id, nickname, avatar_url FROM profiles")
+    profiles = databases.query_all(
+        "SELECT user_id, nickname, avatar_url, cover_url FROM profiles"
+    )
     assert len(profiles) == USERS
-    assert all(url.startswith("https://") for _, _, url in profiles)
+    # Every loaded profile is one UpsertProfile would accept, cover included.
+    for profile in profiles:
+        assert check_profile(social_pb2.Profile(
+            user_id=profile[0], nickname=profile[1], avatar_url=profile[2], cover_url=profile[3]
+        )) == profile
+    assert all(cover.startswith("https://") for *_, cover in profiles)
 
 
 def test_loaded_graph_is_served(loaded, redis_client):
@@ -84,6 +92,7 @@ def test_loaded_graph_is_served(loaded, redis_client):
             assert user in page.friend_ids
         reply = server.stub.GetProfiles(social_pb2.GetProfilesRequest(user_ids=[first, user]))
         assert [p.nickname for p in reply.profiles] == [f"user {first}", f"user {user}"]
+        assert all(p.cover_url.startswith("https://") for p in reply.profiles)
     finally:
         server.close()
         for key in redis_client.scan_iter(match=f"{namespace}:*", count=1000):

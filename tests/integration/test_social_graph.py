@@ -385,6 +385,40 @@ def test_profiles_are_batched_in_request_order(server, split_users):
     assert reply.profiles == [replaced]
 
 
+def test_a_cover_is_stored_replaced_and_a_bad_one_changes_nothing(server, databases,
+                                                                   split_users):
+    """``cover_url`` goes with the profile (through the cache too); a bad one is
+    INVALID_ARGUMENT naming ``cover_url`` and leaves the stored profile, and its cached
+    copy, as they were."""
+    user = split_users[1][2]
+
+    def served() -> list[social_pb2.Profile]:
+        reply = server.stub.GetProfiles(social_pb2.GetProfilesRequest(user_ids=[user]))
+        return list(reply.profiles)
+
+    first = social_pb2.Profile(user_id=user, nickname="Grace", avatar_url="https://a/g.png",
+                               cover_url="https://covers.example/g.jpg")
+    assert server.stub.UpsertProfile(first, timeout=5) == first
+    assert served() == served() == [first]  # from MySQL, then from the cache
+    for bad in ("http://covers.example/g.jpg", "https://", "https://c/é.jpg", "ftp://c/x"):
+        error = rpc_error(server.stub.UpsertProfile, social_pb2.Profile(
+            user_id=user, nickname="Changed", cover_url=bad), timeout=5)
+        assert error.code() == INVALID
+        assert error.details().startswith("cover_url: "), error.details()
+        assert served() == [first]
+    stored = databases.query(home_of(databases.settings(), user),
+                             "SELECT nickname, cover_url FROM profiles WHERE user_id = %s",
+                             (user,))
+    assert stored == [("Grace", "https://covers.example/g.jpg")]
+    second = social_pb2.Profile(user_id=user, nickname="Grace",
+                                cover_url="https://covers.example/g2.jpg")
+    assert server.stub.UpsertProfile(second, timeout=5) == second
+    assert served() == [second]
+    cleared = social_pb2.Profile(user_id=user, nickname="Grace")
+    assert server.stub.UpsertProfile(cleared, timeout=5) == cleared
+    assert served() == [cleared]
+
+
 HOSTILE_NICKNAMES = [
     "Robert'); DROP TABLE profiles;--",
     '" OR 1=1 -- \\',
@@ -465,6 +499,14 @@ def _cases(user: int, other: int):
                                              avatar_url=longest_url + "x"), "avatar_url"),
         ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
                                              avatar_url="https://a.example/é.png"), "avatar_url"),
+        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
+                                             cover_url="http://a.example/c.jpg"), "cover_url"),
+        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a", cover_url="https://"),
+         "cover_url"),
+        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
+                                             cover_url=longest_url + "x"), "cover_url"),
+        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
+                                             cover_url="https://a.example/a b.jpg"), "cover_url"),
         ("GetProfiles", social_pb2.GetProfilesRequest(user_ids=[user, 0]), "user_ids"),
         ("GetProfiles", social_pb2.GetProfilesRequest(user_ids=range(1, 1002)), "user_ids"),
         ("ListHotUsers", social_pb2.ListHotUsersRequest(min_friends=0), "min_friends"),
@@ -494,9 +536,10 @@ def test_every_invalid_request_names_its_field_and_writes_nothing(server, databa
 def test_limits_are_inclusive(server, split_users):
     user = split_users[1][1]
     longest = social_pb2.Profile(
-        user_id=user, nickname="👍" * 64, avatar_url="https://a.example/" + "x" * 494
+        user_id=user, nickname="👍" * 64, avatar_url="https://a.example/" + "x" * 494,
+        cover_url="https://c.example/" + "y" * 494,
     )
-    assert len(longest.avatar_url) == 512
+    assert len(longest.avatar_url) == len(longest.cover_url) == 512
     assert server.stub.UpsertProfile(longest) == longest
     batch = social_pb2.GetProfilesRequest(user_ids=range(user, user + 1000))
     reply = server.stub.GetProfiles(batch)

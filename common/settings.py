@@ -216,7 +216,7 @@ _ALL = (
          "`first-last:physical,...`, e.g. `0-31:0,32-63:1` (empty: even ranges)"),
     )
     + _declare(
-        "MySQL connections", ("social", "rank", "archive"),
+        "MySQL connections", ("social", "rank", "consumer", "archive"),
         ("MYSQL_POOL_SIZE", "int", 8,
          "connections per physical shard (DBUtils), of the friend graph and of the archive",
          {"minimum": 1, "maximum": 512}),
@@ -227,11 +227,12 @@ _ALL = (
          {"minimum": 0.0}),
     )
     + _declare(
-        "Archive shards", ("rank", "archive"),
+        "Archive shards", ("rank", "consumer", "archive"),
         ("ARCHIVE_MYSQL_SHARD_DSNS", "list", (),
          "`mysql://user:pass@host:port/db,...`, one per physical shard of the day archive "
          "(empty: no archive; rank_svc's GetHistory then serves only days whose board may "
-         "exist)"),
+         "exist, and the consumer and `rebuild` cannot restore a week or month board that "
+         "has days whose boards expired)"),
         ("ARCHIVE_MYSQL_LOGICAL_SHARDS", "int", 64,
          "fixed number of logical archive shards users hash into (at least the number of "
          "archive DSNs)", {"minimum": 1, "maximum": 65536}),

@@ -208,6 +208,20 @@ class Archiver:
             found.append(self._run(index, days))
         return set.intersection(*found)
 
+    def totals(self, first: date, last: date) -> dict[int, tuple[int, int]]:
+        """Per user with a row from ``first`` to ``last``: the sum of their steps and their
+        latest ``reached_at`` over those days, aggregated by each shard (what a window
+        board holds of days whose boards are gone)."""
+        found: dict[int, tuple[int, int]] = {}
+        for index in range(len(self.pools.pools)):
+            def rows(cur) -> tuple:
+                cur.execute("SELECT user_id, SUM(steps), MAX(reached_at) FROM day_steps"
+                            " WHERE day BETWEEN %s AND %s GROUP BY user_id", (first, last))
+                return cur.fetchall()
+            found.update((user, (int(steps), reached)) for user, steps, reached in
+                         self._run(index, rows))
+        return found
+
     def drop_old(self, today: date, months: int) -> list[str]:
         """Drops the partitions (and forgets the archived days) before the retention cutoff
         on every shard; returns the partitions dropped, per shard in shard order."""

@@ -1,5 +1,7 @@
 """The board writer: max-merges scores into the daily boards, keeps the week and month
-boards in step with them, and keeps the watermarks.
+boards in step with them, and keeps the watermarks; it also sets window entries from their
+days when the windows are restored (:meth:`BoardWriter.recompute_window`, used by
+:mod:`rank_svc.window_restore`).
 
 The writer updates the boards and the applied watermarks of a shard in one Lua script, so
 a Redis that lost data (flush, restart without persistence, failover) also lost the
@@ -8,7 +10,7 @@ scores: :mod:`rank_svc.board_format`.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
 from common.redis_clients import RedisClient, run_scripts
@@ -27,9 +29,26 @@ from rank_svc.board_format import BoardKeys, BoardSettings, expire_at
 # user's week and month totals by the steps it added; their reached time becomes the later
 # of theirs and the day's new one, except when the day held the window's reached time and
 # now reached its count earlier: then it is the latest of the window's days (rescanned).
-_APPLY_LUA = """
+# The score arithmetic and the board bookkeeping both scripts share: a day score's steps and
+# second, a window score, and what every change of a board does to its expiry and version.
+_SCORES_LUA = """
 -- board_format.TIME_SLOTS and WINDOW_TIME_SLOTS
 local DAY_SLOTS, WINDOW_SLOTS = 2 ^ 18, 2 ^ 22
+local function day_parts(score, start)
+  local rest = score % DAY_SLOTS
+  return (score - rest) / DAY_SLOTS, start + DAY_SLOTS - 1 - rest
+end
+local function window_score(total, reached, start)
+  return total * WINDOW_SLOTS + (WINDOW_SLOTS - 1 - (reached - start))
+end
+local function changed_board(key, version, expire_at)
+  redis.call('EXPIREAT', key, expire_at)
+  redis.call('INCR', version)
+  redis.call('EXPIREAT', version, expire_at)
+end
+"""
+
+_APPLY_LUA = _SCORES_LUA + """
 local n = tonumber(ARGV[1])
 local lost = {}
 for i = 0, n - 1 do
@@ -53,10 +72,6 @@ for w = 1, n_windows do
     a, k = a + 1, k + 1
   end
   windows[w] = window
-end
-local function day_parts(score, start)
-  local rest = score % DAY_SLOTS
-  return (score - rest) / DAY_SLOTS, start + DAY_SLOTS - 1 - rest
 end
 local function latest_reached(window, user)
   local latest = 0
@@ -83,7 +98,7 @@ local function raise(window, user, added, day_was_reached, day_reached)
       reached = math.max(was_reached, day_reached)
     end
   end
-  local score = total * WINDOW_SLOTS + (WINDOW_SLOTS - 1 - (reached - window.start))
+  local score = window_score(total, reached, window.start)
   redis.call('ZADD', window.key, string.format('%.0f', score), user)
   window.touched = true
 end
@@ -108,18 +123,10 @@ for d = k, #KEYS, 2 do
     end
   end
   a = a + 2 * n_pairs
-  if changed then
-    redis.call('EXPIREAT', KEYS[d], expire_at)
-    redis.call('INCR', KEYS[d + 1])
-    redis.call('EXPIREAT', KEYS[d + 1], expire_at)
-  end
+  if changed then changed_board(KEYS[d], KEYS[d + 1], expire_at) end
 end
 for _, window in ipairs(windows) do
-  if window.touched then
-    redis.call('EXPIREAT', window.key, window.expire_at)
-    redis.call('INCR', window.version)
-    redis.call('EXPIREAT', window.version, window.expire_at)
-  end
+  if window.touched then changed_board(window.key, window.version, window.expire_at) end
 end
 for i = 0, n - 1 do
   local p, new = ARGV[2 + 3 * i], tonumber(ARGV[4 + 3 * i])
@@ -130,7 +137,43 @@ return lost
 """
 
 
-def _days_of(window: Window) -> Iterable[date]:
+# KEYS: a window's board, its version key, then the board of each of the window's days
+# still kept (see BoardWriter.recompute_window). ARGV: the window's expire_at and start
+# second, the start second of each of those days, then per user: user, total and reached
+# second of the user's archived days (0 0: none). Returns how many users' entries changed.
+_RECOMPUTE_LUA = _SCORES_LUA + """
+local expire_at, start = ARGV[1], tonumber(ARGV[2])
+local n_days = #KEYS - 2
+local changed = 0
+for i = 3 + n_days, #ARGV, 3 do
+  local user = ARGV[i]
+  local total, reached = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local present = reached > 0
+  for d = 1, n_days do
+    local score = redis.call('ZSCORE', KEYS[2 + d], user)
+    if score then
+      local steps, at = day_parts(tonumber(score), tonumber(ARGV[2 + d]))
+      total, reached, present = total + steps, math.max(reached, at), true
+    end
+  end
+  local old = redis.call('ZSCORE', KEYS[1], user)
+  if present then
+    local score = window_score(total, reached, start)
+    if (not old) or tonumber(old) ~= score then
+      redis.call('ZADD', KEYS[1], string.format('%.0f', score), user)
+      changed = changed + 1
+    end
+  elseif old then
+    redis.call('ZREM', KEYS[1], user)
+    changed = changed + 1
+  end
+end
+if changed > 0 then changed_board(KEYS[1], KEYS[2], expire_at) end
+return changed
+"""
+
+
+def days_of(window: Window) -> Iterable[date]:
     """Every day of ``window``, first to last."""
     for offset in range((window.last - window.first).days + 1):
         yield window.first + timedelta(days=offset)
@@ -149,6 +192,7 @@ class BoardWriter(BoardKeys):
         self.client = client
         self._windows = not staging
         self._apply = client.register_script(_APPLY_LUA)
+        self._recompute = client.register_script(_RECOMPUTE_LUA)
 
     def apply(
         self,
@@ -178,7 +222,7 @@ class BoardWriter(BoardKeys):
             args = [*head, len(windows)]
             for window in windows:
                 keys += [self.board_key(window, shard), self.version_key(window, shard)]
-                window_days = list(_days_of(window))
+                window_days = list(days_of(window))
                 keys += [self.board_key(day, shard) for day in window_days]
                 args += [expire_at(window, self.settings.retention_days),
                          day_start_s(window.first), len(window_days),
@@ -192,6 +236,30 @@ class BoardWriter(BoardKeys):
         for result in run_scripts(self.client, self._apply, calls):
             lost.update(int(p) for p in result)
         return lost
+
+    def recompute_window(
+        self,
+        window: Window,
+        shard: int,
+        kept_days: Sequence[date],
+        users: Iterable[tuple[int, int, int]],
+    ) -> int:
+        """Sets each user's entry on ``shard``'s board of ``window`` to what the window's days
+        hold, in one script, so atomically with respect to :meth:`apply`.
+
+        ``users`` are ``(user, total, reached_at_s)``: the sum of the user's steps and their
+        latest ``reached_at`` over the window's days whose boards are gone (``0, 0``: none);
+        the script adds the user's score on the board of each of ``kept_days``. A user with
+        neither leaves the window's board. Every later :meth:`apply` raises the window by
+        what a day gains, so the entry stays exact. Returns how many entries changed (none:
+        neither the board's version nor its expiry is touched)."""
+        keys = [self.board_key(window, shard), self.version_key(window, shard),
+                *(self.board_key(day, shard) for day in kept_days)]
+        args = [expire_at(window, self.settings.retention_days), day_start_s(window.first),
+                *(day_start_s(day) for day in kept_days)]
+        for user, total, reached_at_s in users:
+            args += [user, total, reached_at_s]
+        return int(self._recompute(keys=keys, args=args))
 
     def _windows_of(self, days: Iterable[date]) -> list[Window]:
         """The week and month windows of ``days`` (none for a staging writer)."""

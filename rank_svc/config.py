@@ -113,11 +113,15 @@ class ConsumerConfig:
     batch_size: int
     metrics_port: int | None
     rejoin_after_s: float = default("CONSUMER_REJOIN_S")
+    archive: MySQLSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ConsumerConfig":
-        """Reads Kafka, Redis, board, group, batch size, metrics port and how
-        long a group join may go without an assignment."""
+        """Reads Kafka, Redis, board, group, batch size, metrics port, how
+        long a group join may go without an assignment, and the day archive the week and
+        month boards are restored from after Redis lost data (``archive`` None without
+        ``STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS``)."""
+        archive = MySQLSettings.from_env(env, "ARCHIVE_", required=False)
         return cls(
             kafka=KafkaSettings.from_env(env),
             redis=RedisSettings.from_env(env),
@@ -126,6 +130,7 @@ class ConsumerConfig:
             batch_size=read(env, "CONSUMER_BATCH"),
             metrics_port=read(env, "METRICS_PORT", component="consumer") or None,
             rejoin_after_s=read(env, "CONSUMER_REJOIN_S"),
+            archive=archive if archive.shard_dsns else None,
         )
 
 

@@ -13,10 +13,15 @@ writer knows it applied. If Redis lost data (flush, restart without persistence,
 the watermarks are gone or behind, the write is refused, and the writer rewinds its
 partitions to the lowest surviving watermark (or the start of the log) and replays,
 expecting that watermark from then on; a log that no longer holds the records the replay
-needs is reported (:func:`rank_svc.consumed_batch.check_log_holds`).
+needs is reported (:func:`rank_svc.consumed_batch.check_log_holds`). The replay restores
+the day boards still kept and what they add to the week and month boards; those windows
+also held days whose boards have expired, so each rewind also asks for a restore of every
+window board in the background (:class:`rank_svc.window_restore.BackgroundRestore`), from
+the day archive (``STEPBOARD_ARCHIVE_*``) and the kept day boards.
 
 ``python -m rank_svc.consumer rebuild --day YYYY-MM-DD`` rebuilds one day's board from the
-log on demand (:mod:`rank_svc.rebuild`).
+log, and its week and month boards, on demand; ``rebuild --windows`` restores every week
+and month board (:mod:`rank_svc.rebuild`).
 """
 
 import argparse
@@ -54,7 +59,8 @@ from rank_svc.consumed_batch import (
     retry_until,
 )
 from rank_svc.join_watch import JoinWatch
-from rank_svc.rebuild import rebuild_day
+from rank_svc.rebuild import rebuild_command
+from rank_svc.window_restore import BackgroundRestore, restorer_for
 
 log = logging.getLogger("rank_svc.consumer")
 
@@ -142,11 +148,15 @@ class BoardConsumer:
         store: BoardWriter,
         dead_letters: DeadLetters,
         stop: threading.Event,
+        windows: BackgroundRestore | None = None,
     ) -> None:
+        """``windows`` restores the week and month boards after Redis lost data (None:
+        not restored)."""
         self.config = config
         self.store = store
         self.dead_letters = dead_letters
         self.stop = stop
+        self.windows = windows
         self.applied: dict[int, int] = {}
         self.held: dict[int, float] = {}  # partition -> when (monotonic) to read it again
         self.records_per_consume = 1  # until a batch shows how many reports a record holds
@@ -212,7 +222,10 @@ class BoardConsumer:
         """Where to replay ``partition`` from, given its lowest surviving watermark: right
         after it, and that watermark is what the next write expects, so a second loss
         before that write is noticed too; with none surviving (None), the start of the log
-        and nothing to expect. Reports a log that no longer holds the offset needed."""
+        and nothing to expect. Reports a log that no longer holds the offset needed, and
+        asks for the window boards to be restored."""
+        if self.windows is not None:
+            self.windows.request()
         needed = 0 if mark is None else mark + 1
         check_log_holds(consumer, self.config.kafka.topic, partition, needed)
         self.applied[partition] = UNKNOWN if mark is None else mark
@@ -350,27 +363,33 @@ def serve(config: ConsumerConfig) -> None:
     dead_letters = DeadLetters(
         dlq_producer, config.kafka.dlq_topic, config.kafka.delivery_timeout_s
     )
-    consumer = BoardConsumer(config, store, dead_letters, stop)
     try:
-        consumer.run()
+        with restorer_for(store, config.archive) as restorer:
+            windows = BackgroundRestore(restorer, stop)
+            BoardConsumer(config, store, dead_letters, stop, windows).run()
     finally:
         dlq_producer.flush(10)
         client.close()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``serve`` (default) or ``rebuild --day YYYY-MM-DD``."""
+    """``serve`` (default), ``rebuild --day YYYY-MM-DD`` or ``rebuild --windows`` (exit
+    status 1 if a window board could not be restored)."""
     parser = argparse.ArgumentParser(prog="python -m rank_svc.consumer")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the board writer (default)")
-    rebuild = commands.add_parser("rebuild", help="rebuild one day's board from the log")
-    rebuild.add_argument("--day", required=True, help="YYYY-MM-DD")
+    rebuild = commands.add_parser(
+        "rebuild", help="rebuild a day's board from the log, or the week and month boards")
+    what = rebuild.add_mutually_exclusive_group(required=True)
+    what.add_argument("--day", help="YYYY-MM-DD: that day's board, then its week and month")
+    what.add_argument("--windows", action="store_true",
+                      help="every week and month board that may exist")
     args = parser.parse_args(argv)
     config = load("rank_svc.consumer", ConsumerConfig.from_env)
     if args.command == "rebuild":
-        rebuild_day(config, parse_day(args.day, "--day"))
-    else:
-        serve(config)
+        day = None if args.windows else parse_day(args.day, "--day")
+        raise SystemExit(0 if rebuild_command(config, day) else 1)
+    serve(config)
 
 
 if __name__ == "__main__":

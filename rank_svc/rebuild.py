@@ -1,20 +1,25 @@
-"""Rebuild one day's board from the Kafka log (``python -m rank_svc.consumer rebuild``).
+"""Rebuild boards on demand (``python -m rank_svc.consumer rebuild``).
 
-The day is replayed into staging keys up to the log end seen at the start, the staging
-board then replaces the live one shard by shard, and records that arrived meanwhile are
-replayed into the live board (max-merge makes the overlap harmless). Watermarks are left
-alone: the running consumers keep their own bookkeeping. A log whose records of the day
-may have been deleted already is reported, not silently replayed from later
-(:func:`_check_log_holds_day`).
+``--day YYYY-MM-DD``: the day is replayed from the Kafka log into staging keys up to the
+log end seen at the start, the staging board then replaces the live one shard by shard, and
+records that arrived meanwhile are replayed into the live board (max-merge makes the
+overlap harmless). Watermarks are left alone: the running consumers keep their own
+bookkeeping. A log whose records of the day may have been deleted already is reported, not
+silently replayed from later (:func:`_check_log_holds_day`). The staging replay leaves the
+week and month boards alone, so once the day is swapped in, its week and month are
+restored (:mod:`rank_svc.window_restore`: the kept days from their boards, the expired ones
+from the day archive).
 
-The week and month boards are not rebuilt: the staging replay leaves them alone, and they
-cannot be recomputed from the day boards, whose earlier days of a month may have expired.
-Where the rebuilt day differs from the one it replaced, they keep the old day's steps
-until a rebuild of the windows from the log; every rebuild says so in a WARNING.
+``--windows``: every week and month board that may exist is restored the same way.
+
+Both run beside the consumers. The command exits with status 1 if a window board could not
+be restored (an expired day of it is not archived, or there is no archive), after an ERROR
+naming the window and the days.
 """
 
 import logging
 import threading
+import time
 import uuid
 from datetime import date, timedelta
 
@@ -26,6 +31,7 @@ from common.report_rules import day_start
 from rank_svc.board_writer import BoardWriter
 from rank_svc.config import ConsumerConfig
 from rank_svc.consumed_batch import check_log_holds, collapse, records_to_ask, retry_until
+from rank_svc.window_restore import restorable_windows, restorer_for
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +111,6 @@ def rebuild_day(config: ConsumerConfig, day: date, stop: threading.Event | None 
         staging.drop_day(day)
         read = _replay(consumer, config, first, day, staging, stop)
         staging.move_day(day, live)
-        log.warning("the week and month boards of a rebuilt day are not rebuilt: they keep "
-                    "the replaced day's steps", extra={"day": day.isoformat()})
         latest = _log_range(consumer, config.kafka.topic, day)
         tail = {p: (first.get(p, (0, 0))[1], high) for p, (_, high) in latest.items()}
         read += _replay(consumer, config, tail, day, live, stop)
@@ -115,6 +119,24 @@ def rebuild_day(config: ConsumerConfig, day: date, stop: threading.Event | None 
     finally:
         consumer.close()
         client.close()
+
+
+def rebuild_command(config: ConsumerConfig, day: date | None) -> bool:
+    """``rebuild``: ``day``'s board from the log then its week and month boards, or (None)
+    every week and month board that may exist; whether every window board was restored."""
+    if day is not None:
+        rebuild_day(config, day)
+    client = create_redis(config.redis)
+    writer = BoardWriter(client, config.board, config.kafka.topic)
+    try:
+        windows = restorable_windows(time.time(), config.board.retention_days)
+        if day is not None:
+            windows = [window for window in windows if window.first <= day <= window.last]
+        with restorer_for(writer, config.archive) as restorer:
+            restored = restorer.restore_all(windows)
+    finally:
+        client.close()
+    return not any(done.missing for done in restored)
 
 
 def _rebuild_consumer_config(settings: KafkaSettings) -> dict:

@@ -268,24 +268,3 @@ def windows_days(now: date, period: str) -> list[date]:
     first = max(window.first, now - timedelta(days=29))
     return [first + timedelta(days=i) for i in range((now - first).days + 1)]
 
-
-def test_rebuilding_a_day_leaves_its_windows_and_says_so():
-    path = WritePath(LATE)
-    try:
-        day = today() - timedelta(days=1)
-        rows = random_rows(random.Random(3), [day], fresh_user_base())
-        model = send_rows(path, rows)
-        path.start_consumer()
-        wait_until(lambda: path.matches(model, day, day_start_s(day)), 60)
-        windows = [window_of(day, period) for period in PERIODS]
-        before = {window: snapshot(path, window) for window in windows}
-        rebuild = start_process("rank_svc.consumer", path.env, "rebuild", "--day",
-                                day.isoformat())
-        path.consumers.append(rebuild)
-        assert rebuild.wait(120) == 0
-        assert path.matches(model, day, day_start_s(day))
-        assert {window: snapshot(path, window) for window in windows} == before
-        assert "week and month boards of a rebuilt day are not rebuilt" in \
-            rebuild.log_path.read_text()
-    finally:
-        path.close()

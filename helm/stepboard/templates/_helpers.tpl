@@ -237,19 +237,22 @@ precompute records the generation each hot ranking was computed from */ -}}
 {{- $_ := set $env "STEPBOARD_MYSQL_SHARD_MAP" (toString $v.mysql.shardMap) -}}
 {{- end -}}
 {{- end -}}
-{{- /* the day archive: written by archive, read by rank's GetHistory */ -}}
-{{- if has $c (list "rank" "archive") -}}
+{{- /* the day archive: written by archive, read by rank's GetHistory and by the consumer,
+which restores the week and month boards from it after Redis lost data */ -}}
+{{- if has $c (list "rank" "consumer" "archive") -}}
 {{- $_ := set $env "STEPBOARD_ARCHIVE_MYSQL_LOGICAL_SHARDS" (toString (int64 $v.archive.mysql.logicalShards)) -}}
 {{- if $v.archive.mysql.shardMap -}}
 {{- $_ := set $env "STEPBOARD_ARCHIVE_MYSQL_SHARD_MAP" (toString $v.archive.mysql.shardMap) -}}
 {{- end -}}
+{{- end -}}
+{{- if has $c (list "rank" "archive") -}}
 {{- $_ := set $env "STEPBOARD_ARCHIVE_RETENTION_MONTHS" (toString (int64 $v.archive.retentionMonths)) -}}
 {{- end -}}
 {{- if eq $c "archive" -}}
 {{- $_ := set $env "STEPBOARD_ARCHIVE_INTERVAL_S" (toString $v.archive.intervalSeconds) -}}
 {{- $_ := set $env "STEPBOARD_LATE_DAYS" (toString (int64 $v.validation.lateDays)) -}}
 {{- end -}}
-{{- if has $c (list "social" "migration" "rank" "archive") -}}
+{{- if has $c (list "social" "migration" "rank" "consumer" "archive") -}}
 {{- $_ := set $env "STEPBOARD_MYSQL_POOL_SIZE" (toString (int64 $v.mysql.poolSize)) -}}
 {{- $_ := set $env "STEPBOARD_MYSQL_CONNECT_TIMEOUT_S" (toString $v.mysql.connectTimeoutSeconds) -}}
 {{- $_ := set $env "STEPBOARD_MYSQL_READ_TIMEOUT_S" (toString $v.mysql.readTimeoutSeconds) -}}
@@ -303,7 +306,7 @@ precompute records the generation each hot ranking was computed from */ -}}
       key: {{ $v.mysql.dsnsKey | quote }}
 {{- end }}
 {{- end }}
-{{- if has $c (list "rank" "archive") }}
+{{- if has $c (list "rank" "consumer" "archive") }}
 - name: STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS
   valueFrom:
     secretKeyRef:

@@ -1,10 +1,10 @@
 """The board writer: max-merges scores into the daily boards, keeps the week and month
 boards in step with them, and keeps the watermarks.
 
-The writer updates the boards and the applied watermarks of a shard in one Lua script, so
-a Redis that lost data (flush, restart without persistence, failover) also lost the
-matching watermarks, and the next write notices it (:meth:`BoardWriter.apply`). Keys and
-scores: :mod:`rank_svc.board_format`.
+The writer updates the boards, the likes (:mod:`rank_svc.likes`) and the applied
+watermarks of a shard in one Lua script, so a Redis that lost data (flush, restart without
+persistence, failover) also lost the matching watermarks, and the next write notices it
+(:meth:`BoardWriter.apply`). Keys and scores: :mod:`rank_svc.board_format`.
 """
 
 from collections import defaultdict
@@ -13,12 +13,14 @@ from datetime import date, timedelta
 
 from common.redis_clients import RedisClient, run_scripts
 from common.report_rules import MONTH, WEEK, Window, day_start_s, window_of
+from rank_svc import likes
 from rank_svc.board_format import BoardKeys, BoardSettings, expire_at
 
-# KEYS[1]: the shard's watermark hash; then per window: its board, its version key and the
-# board key of each of its days; then per day: (board key, its version key).
-# ARGV: n_partitions, then (partition, expected, new) per partition; n_windows, then per
-# window: expire_at, start second, n_days, the start second of each of its days; then per
+# KEYS[1]: the shard's watermark hash; then the shard's likes (rank_svc.likes); then per
+# window: its board, its version key and the board key of each of its days; then per day:
+# (board key, its version key).
+# ARGV: n_partitions, then (partition, expected, new) per partition; the likes; n_windows,
+# then per window: expire_at, start second, n_days, the start second of each of its days; then per
 # day: expire_at, start second, its week's and its month's window (1-based, 0: none),
 # n_pairs, score1, member1, ... Returns the partitions whose watermark was missing or
 # behind `expected` (and then writes nothing), else an empty list.
@@ -27,7 +29,7 @@ from rank_svc.board_format import BoardKeys, BoardSettings, expire_at
 # user's week and month totals by the steps it added; their reached time becomes the later
 # of theirs and the day's new one, except when the day held the window's reached time and
 # now reached its count earlier: then it is the latest of the window's days (rescanned).
-_APPLY_LUA = """
+_CHECK_LUA = """
 -- board_format.TIME_SLOTS and WINDOW_TIME_SLOTS
 local DAY_SLOTS, WINDOW_SLOTS = 2 ^ 18, 2 ^ 22
 local n = tonumber(ARGV[1])
@@ -40,7 +42,9 @@ for i = 0, n - 1 do
   end
 end
 if #lost > 0 then return lost end
-local a, k = 2 + 3 * n, 2
+"""
+# The boards (after the shard's likes, rank_svc.likes.APPLY_LUA, which sets `a` and `k`).
+_BOARDS_LUA = """
 local windows, n_windows = {}, tonumber(ARGV[a])
 a = a + 1
 for w = 1, n_windows do
@@ -128,6 +132,7 @@ for i = 0, n - 1 do
 end
 return lost
 """
+_APPLY_LUA = _CHECK_LUA + likes.APPLY_LUA + _BOARDS_LUA
 
 
 def _days_of(window: Window) -> Iterable[date]:
@@ -144,16 +149,20 @@ class BoardWriter(BoardKeys):
     ) -> None:
         """``staging`` writers use separate board keys, for building a day off to the side,
         and leave the week and month boards alone (a staging day starts empty, so what it
-        adds is not what the live windows lack)."""
+        adds is not what the live windows lack); they write likes to the live keys."""
         BoardKeys.__init__(self, settings, topic, staging)
         self.client = client
         self._windows = not staging
         self._apply = client.register_script(_APPLY_LUA)
+        # Likes have no staging keys: a rebuild replays them into the live ones (see
+        # rank_svc.rebuild).
+        self.like_keys = likes.LikeKeys(settings.namespace, settings.shards)
 
     def apply(
         self,
         scores: Mapping[tuple[date, int], int],
         watermarks: Mapping[int, tuple[int, int]],
+        like_ops: Mapping[likes.LikeId, likes.LikeOp] | None = None,
     ) -> set[int]:
         """Max-merges ``(day, user) → score``, raises the week and month totals by what the
         days gained, and advances the watermarks of every shard, each shard in one script.
@@ -163,7 +172,10 @@ class BoardWriter(BoardKeys):
         the last offset of the batch. A shard whose watermark is missing or behind
         ``expected`` lost data: nothing is written there and the partition is returned, so
         the caller replays it. All shards go in one pipeline (one round trip standalone).
+        ``like_ops`` (:mod:`rank_svc.likes`) are applied in the liked user's shard, in the
+        same script as its watermarks, so they are refused and replayed alike.
         """
+        likes_of = likes.by_shard(self.like_keys, like_ops or {})
         by_shard: dict[int, dict[date, list]] = defaultdict(lambda: defaultdict(list))
         for (day, user_id), score in scores.items():
             by_shard[self.shard(user_id)][day].extend((score, user_id))
@@ -174,8 +186,11 @@ class BoardWriter(BoardKeys):
         for shard in range(self.settings.shards):
             days = sorted(by_shard.get(shard, {}).items())
             windows = self._windows_of([day for day, _ in days])
-            keys = [self.watermark_key(shard)]
-            args = [*head, len(windows)]
+            like_keys, like_args = likes.script_part(
+                self.like_keys, likes_of.get(shard, {}), self.settings.retention_days
+            )
+            keys = [self.watermark_key(shard), *like_keys]
+            args = [*head, *like_args, len(windows)]
             for window in windows:
                 keys += [self.board_key(window, shard), self.version_key(window, shard)]
                 window_days = list(_days_of(window))

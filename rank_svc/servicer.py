@@ -6,7 +6,7 @@ from datetime import date
 from typing import NamedTuple
 
 from common.errors import InvalidArgument, NotFound, Unavailable
-from common.page_tokens import decode_offset
+from common.page_tokens import decode_numbers, decode_offset, encode_token
 from common.report_rules import DAY, MONTH, WEEK, Window, check_readable, parse_day, window_of
 from rank_svc.board_format import Row, decode_scores
 from rank_svc.board_readers import BoardReader, Members
@@ -19,12 +19,15 @@ from rank_svc.friend_ranking import (
 )
 from rank_svc.history import History
 from rank_svc.hot_rankings import HotPage, HotRankings
+from rank_svc.likes import Liker, LikeReader, fill_likes
 from rank_svc.social_client import FriendSource, ProfileSource
 from rank_svc.top_cache import TopCache
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000
+DEFAULT_LIKERS = 50
+MAX_LIKERS = 500
 _PERIODS = {
     ranking_pb2.PERIOD_UNSPECIFIED: DAY,
     ranking_pb2.PERIOD_DAY: DAY,
@@ -124,13 +127,16 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         live_limit: int,
         max_age_s: float,
         history: History,
+        likes: LikeReader,
     ) -> None:
         """``hot_threshold``: users with more friends may have a precomputed ranking.
         ``live_limit``: the largest ranking computed per call (``friends`` refuses larger
         lists, :func:`bounded_members`); a precomputed ranking of at most this many users
         that predates a change of the friend list, or is older than ``max_age_s``, is not
-        used: the ranking is computed from the list. ``history`` answers GetHistory."""
+        used: the ranking is computed from the list. ``history`` answers GetHistory;
+        ``likes`` reads the day's likes at serve time (precomputed pages included)."""
         self._store = store
+        self._likes = likes
         self._history = history
         self._hot = hot
         self._friends = friends
@@ -174,7 +180,13 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             self._add_entries(reply.entries, day, 1, rows, ())
             return reply
 
-        return self._tops.answer(day, limit, build)
+        top = self._tops.answer(day, limit, build)
+        if day.period != DAY:
+            return top
+        reply = ranking_pb2.GetGlobalTopResponse()
+        reply.CopyFrom(top)  # the cached answer is shared: the current likes go on a copy
+        fill_likes(self._likes, day.first, reply.entries, None)
+        return reply
 
     def GetGlobalRank(self, request, context):
         """One user's place among everyone who reported that day, week or month."""
@@ -188,6 +200,8 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         _set_window(reply, day)
         profiles = self._profiles.profiles([request.user_id])
         fill_entries(lambda: reply.entry, day, rank, [Row(request.user_id, score)], profiles)
+        if day.period == DAY:
+            fill_likes(self._likes, day.first, [reply.entry], request.user_id)
         return reply
 
     def GetHistory(self, request, context):
@@ -229,6 +243,38 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         fill_entries(lambda: reply.me, window, page.my_index + 1, [page.me], profiles)
         reply.total = page.total
         reply.next_page_token = next_token(user_id, window, page.start, size, page.total)
+        if window.period == DAY:
+            fill_likes(self._likes, window.first, [*reply.entries, reply.me], user_id)
+        return reply
+
+    def ListLikes(self, request, context):
+        """Who liked a user's day, newest first, keyset-paged by (time, liker id)."""
+        user_id = request.user_id
+        _check_user(user_id)
+        day = window_of(parse_day(request.day), DAY)
+        check_readable(day, time.time(), self._store.settings.retention_days)
+        size = request.page_size or DEFAULT_LIKERS
+        if not 1 <= size <= MAX_LIKERS:
+            raise InvalidArgument(
+                "page_size", f"must be between 1 and {MAX_LIKERS}, got {request.page_size}"
+            )
+        scope = f"likes:{user_id}:{day.label}"
+        after = None
+        if request.page_token:
+            at_ms, liker_id = decode_numbers(request.page_token, scope, 2)
+            after = Liker(liker_id, at_ms)
+        found = self._likes.page(day.first, user_id, size, after)
+        profiles = self._profiles.profiles([liker.user_id for liker in found.likers])
+        reply = ranking_pb2.ListLikesResponse(total=found.total)
+        for liker in found.likers:
+            entry = reply.likers.add(user_id=liker.user_id)
+            entry.liked_at.FromMilliseconds(liker.at_ms)
+            profile = profiles.get(liker.user_id)
+            if profile is not None:
+                entry.nickname, entry.avatar_url = profile.nickname, profile.avatar_url
+        if found.more:
+            last = found.likers[-1]
+            reply.next_page_token = encode_token(scope, f"{last.at_ms}:{last.user_id}")
         return reply
 
     def _page(

@@ -21,7 +21,10 @@ from rank_svc.config import ConsumerConfig
 from rank_svc.likes import LikeKeys, Liker, LikeReader
 from rank_svc.rebuild import rebuild_day
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
-from tests.harness import report, today, wait_until
+from tests.harness import report, start_process, today, wait_until
+from tests.integration.test_hot_users import hot_path
+from tests.processes import stop_process
+from tests.social_support import STACK_MARIADB, ShardDatabases
 from tests.stack import REDIS_DEPLOYMENTS
 from tests.write_path import WritePath
 
@@ -273,3 +276,54 @@ def test_pages_cut_inside_equal_like_times_keep_the_id_order(path):
                 break
             after = page.likers[-1]
         assert listed == expected, size
+
+
+def test_a_precomputed_ranking_shows_the_current_likes():
+    """Likes are read when a page is served, so a hot user's precomputed page shows a like
+    given after it was computed, long before the next refresh."""
+    databases = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
+    path = hot_path(databases, threshold=3, interval_s=600)
+    try:
+        day = today()
+        star, *fans = user_ids(5)
+        befriend(path, [(star, fan) for fan in fans])
+        path.start_consumer()
+        precompute = start_process("rank_svc.precompute", path.env)
+        path.consumers.append(precompute)  # stopped with the path
+        request = ranking_pb2.GetFriendRankingRequest(user_id=star, day=day.isoformat())
+        computed = wait_until(lambda: path.ranking.GetFriendRanking(request, timeout=10)
+                              .computed_at.seconds, 60)
+        like(path, fans[0], star, day)
+        like(path, star, fans[1], day)
+
+        def shown():
+            reply = path.ranking.GetFriendRanking(request, timeout=10)
+            assert reply.computed_at.seconds == computed  # still the same precomputed page
+            return {e.user_id: (e.likes, e.liked_by_me) for e in reply.entries}
+
+        wait_until(lambda: shown()[star] == (1, False) and shown()[fans[1]] == (1, True), 30)
+        assert reply_me_likes(path, request) == (1, False)
+    finally:
+        path.close()
+        databases.drop()
+
+
+def reply_me_likes(path, request) -> tuple[int, bool]:
+    me = path.ranking.GetFriendRanking(request, timeout=10).me
+    return me.likes, me.liked_by_me
+
+
+def test_like_is_unavailable_while_social_svc_is_down(path):
+    day = today()
+    a, b = user_ids(2)
+    befriend(path, [(a, b)])
+    stop_process(path.social_process)  # this path's own social_svc
+    path.social_process = None
+    before = path.log_end(path.topic)
+    with pytest.raises(grpc.RpcError) as refused:
+        like(path, a, b, day)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "friend graph" in refused.value.details()
+    assert path.log_end(path.topic) == before
+    like(path, a, a, day)  # one's own entry needs no friend graph
+    assert path.log_end(path.topic) == before + 1

@@ -155,8 +155,9 @@ class BoardWriter(BoardKeys):
         self._windows = not staging
         self._apply = client.register_script(_APPLY_LUA)
         # Likes have no staging keys: a rebuild replays them into the live ones (see
-        # rank_svc.rebuild).
+        # rank_svc.rebuild), whose changes bump the live boards' versions.
         self.like_keys = likes.LikeKeys(settings.namespace, settings.shards)
+        self._live_version_key = BoardKeys(settings, topic).version_key
 
     def apply(
         self,
@@ -187,7 +188,8 @@ class BoardWriter(BoardKeys):
             days = sorted(by_shard.get(shard, {}).items())
             windows = self._windows_of([day for day, _ in days])
             like_keys, like_args = likes.script_part(
-                self.like_keys, likes_of.get(shard, {}), self.settings.retention_days
+                self.like_keys, likes_of.get(shard, {}), self.settings.retention_days,
+                self._live_version_key,
             )
             keys = [self.watermark_key(shard), *like_keys]
             args = [*head, *like_args, len(windows)]

@@ -11,13 +11,14 @@ likes lost the watermarks with them, and the consumer's replay restores both. Ke
                                               "<liked>:<liker>" -> 1 (liked_by_me)
     {ns}:likers:{shard}:{day}:<liked>   sorted set: liker -> when liked (Unix ms)
 
-Both expire with the day's board. A ranking reads its page's counts and the caller's
+Both expire with the day's board. A change of a day's counts bumps its board's version.
+A ranking reads its page's counts and the caller's
 ``liked_by_me`` with one ``HMGET`` per shard (:meth:`LikeReader.counts`); ``ListLikes``
 pages the sorted set newest first (:meth:`LikeReader.page`).
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import NamedTuple
 
@@ -43,15 +44,19 @@ LikeId = tuple[date, int, int]  # (day, liked, liker)
 # KEYS from 2, ARGV right after the watermark head (n_partitions, then 3 per partition);
 # leaves `a` and `k` past what it read. ARGV: n_days, then per day: expire_at, n_liked,
 # then per liked user: the user, n_ops, then (liker, mode, at_ms) per op. KEYS per day:
-# its count hash, then each liked user's likers set. A like that exists stays as it is
-# under LIKE (one like per liker: a repeat changes nothing, its time included).
+# its count hash, the day board's version key, then each liked user's likers set. A like
+# that exists stays as it is under LIKE (one like per liker: a repeat changes nothing, its
+# time included). A day whose counts changed bumps its board's version, so a cached global
+# top (rank_svc.top_cache), which shows counts, is built again.
 APPLY_LUA = """
 local a, k = 2 + 3 * n, 2
 local n_like_days = tonumber(ARGV[a])
 a = a + 1
 for _ = 1, n_like_days do
-  local counts, likes_expire_at, n_liked = KEYS[k], ARGV[a], tonumber(ARGV[a + 1])
-  k, a = k + 1, a + 2
+  local counts, version = KEYS[k], KEYS[k + 1]
+  local likes_expire_at, n_liked = ARGV[a], tonumber(ARGV[a + 1])
+  local counted = false
+  k, a = k + 2, a + 2
   for _ = 1, n_liked do
     local likers, liked, n_ops = KEYS[k], ARGV[a], tonumber(ARGV[a + 1])
     k, a = k + 1, a + 2
@@ -77,12 +82,17 @@ for _ = 1, n_like_days do
       end
     end
     a = a + 3 * n_ops
-    if delta ~= 0 and redis.call('HINCRBY', counts, liked, delta) <= 0 then
-      redis.call('HDEL', counts, liked)
+    if delta ~= 0 then
+      counted = true
+      if redis.call('HINCRBY', counts, liked, delta) <= 0 then redis.call('HDEL', counts, liked) end
     end
     redis.call('EXPIREAT', likers, likes_expire_at)
   end
   redis.call('EXPIREAT', counts, likes_expire_at)
+  if counted then
+    redis.call('INCR', version)
+    redis.call('EXPIREAT', version, likes_expire_at)
+  end
 end
 """
 
@@ -134,15 +144,17 @@ def by_shard(
 
 
 def script_part(
-    keys: LikeKeys, days: Mapping[date, Mapping[int, list]], retention_days: int
+    keys: LikeKeys, days: Mapping[date, Mapping[int, list]], retention_days: int,
+    version_key: Callable[[date, int], str],
 ) -> tuple[list[str], list]:
     """The KEYS and ARGV :data:`APPLY_LUA` reads for one shard's ``days`` (from
-    :func:`by_shard`; empty: ``([], [0])``)."""
+    :func:`by_shard`; empty: ``([], [0])``); ``version_key``: a day board's version key
+    of a shard."""
     script_keys: list[str] = []
     args: list = [len(days)]
     for day, liked_users in sorted(days.items()):
         shard = keys.shard(next(iter(liked_users)))
-        script_keys.append(keys.counts_key(day, shard))
+        script_keys += [keys.counts_key(day, shard), version_key(day, shard)]
         args += [expire_at(day, retention_days), len(liked_users)]
         for liked, ops in liked_users.items():
             script_keys.append(keys.likers_key(day, liked))

@@ -178,15 +178,11 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             reply = ranking_pb2.GetGlobalTopResponse(total_participants=total)
             _set_window(reply, day)
             self._add_entries(reply.entries, day, 1, rows, ())
+            if day.period == DAY:  # a change of the day's like counts bumps its versions
+                fill_likes(self._likes, day.first, reply.entries, None)
             return reply
 
-        top = self._tops.answer(day, limit, build)
-        if day.period != DAY:
-            return top
-        reply = ranking_pb2.GetGlobalTopResponse()
-        reply.CopyFrom(top)  # the cached answer is shared: the current likes go on a copy
-        fill_likes(self._likes, day.first, reply.entries, None)
-        return reply
+        return self._tops.answer(day, limit, build)
 
     def GetGlobalRank(self, request, context):
         """One user's place among everyone who reported that day, week or month."""

@@ -327,3 +327,24 @@ def test_like_is_unavailable_while_social_svc_is_down(path):
     assert path.log_end(path.topic) == before
     like(path, a, a, day)  # one's own entry needs no friend graph
     assert path.log_end(path.topic) == before + 1
+
+
+def test_a_cached_global_top_shows_a_new_like(path):
+    """A change of a day's like counts bumps its board's versions, so the cached top is
+    built again (within the top cache's recheck) and never shows old counts."""
+    day = today()
+    star, fan = user_ids(2)
+    befriend(path, [(star, fan)])
+    path.ingest.ReportSteps(ingest_pb2.ReportStepsRequest(report=report(star, day, 500, 60)),
+                            timeout=10)
+    path.start_consumer()
+    request = ranking_pb2.GetGlobalTopRequest(day=day.isoformat(), limit=10)
+
+    def star_likes() -> list[int]:
+        return [e.likes for e in path.ranking.GetGlobalTop(request, timeout=10).entries]
+
+    wait_until(lambda: star_likes() == [0], 30)  # cached, with no likes
+    like(path, fan, star, day)
+    wait_until(lambda: star_likes() == [1], 30)
+    like(path, fan, star, day, on=False)
+    wait_until(lambda: star_likes() == [0], 30)

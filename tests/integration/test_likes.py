@@ -20,6 +20,7 @@ from common.report_rules import accepted_days
 from rank_svc.config import ConsumerConfig
 from rank_svc.likes import LikeKeys, Liker, LikeReader
 from rank_svc.rebuild import rebuild_day
+from rank_svc.top_cache import RECHECK_S
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
 from tests.harness import report, start_process, today, wait_until
 from tests.integration.test_hot_users import hot_path
@@ -343,8 +344,9 @@ def test_a_cached_global_top_shows_a_new_like(path):
     def star_likes() -> list[int]:
         return [e.likes for e in path.ranking.GetGlobalTop(request, timeout=10).entries]
 
-    wait_until(lambda: star_likes() == [0], 30)  # cached, with no likes
-    like(path, fan, star, day)
-    wait_until(lambda: star_likes() == [1], 30)
-    like(path, fan, star, day, on=False)
-    wait_until(lambda: star_likes() == [0], 30)
+    wait_until(lambda: star_likes() == [0], 30)  # built and cached, with no likes
+    for on, count in ((True, 1), (False, 0)):
+        like(path, fan, star, day, on)
+        wait_until(lambda c=count: list_likes(path, star, day)[1] == {c}, 30)  # applied
+        time.sleep(RECHECK_S)  # the cache's versions are read again
+        assert star_likes() == [count]

@@ -8,12 +8,15 @@ writer applies a shard's likes in the very script that advances the shard's wate
 likes lost the watermarks with them, and the consumer's replay restores both. Keys::
 
     {ns}:likes:{shard}:{day}            hash: "<liked>" -> how many like them,
-                                              "<liked>:<liker>" -> 1 (liked_by_me)
+                                              "by:<liker>" -> ",<liked>,<liked>,": whom
+                                              of this shard the liker likes
     {ns}:likers:{shard}:{day}:<liked>   sorted set: liker -> when liked (Unix ms)
 
-Both expire with the day's board. A change of a day's counts bumps its board's version.
-A ranking reads its page's counts and the caller's
-``liked_by_me`` with one ``HMGET`` per shard (:meth:`LikeReader.counts`); ``ListLikes``
+Both expire with the day's board. A change of a day's counts bumps its board's version
+(so a cached global top is built again). A ranking reads its users' counts and the
+caller's ``by:`` field with one ``HMGET`` per shard (:meth:`LikeReader.commands`), sent
+with its score reads: the ids go out in the wire form the friend list already holds, and
+one ``by:`` field per shard makes ``liked_by_me`` cost nothing per friend. ``ListLikes``
 pages the sorted set newest first (:meth:`LikeReader.page`).
 """
 
@@ -25,6 +28,7 @@ from typing import NamedTuple
 from common.redis_clients import RedisClient
 from common.sharding import shard_of
 from rank_svc.board_format import expire_at
+from rank_svc.board_readers import Command, Members, bulk, command
 
 # How a batch's ops on one (day, liked, liker) collapse (:func:`fold`), as the script reads
 # them: an unlike; a like that keeps an earlier like's time; a like after an unlike in the
@@ -63,10 +67,17 @@ for _ = 1, n_like_days do
     local delta = 0
     for i = a, a + 3 * n_ops - 1, 3 do
       local liker, mode, at = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+      local by = 'by:' .. liker
       if mode == '0' then
         if redis.call('ZREM', likers, liker) == 1 then
           delta = delta - 1
-          redis.call('HDEL', counts, liked .. ':' .. liker)
+          local liked_ids = redis.call('HGET', counts, by) or ','
+          local rest = string.gsub(liked_ids, ',' .. liked .. ',', ',', 1)
+          if rest == ',' then
+            redis.call('HDEL', counts, by)
+          else
+            redis.call('HSET', counts, by, rest)
+          end
         end
       else
         local added
@@ -77,7 +88,7 @@ for _ = 1, n_like_days do
         end
         if added == 1 then
           delta = delta + 1
-          redis.call('HSET', counts, liked .. ':' .. liker, 1)
+          redis.call('HSET', counts, by, (redis.call('HGET', counts, by) or ',') .. liked .. ',')
         end
       end
     end
@@ -188,29 +199,45 @@ class LikeReader:
         self.client = client
         self.keys = keys
 
-    def counts(
-        self, day: date, user_ids: Iterable[int], viewer: int | None
-    ) -> dict[int, tuple[int, bool]]:
-        """Per user: how many like their entry on ``day`` and whether ``viewer`` (None:
-        nobody) does; one ``HMGET`` per shard, in one round trip."""
-        groups: dict[int, list[int]] = defaultdict(list)
-        for user_id in dict.fromkeys(user_ids):
-            groups[self.keys.shard(user_id)].append(user_id)
-        if not groups:
-            return {}
-        pipe = self.client.pipeline(transaction=False)
-        for shard, ids in groups.items():
-            fields = [str(u) for u in ids]
-            if viewer is not None:
-                fields += [f"{u}:{viewer}" for u in ids]
-            pipe.hmget(self.keys.counts_key(day, shard), fields)
-        found: dict[int, tuple[int, bool]] = {}
-        for ids, values in zip(groups.values(), pipe.execute(), strict=True):
-            for index, user_id in enumerate(ids):
-                count = values[index]
-                mine = viewer is not None and values[len(ids) + index] is not None
-                found[user_id] = (0 if count is None else int(count), mine)
+    def commands(self, day: date, members: Members, viewer: int | None) -> list[Command]:
+        """One ``HMGET`` per shard of ``members``: each member's count on ``day`` and, with a
+        ``viewer``, the shard's ``by:<viewer>`` field (:meth:`decode` reads the replies). The
+        ids go out as ``members`` already holds them in wire form."""
+        by = [] if viewer is None else [b"by:%d" % viewer]
+        by_wire = b"".join(bulk(field) for field in by)
+        found, start, id_at = [], 0, 0
+        for shard, count, end in zip(members.shards, members.counts, members.ends, strict=True):
+            fields = (*members.ids[id_at:id_at + count], *by)
+            key = self.keys.counts_key(day, shard).encode()
+            found.append(command(b"HMGET", key, members.wire[start:end] + by_wire, fields,
+                                 len(fields)))
+            start, id_at = end, id_at + count
         return found
+
+    @staticmethod
+    def decode(members: Members, replies: Sequence[list], viewer: int | None) -> "LikeCounts":
+        """The counts and the viewer's likes from :meth:`commands`' replies."""
+        counts: dict[int, bytes | None] = {}
+        mine: set[int] = set()
+        id_at = 0
+        for count, values in zip(members.counts, replies, strict=True):
+            # ``values`` ends with the ``by:`` field when there is a viewer
+            counts.update(zip(members.ids[id_at:id_at + count], values, strict=False))
+            if viewer is not None and values[count]:
+                mine.update(int(liked) for liked in values[count].split(b",") if liked)
+            id_at += count
+        return LikeCounts(counts, mine)
+
+    def counts(self, day: date, user_ids: Iterable[int], viewer: int | None) -> "LikeCounts":
+        """How many like each user's entry on ``day`` and whom of them ``viewer`` (None:
+        nobody) likes; one ``HMGET`` per shard, in one round trip."""
+        members = Members(user_ids, self.keys.shards)
+        if not members.ids:
+            return LikeCounts({}, set())
+        pipe = self.client.pipeline(transaction=False)
+        for found in self.commands(day, members, viewer):
+            pipe.execute_command(*found.args)
+        return self.decode(members, pipe.execute(), viewer)
 
     def page(
         self, day: date, liked_id: int, size: int, after: Liker | None
@@ -244,11 +271,29 @@ class LikeReader:
         return LikersPage(candidates[:size], len(candidates) > size, int(total))
 
 
+class LikeCounts:
+    """Read like counts (raw, converted when asked) and the users a viewer likes."""
+
+    __slots__ = ("_counts", "_mine")
+
+    def __init__(self, counts: Mapping[int, bytes | None], mine: set[int]) -> None:
+        self._counts = counts
+        self._mine = mine
+
+    def of(self, user_id: int) -> tuple[int, bool]:
+        """``(likes, liked_by_me)`` of ``user_id``'s entry (0, False if not read)."""
+        count = self._counts.get(user_id)
+        return (0 if count is None else int(count)), user_id in self._mine
+
+
 def fill_likes(
-    reader: LikeReader, day: date, entries: Sequence, viewer: int | None
+    reader: LikeReader, day: date, entries: Sequence, viewer: int | None,
+    found: LikeCounts | None = None,
 ) -> None:
     """Sets ``likes`` and ``liked_by_me`` (for ``viewer``) on each of ``entries``
-    (``RankEntry`` messages) from one read."""
-    found = reader.counts(day, [entry.user_id for entry in entries], viewer)
+    (``RankEntry`` messages): from ``found`` (read with the ranking's scores) when given,
+    else from one read."""
+    if found is None:
+        found = reader.counts(day, [entry.user_id for entry in entries], viewer)
     for entry in entries:
-        entry.likes, entry.liked_by_me = found[entry.user_id]
+        entry.likes, entry.liked_by_me = found.of(entry.user_id)

@@ -19,7 +19,7 @@ from rank_svc.friend_ranking import (
 )
 from rank_svc.history import History
 from rank_svc.hot_rankings import HotPage, HotRankings
-from rank_svc.likes import Liker, LikeReader, fill_likes
+from rank_svc.likes import LikeCounts, Liker, LikeReader, fill_likes
 from rank_svc.social_client import FriendSource, ProfileSource
 from rank_svc.top_cache import TopCache
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
@@ -107,6 +107,8 @@ class _Page(NamedTuple):
     total: int
     my_index: int
     me: Row
+    # Like counts and liked_by_me of every member, read with the scores (None: not read).
+    likes: LikeCounts | None = None
 
 
 def _check_user(user_id: int) -> None:
@@ -240,7 +242,8 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         reply.total = page.total
         reply.next_page_token = next_token(user_id, window, page.start, size, page.total)
         if window.period == DAY:
-            fill_likes(self._likes, window.first, [*reply.entries, reply.me], user_id)
+            fill_likes(self._likes, window.first, [*reply.entries, reply.me], user_id,
+                       page.likes)
         return reply
 
     def ListLikes(self, request, context):
@@ -319,18 +322,24 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         self, user_id: int, day: Window, size: int, token_offset: int, around_me: bool,
         reply: ranking_pb2.GetFriendRankingResponse,
     ) -> _Page:
-        """The page computed from the friend list and the board ``day``; whether the list is an old
-        one served because social_svc failed, in ``reply``."""
+        """The page computed from the friend list and the board ``day`` (a day's like counts
+        read in the same round trip); whether the list is an old one served because
+        social_svc failed, in ``reply``."""
         listed = self._friends.friends(user_id)
-        scores, generation = self._store.read_scores(
-            day, listed.prepared, self._friends.generation_key(user_id)
+        members = listed.prepared
+        extra = [] if day.period != DAY else self._likes.commands(day.first, members, user_id)
+        scores, generation, like_replies = self._store.read_scores_with(
+            day, members, self._friends.generation_key(user_id), extra
         )
+        likes = None if not extra else LikeReader.decode(members, like_replies, user_id)
         if not self._friends.current(listed, generation):  # a friendship changed
             listed = self._friends.changed(user_id)
             scores, _ = self._store.read_scores(day, listed.prepared)
+            likes = None  # read for the page
         members, reply.stale_friends = listed.prepared, listed.stale
         ordering = Ordering(zip(members.ids, scores, strict=True))
         me = Row(user_id, scores[members.first_at])
         my_index = ordering.index_of(*me)
         start = first_index(size, token_offset, around_me, my_index)
-        return _Page(start, ordering.rows(start, start + size), len(ordering), my_index, me)
+        return _Page(start, ordering.rows(start, start + size), len(ordering), my_index, me,
+                     likes)

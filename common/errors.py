@@ -32,6 +32,13 @@ class NotFound(DomainError):
     code = grpc.StatusCode.NOT_FOUND
 
 
+class FailedPrecondition(DomainError):
+    """The request is valid but the system is not in a state that allows it (for example
+    a like between users who are not friends); the message names the reason."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
 class Unavailable(DomainError):
     """A dependency (Kafka, Redis, MySQL, another service) cannot be reached in time."""
 

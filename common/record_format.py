@@ -51,3 +51,33 @@ def decode_reports(value: bytes | None) -> Sequence[ingest_pb2.StepReport]:
     if reports:
         return reports
     raise DecodeError("no reports (a record holds a serialized ReportStepsBatchRequest)")
+
+
+# -- like records ------------------------------------------------------------------------
+# A like (``StepIngest.Like``) travels on the same topic as a serialized ``LikeRecord``,
+# whose only field is field 2: its first byte tells it from a report record (field 1).
+_LIKE_TAG = 0x12  # protobuf tag of LikeRecord field 2 (``like``), length-delimited
+
+
+def like_key(like: ingest_pb2.LikeRequest) -> bytes:
+    """The key of a like record: the liked user, so every change of one (liker, liked, day)
+    lands in one partition, in the order ingest produced them."""
+    return str(like.liked_id).encode()
+
+
+def encode_like(like: ingest_pb2.LikeRequest) -> bytes:
+    """One record value holding ``like``."""
+    return ingest_pb2.LikeRecord(like=like).SerializeToString(deterministic=True)
+
+
+def is_like(value: bytes | None) -> bool:
+    """Whether a record value is a like record (else it is a report record)."""
+    return bool(value) and value[0] == _LIKE_TAG
+
+
+def decode_like(value: bytes) -> ingest_pb2.LikeRequest:
+    """The like of a like record value; ``DecodeError`` if it holds none."""
+    record = ingest_pb2.LikeRecord.FromString(value)
+    if not record.HasField("like"):
+        raise DecodeError("no like (a like record holds a serialized LikeRecord)")
+    return record.like

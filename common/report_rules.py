@@ -199,6 +199,20 @@ def check_readable(window: Window, now_s: float, retention_days: int) -> None:
     )
 
 
+def accepted_day(text: str, now_s: float, late_days: int, field: str) -> date:
+    """``text`` as a day a report (or a like) may carry at Unix time ``now_s``, or
+    ``InvalidArgument`` naming ``field`` with the accepted days."""
+    day = parse_day(text, field)
+    oldest, newest = accepted_days(now_s, late_days)
+    if day > newest:
+        raise InvalidArgument(field, f"{day} is in the future (latest accepted {newest})")
+    if day < oldest:
+        raise InvalidArgument(
+            field, f"{day} is older than the late window (oldest accepted {oldest})"
+        )
+    return day
+
+
 def validate_report(
     report: ingest_pb2.StepReport,
     now_s: float,
@@ -214,14 +228,7 @@ def validate_report(
     user_id, steps = report.user_id, report.steps
     if user_id <= 0:
         raise InvalidArgument(prefix + "user_id", f"must be > 0, got {user_id}")
-    day = parse_day(report.day, prefix + "day")
-    oldest, newest = accepted_days(now_s, settings.late_days)
-    if day > newest:
-        raise InvalidArgument(prefix + "day", f"{day} is in the future (latest accepted {newest})")
-    if day < oldest:
-        raise InvalidArgument(
-            prefix + "day", f"{day} is older than the late window (oldest accepted {oldest})"
-        )
+    day = accepted_day(report.day, now_s, settings.late_days, prefix + "day")
     if not 0 <= steps <= settings.max_steps_per_day:
         raise InvalidArgument(
             prefix + "steps", f"must be between 0 and {settings.max_steps_per_day}, got {steps}"

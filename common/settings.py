@@ -118,7 +118,7 @@ _ALL = (
          "Prometheus HTTP port (0 disables)", {"minimum": 0, "maximum": 65535}),
     )
     + _declare(
-        "Client of social_svc", ("rank", "precompute", "tools"),
+        "Client of social_svc", ("ingest", "rank", "precompute", "tools"),
         ("CLIENT_TLS_CA_FILE", "str", "", "dial social_svc over TLS, trusting this CA"),
         ("CLIENT_TLS_CERT_FILE", "str", "", "client certificate for mTLS (with _KEY_FILE)"),
         ("CLIENT_TLS_KEY_FILE", "str", "", "client private key for mTLS (with _CERT_FILE)"),
@@ -127,6 +127,11 @@ _ALL = (
         ("CLIENT_TOKEN", "str", "", "bearer token sent to social_svc"),
         ("CLIENT_TOKEN_FILE", "str", "",
          "file holding that token (for a mounted secret; wins over CLIENT_TOKEN)"),
+    )
+    + _declare(
+        "Address of social_svc", ("ingest", "rank", "precompute"),
+        ("SOCIAL_ADDR", "str", REQUIRED,
+         "`host:port` of social_svc (ingest checks a like's friendship there)"),
     )
     + _declare(
         "Kafka", ("ingest", "consumer", "tools"),
@@ -276,7 +281,6 @@ _ALL = (
     )
     + _declare(
         "Ranking", ("rank", "precompute"),
-        ("SOCIAL_ADDR", "str", REQUIRED, "`host:port` of social_svc"),
         ("HOT_FRIENDS_THRESHOLD", "int", 5000,
          "users with more friends get precomputed rankings (rank skips the lookup for users "
          "it knows have fewer)", {"minimum": 1}),

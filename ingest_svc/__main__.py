@@ -1,5 +1,6 @@
 """``python -m ingest_svc``: the StepIngest gRPC server."""
 
+from common.channels import create_channel
 from common.runtime import load
 from common.server import run_until_signal
 from ingest_svc.config import IngestConfig
@@ -11,8 +12,9 @@ def main() -> None:
     """Reads config, serves until SIGTERM, drains, then flushes the producer."""
     config = load("ingest_svc", IngestConfig.from_env)
     producer = ReportProducer(config.kafka)
-    built = build_server(config, producer)
-    run_until_signal(built, config.server, closers=[producer.close])
+    social = create_channel(config.social_addr, config.client)
+    built = build_server(config, producer, social)
+    run_until_signal(built, config.server, closers=[producer.close, social.close])
 
 
 if __name__ == "__main__":

@@ -1,15 +1,36 @@
-"""StepIngest: validate reports, append them to Kafka, answer once the broker has them."""
+"""StepIngest: validate reports and likes, append them to Kafka, answer once the broker has
+them."""
 
 import os
 import time
 from collections.abc import Callable
 
+import grpc
+
 from common import call_deadline
-from common.errors import DomainError, InvalidArgument, status_for
-from common.record_format import REPORTS_PER_RECORD, Record, batch_key, encode_reports
+from common.errors import (
+    DeadlineExceeded,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    Unavailable,
+    status_for,
+)
+from common.like_rules import validate_like
+from common.record_format import (
+    REPORTS_PER_RECORD,
+    Record,
+    batch_key,
+    encode_like,
+    encode_reports,
+    like_key,
+)
 from common.report_rules import ValidationSettings, validate_report
 from ingest_svc.producer import Outcome, ReportProducer, Stored
-from stepboard.v1 import ingest_pb2, ingest_pb2_grpc
+from stepboard.v1 import ingest_pb2, ingest_pb2_grpc, social_pb2, social_pb2_grpc
+
+# The longest a friendship check may take: social_svc slower than that is unavailable.
+SOCIAL_TIMEOUT_S = 2.0
 
 
 class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
@@ -20,9 +41,12 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
         producer: ReportProducer,
         validation: ValidationSettings,
         max_wait_s: float,
+        social: social_pb2_grpc.FriendGraphStub,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``social``: where ``Like`` checks that the two users are friends."""
         self._producer = producer
+        self._social = social
         self._validation = validation
         self._max_wait_s = max_wait_s
         self._clock = clock
@@ -108,3 +132,40 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
                 code, message = status_for(error)
                 add(index=index, report_id=report.report_id, code=code.value[0], message=message)
         return reply
+
+    def Like(self, request, context):
+        """Likes or unlikes one entry: validated, checked against the friend graph, then
+        produced keyed by the liked user and answered once the broker stored it."""
+        request.DiscardUnknownFields()  # only what the schema knows goes into the log
+        accepted_at_ms = self._accepted_at_ms()
+        like = validate_like(request, accepted_at_ms / 1000, self._validation.late_days)
+        if like.liker_id != like.liked_id:
+            self._check_friends(like.liker_id, like.liked_id)
+        (outcome,) = self._send([(like_key(request), encode_like(request))], accepted_at_ms)
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return ingest_pb2.LikeResponse(partition=outcome.partition, offset=outcome.offset)
+
+    def _check_friends(self, liker_id: int, liked_id: int) -> None:
+        """``FailedPrecondition`` unless the two are friends; social_svc failing or slower
+        than the call's deadline allows is ``Unavailable`` or ``DeadlineExceeded``."""
+        timeout_s, by_deadline = call_deadline.wait_s(SOCIAL_TIMEOUT_S, 0.5)
+        try:
+            answer = self._social.CheckFriendship(
+                social_pb2.CheckFriendshipRequest(user_id=liker_id, friend_id=liked_id),
+                timeout=timeout_s,
+            )
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and by_deadline:
+                raise DeadlineExceeded(
+                    "the deadline passed before the friend graph answered"
+                ) from None
+            raise Unavailable(
+                f"the friend graph (social_svc) could not check the friendship: "
+                f"{error.code().name}"
+            ) from None
+        if not answer.friends:
+            raise FailedPrecondition(
+                f"not friends: user {liker_id} may like only their own entry or a friend's, "
+                f"and user {liked_id} is not their friend"
+            )

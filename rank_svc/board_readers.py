@@ -9,6 +9,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import NamedTuple
 
 from redis.cluster import RedisCluster
 
@@ -67,15 +68,30 @@ class Members:
             self.ids.extend(ids)
             self.shards.append(shard)
             self.counts.append(len(ids))
-            encoded.append(b"".join(_bulk(b"%d" % user_id) for user_id in ids))
+            encoded.append(b"".join(bulk(b"%d" % user_id) for user_id in ids))
             self.ends.append((self.ends[-1] if self.ends else 0) + len(encoded[-1]))
         self.wire = b"".join(encoded)
         self.first_at = self.ids.index(unique[0]) if unique else 0
 
 
-def _bulk(value: bytes) -> bytes:
+def bulk(value: bytes) -> bytes:
     """``value`` as a RESP bulk string."""
     return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+class Command(NamedTuple):
+    """A Redis command for :meth:`BoardReader.read_scores_with`: its arguments (for a
+    Cluster's pipeline) and the same in wire form (for a single server)."""
+
+    args: tuple
+    wire: bytes
+
+
+def command(name: bytes, key: bytes, wire_args: bytes, args: Sequence, count: int) -> Command:
+    """``name key args...`` as a :class:`Command`, its ``count`` arguments after the key
+    already in wire form as ``wire_args``."""
+    wire = b"*%d\r\n%s%s%s" % (count + 2, bulk(name), bulk(key), wire_args)
+    return Command((name.decode(), key.decode(), *args), wire)
 
 
 class BoardReader(BoardKeys):
@@ -113,7 +129,16 @@ class BoardReader(BoardKeys):
     ) -> tuple[list[int | None], bytes | None]:
         """The score on ``day`` of each of ``members.ids``, in that order (None: no report),
         and the value of the key ``watch``, read in the same round trip (a friend ranking
-        checks that its friend list is current; None without ``watch``).
+        checks that its friend list is current; None without ``watch``)."""
+        scores, watched, _ = self.read_scores_with(day, members, watch, ())
+        return scores, watched
+
+    def read_scores_with(
+        self, day: date | Window, members: Members, watch: str | None,
+        extra: Sequence[Command],
+    ) -> tuple[list[int | None], bytes | None, list]:
+        """:meth:`read_scores`, with the replies of the ``extra`` commands sent in the same
+        round trip (a day's ranking reads its like counts so, :mod:`rank_svc.likes`).
 
         One ``ZMSCORE`` per shard, all in one round trip (measured: as fast end to end as
         one script call, at half the Redis CPU). On a single server the commands go out as
@@ -126,29 +151,34 @@ class BoardReader(BoardKeys):
                 commands += [b"*%d\r\n$7\r\nZMSCORE\r\n" % (count + 2), keys[shard],
                              members.wire[start:end]]
                 start = end
+            commands += [command.wire for command in extra]
             if watch is not None:
-                commands += [b"*2\r\n$3\r\nGET\r\n", _bulk(watch.encode())]
+                commands += [b"*2\r\n$3\r\nGET\r\n", bulk(watch.encode())]
             replies = self._send_packed(b"".join(commands),
-                                        len(members.shards) + (watch is not None))
+                                        len(members.shards) + len(extra) + (watch is not None))
         else:
             pipe = self.client.pipeline(transaction=False)
             start = 0
             for shard, count, _ in groups:
                 pipe.zmscore(self.board_key(day, shard), list(members.ids[start:start + count]))
                 start += count
+            for command in extra:
+                pipe.execute_command(*command.args)
             if watch is not None:
                 pipe.get(watch)
             replies = pipe.execute()
         watched = replies.pop() if watch is not None else None
-        return [None if value is None else int(value) for reply in replies for value in reply], \
-            watched
+        extra_replies = replies[len(replies) - len(extra):]
+        del replies[len(replies) - len(extra):]
+        scores = [None if value is None else int(value) for reply in replies for value in reply]
+        return scores, watched, extra_replies
 
     def _wire_board_keys(self, day: date | Window) -> list[bytes]:
         """Every shard's board key of ``day`` as a RESP bulk string; kept for a few days,
         since every friend ranking sends them."""
         keys = self._wire_keys.get(day)
         if keys is None:
-            keys = [_bulk(self.board_key(day, shard).encode())
+            keys = [bulk(self.board_key(day, shard).encode())
                     for shard in range(self.settings.shards)]
             if len(self._wire_keys) >= WIRE_KEY_DAYS:
                 self._wire_keys.clear()

@@ -3,10 +3,10 @@ boards in step with them, and keeps the watermarks; it also sets window entries 
 days when the windows are restored (:meth:`BoardWriter.recompute_window`, used by
 :mod:`rank_svc.window_restore`).
 
-The writer updates the boards and the applied watermarks of a shard in one Lua script, so
-a Redis that lost data (flush, restart without persistence, failover) also lost the
-matching watermarks, and the next write notices it (:meth:`BoardWriter.apply`). Keys and
-scores: :mod:`rank_svc.board_format`.
+The writer updates the boards, the likes (:mod:`rank_svc.likes`) and the applied
+watermarks of a shard in one Lua script, so a Redis that lost data (flush, restart without
+persistence, failover) also lost the matching watermarks, and the next write notices it
+(:meth:`BoardWriter.apply`). Keys and scores: :mod:`rank_svc.board_format`.
 """
 
 from collections import defaultdict
@@ -15,12 +15,14 @@ from datetime import date, timedelta
 
 from common.redis_clients import RedisClient, run_scripts
 from common.report_rules import MONTH, WEEK, Window, day_start_s, window_of
+from rank_svc import likes
 from rank_svc.board_format import BoardKeys, BoardSettings, expire_at
 
-# KEYS[1]: the shard's watermark hash; then per window: its board, its version key and the
-# board key of each of its days; then per day: (board key, its version key).
-# ARGV: n_partitions, then (partition, expected, new) per partition; n_windows, then per
-# window: expire_at, start second, n_days, the start second of each of its days; then per
+# KEYS[1]: the shard's watermark hash; then the shard's likes (rank_svc.likes); then per
+# window: its board, its version key and the board key of each of its days; then per day:
+# (board key, its version key).
+# ARGV: n_partitions, then (partition, expected, new) per partition; the likes; n_windows,
+# then per window: expire_at, start second, n_days, the start second of each of its days; then per
 # day: expire_at, start second, its week's and its month's window (1-based, 0: none),
 # n_pairs, score1, member1, ... Returns the partitions whose watermark was missing or
 # behind `expected` (and then writes nothing), else an empty list.
@@ -48,7 +50,8 @@ local function changed_board(key, version, expire_at)
 end
 """
 
-_APPLY_LUA = _SCORES_LUA + """
+# The watermark check that comes first: a lost shard writes nothing.
+_CHECK_LUA = """
 local n = tonumber(ARGV[1])
 local lost = {}
 for i = 0, n - 1 do
@@ -59,7 +62,9 @@ for i = 0, n - 1 do
   end
 end
 if #lost > 0 then return lost end
-local a, k = 2 + 3 * n, 2
+"""
+# The boards (after the shard's likes, rank_svc.likes.APPLY_LUA, which sets `a` and `k`).
+_BOARDS_LUA = """
 local windows, n_windows = {}, tonumber(ARGV[a])
 a = a + 1
 for w = 1, n_windows do
@@ -135,6 +140,7 @@ for i = 0, n - 1 do
 end
 return lost
 """
+_APPLY_LUA = _SCORES_LUA + _CHECK_LUA + likes.APPLY_LUA + _BOARDS_LUA
 
 
 # KEYS: a window's board, its version key, then the board of each of the window's days
@@ -187,17 +193,22 @@ class BoardWriter(BoardKeys):
     ) -> None:
         """``staging`` writers use separate board keys, for building a day off to the side,
         and leave the week and month boards alone (a staging day starts empty, so what it
-        adds is not what the live windows lack)."""
+        adds is not what the live windows lack); they write likes to the live keys."""
         BoardKeys.__init__(self, settings, topic, staging)
         self.client = client
         self._windows = not staging
         self._apply = client.register_script(_APPLY_LUA)
         self._recompute = client.register_script(_RECOMPUTE_LUA)
+        # Likes have no staging keys: a rebuild replays them into the live ones (see
+        # rank_svc.rebuild), whose changes bump the live boards' versions.
+        self.like_keys = likes.LikeKeys(settings.namespace, settings.shards)
+        self._live_version_key = BoardKeys(settings, topic).version_key
 
     def apply(
         self,
         scores: Mapping[tuple[date, int], int],
         watermarks: Mapping[int, tuple[int, int]],
+        like_ops: Mapping[likes.LikeId, likes.LikeOp] | None = None,
     ) -> set[int]:
         """Max-merges ``(day, user) → score``, raises the week and month totals by what the
         days gained, and advances the watermarks of every shard, each shard in one script.
@@ -207,7 +218,10 @@ class BoardWriter(BoardKeys):
         the last offset of the batch. A shard whose watermark is missing or behind
         ``expected`` lost data: nothing is written there and the partition is returned, so
         the caller replays it. All shards go in one pipeline (one round trip standalone).
+        ``like_ops`` (:mod:`rank_svc.likes`) are applied in the liked user's shard, in the
+        same script as its watermarks, so they are refused and replayed alike.
         """
+        likes_of = likes.by_shard(self.like_keys, like_ops or {})
         by_shard: dict[int, dict[date, list]] = defaultdict(lambda: defaultdict(list))
         for (day, user_id), score in scores.items():
             by_shard[self.shard(user_id)][day].extend((score, user_id))
@@ -218,8 +232,12 @@ class BoardWriter(BoardKeys):
         for shard in range(self.settings.shards):
             days = sorted(by_shard.get(shard, {}).items())
             windows = self._windows_of([day for day, _ in days])
-            keys = [self.watermark_key(shard)]
-            args = [*head, len(windows)]
+            like_keys, like_args = likes.script_part(
+                self.like_keys, likes_of.get(shard, {}), self.settings.retention_days,
+                self._live_version_key,
+            )
+            keys = [self.watermark_key(shard), *like_keys]
+            args = [*head, *like_args, len(windows)]
             for window in windows:
                 keys += [self.board_key(window, shard), self.version_key(window, shard)]
                 window_days = list(days_of(window))

@@ -27,9 +27,11 @@ from google.protobuf.message import DecodeError
 from prometheus_client import Counter
 
 from common.errors import InvalidArgument
-from common.record_format import decode_reports, encode_reports
+from common.like_rules import ValidLike, validate_like
+from common.record_format import decode_like, decode_reports, encode_reports, is_like
 from common.report_rules import RECORD_LIMITS, validate_report
 from rank_svc.board_format import encode_score, expire_at
+from rank_svc.likes import LikeId, LikeOp, fold
 
 log = logging.getLogger(__name__)
 REDIS_RETRIES = Counter("stepboard_consumer_redis_retries_total", "Failed Redis writes retried.")
@@ -52,9 +54,11 @@ class DeadLetter(NamedTuple):
 
 @dataclass
 class Collapsed:
-    """One batch reduced to the best score per (day, user), plus what could not be used."""
+    """One batch reduced to the best score per (day, user) and the last state of each like
+    (:func:`rank_svc.likes.fold`), plus what could not be used."""
 
     scores: dict[tuple[date, int], int] = field(default_factory=dict)
+    likes: dict[LikeId, LikeOp] = field(default_factory=dict)
     last_offsets: dict[int, int] = field(default_factory=dict)
     dead: list[DeadLetter] = field(default_factory=list)
     reports: int = 0  # decoded from the batch's records
@@ -74,7 +78,8 @@ def collapse(
     retention_days: int,
     only_day: date | None = None,
 ) -> Collapsed:
-    """Decodes and re-validates each report and keeps the max score per (day, user).
+    """Decodes and re-validates each report and like, keeps the max score per (day, user)
+    and folds each like's changes in log order (:func:`rank_svc.likes.fold`).
 
     Undecodable records and reports no ingest could have accepted (see above) are returned
     in ``dead`` with the reason;
@@ -88,6 +93,21 @@ def collapse(
     decoded = merged = expired = 0
     for message in messages:
         last_offsets[message.partition()] = message.offset()
+        if is_like(message.value()):
+            decoded += 1
+            like = _valid_like(message, dead)
+            if like is None:
+                continue
+            is_open = open_days.get(like.day)
+            if is_open is None:
+                is_open = open_days[like.day] = expire_at(like.day, retention_days) > now_s
+            if not is_open:
+                expired += 1
+            elif only_day is None or like.day == only_day:
+                merged += 1
+                fold(batch.likes, (like.day, like.liked_id, like.liker_id), like.liked,
+                     round(accepted_at_s(message) * 1000))
+            continue
         try:
             reports = decode_reports(message.value())
         except DecodeError as error:
@@ -120,6 +140,20 @@ def collapse(
                 scores[key] = score
     batch.reports, batch.merged, batch.expired = decoded, merged, expired
     return batch
+
+
+def _valid_like(message: Message, dead: list[DeadLetter]) -> ValidLike | None:
+    """The like of a like record, judged as ingest judged it (see above); None, with the
+    record in ``dead``, if it holds none or no ingest could have accepted it."""
+    try:
+        return validate_like(
+            decode_like(message.value()), accepted_at_s(message), RECORD_LIMITS.late_days
+        )
+    except DecodeError as error:
+        dead.append(DeadLetter(message, message.value(), f"undecodable like record: {error}"))
+    except InvalidArgument as error:
+        dead.append(DeadLetter(message, message.value(), f"invalid like: {error}"))
+    return None
 
 
 def records_to_ask(target_reports: int, records: int, reports: int) -> int:

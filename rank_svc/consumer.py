@@ -241,10 +241,15 @@ class BoardConsumer:
             self.consumer.seek(TopicPartition(self.config.kafka.topic, partition, offset))
         log.warning("redis lost board data, replaying", extra={"from": marks})
 
-    def _apply(self, scores: dict, last_offsets: dict[int, int]) -> bool:
-        """Writes a batch; False (nothing stored) if Redis lost data or we are stopping."""
+    def _apply(
+        self, scores: dict, last_offsets: dict[int, int], like_ops: dict | None = None
+    ) -> bool:
+        """Writes a batch (its scores and likes); False (nothing stored) if Redis lost data
+        or we are stopping."""
         marks = {p: (self.applied.get(p, UNKNOWN), last) for p, last in last_offsets.items()}
-        lost = retry_until(lambda: self.store.apply(scores, marks), self.stop, "apply")
+        lost = retry_until(
+            lambda: self.store.apply(scores, marks, like_ops), self.stop, "apply"
+        )
         if lost is None:
             return False
         if lost:
@@ -275,7 +280,7 @@ class BoardConsumer:
             if not usable:
                 return
             batch = collapse(usable, self.config.board.retention_days)  # letters all stored
-        if not self._apply(batch.scores, batch.last_offsets):
+        if not self._apply(batch.scores, batch.last_offsets, batch.likes):
             return
         self.consumer.store_offsets(offsets=[
             TopicPartition(self.config.kafka.topic, p, offset + 1)

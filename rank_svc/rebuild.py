@@ -3,12 +3,15 @@
 ``--day YYYY-MM-DD``: the day is replayed from the Kafka log into staging keys up to the
 log end seen at the start, the staging board then replaces the live one shard by shard, and
 records that arrived meanwhile are replayed into the live board (max-merge makes the
-overlap harmless). Watermarks are left alone: the running consumers keep their own
-bookkeeping. A log whose records of the day may have been deleted already is reported, not
-silently replayed from later (:func:`_check_log_holds_day`). The staging replay leaves the
-week and month boards alone, so once the day is swapped in, its week and month are
-restored (:mod:`rank_svc.window_restore`: the kept days from their boards, the expired ones
-from the day archive).
+overlap harmless). The day's likes (:mod:`rank_svc.likes`) are replayed straight into the
+live keys: each is a state set in log order, so replaying all of a like's changes in order
+ends in its last state even while the consumer applies the same changes. Watermarks are
+left alone: the running consumers keep their own bookkeeping. A log whose records of the
+day may have been deleted already is reported, not silently replayed from later
+(:func:`_check_log_holds_day`). The staging replay leaves the week and month boards alone,
+so once the day is swapped in, its week and month are restored
+(:mod:`rank_svc.window_restore`: the kept days from their boards, the expired ones from the
+day archive).
 
 ``--windows``: every week and month board that may exist is restored the same way.
 
@@ -90,7 +93,7 @@ def _replay(
             if message.offset() + 1 >= todo[message.partition()]:
                 del todo[message.partition()]
         batch = collapse(messages, config.board.retention_days, only_day=day)
-        retry_until(lambda b=batch: store.apply(b.scores, {}), stop, "rebuild")
+        retry_until(lambda b=batch: store.apply(b.scores, {}, b.likes), stop, "rebuild")
         read += len(messages)
         if messages:
             ask = records_to_ask(config.batch_size, len(messages), batch.reports)

@@ -6,7 +6,7 @@ from datetime import date
 from typing import NamedTuple
 
 from common.errors import InvalidArgument, NotFound, Unavailable
-from common.page_tokens import decode_offset
+from common.page_tokens import decode_numbers, decode_offset, encode_token
 from common.report_rules import DAY, MONTH, WEEK, Window, check_readable, parse_day, window_of
 from rank_svc.board_format import Row, decode_scores
 from rank_svc.board_readers import BoardReader, Members
@@ -19,12 +19,15 @@ from rank_svc.friend_ranking import (
 )
 from rank_svc.history import History
 from rank_svc.hot_rankings import HotPage, HotRankings
+from rank_svc.likes import LikeCounts, Liker, LikeReader, fill_likes
 from rank_svc.social_client import FriendSource, ProfileSource
 from rank_svc.top_cache import TopCache
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000
+DEFAULT_LIKERS = 50
+MAX_LIKERS = 500
 _PERIODS = {
     ranking_pb2.PERIOD_UNSPECIFIED: DAY,
     ranking_pb2.PERIOD_DAY: DAY,
@@ -117,6 +120,8 @@ class _Page(NamedTuple):
     my_index: int
     me: Row
     first: Row  # the ranking's rank-1 row: its champion, shown on every page
+    # Like counts and liked_by_me of every member, read with the scores (None: not read).
+    likes: LikeCounts | None = None
 
 
 def _check_user(user_id: int) -> None:
@@ -137,13 +142,16 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         live_limit: int,
         max_age_s: float,
         history: History,
+        likes: LikeReader,
     ) -> None:
         """``hot_threshold``: users with more friends may have a precomputed ranking.
         ``live_limit``: the largest ranking computed per call (``friends`` refuses larger
         lists, :func:`bounded_members`); a precomputed ranking of at most this many users
         that predates a change of the friend list, or is older than ``max_age_s``, is not
-        used: the ranking is computed from the list. ``history`` answers GetHistory."""
+        used: the ranking is computed from the list. ``history`` answers GetHistory;
+        ``likes`` reads the day's likes at serve time (precomputed pages included)."""
         self._store = store
+        self._likes = likes
         self._history = history
         self._hot = hot
         self._friends = friends
@@ -185,6 +193,8 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             reply = ranking_pb2.GetGlobalTopResponse(total_participants=total)
             _set_window(reply, day)
             self._add_entries(reply.entries, day, 1, rows, ())
+            if day.period == DAY:  # a change of the day's like counts bumps its versions
+                fill_likes(self._likes, day.first, reply.entries, None)
             return reply
 
         return self._tops.answer(day, limit, build)
@@ -201,6 +211,8 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         _set_window(reply, day)
         profiles = self._profiles.profiles([request.user_id])
         fill_entries(lambda: reply.entry, day, rank, [Row(request.user_id, score)], profiles)
+        if day.period == DAY:
+            fill_likes(self._likes, day.first, [reply.entry], request.user_id)
         return reply
 
     def GetHistory(self, request, context):
@@ -244,6 +256,39 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         fill_champion(reply.champion, window, page.first, profiles)
         reply.total = page.total
         reply.next_page_token = next_token(user_id, window, page.start, size, page.total)
+        if window.period == DAY:
+            fill_likes(self._likes, window.first,
+                       [*reply.entries, reply.me, reply.champion.entry], user_id, page.likes)
+        return reply
+
+    def ListLikes(self, request, context):
+        """Who liked a user's day, newest first, keyset-paged by (time, liker id)."""
+        user_id = request.user_id
+        _check_user(user_id)
+        day = window_of(parse_day(request.day), DAY)
+        check_readable(day, time.time(), self._store.settings.retention_days)
+        size = request.page_size or DEFAULT_LIKERS
+        if not 1 <= size <= MAX_LIKERS:
+            raise InvalidArgument(
+                "page_size", f"must be between 1 and {MAX_LIKERS}, got {request.page_size}"
+            )
+        scope = f"likes:{user_id}:{day.label}"
+        after = None
+        if request.page_token:
+            at_ms, liker_id = decode_numbers(request.page_token, scope, 2)
+            after = Liker(liker_id, at_ms)
+        found = self._likes.page(day.first, user_id, size, after)
+        profiles = self._profiles.profiles([liker.user_id for liker in found.likers])
+        reply = ranking_pb2.ListLikesResponse(total=found.total)
+        for liker in found.likers:
+            entry = reply.likers.add(user_id=liker.user_id)
+            entry.liked_at.FromMilliseconds(liker.at_ms)
+            profile = profiles.get(liker.user_id)
+            if profile is not None:
+                entry.nickname, entry.avatar_url = profile.nickname, profile.avatar_url
+        if found.more:
+            last = found.likers[-1]
+            reply.next_page_token = encode_token(scope, f"{last.at_ms}:{last.user_id}")
         return reply
 
     def _page(
@@ -292,19 +337,24 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         self, user_id: int, day: Window, size: int, token_offset: int, around_me: bool,
         reply: ranking_pb2.GetFriendRankingResponse,
     ) -> _Page:
-        """The page computed from the friend list and the board ``day``; whether the list is an old
-        one served because social_svc failed, in ``reply``."""
+        """The page computed from the friend list and the board ``day`` (a day's like counts
+        read in the same round trip); whether the list is an old one served because
+        social_svc failed, in ``reply``."""
         listed = self._friends.friends(user_id)
-        scores, generation = self._store.read_scores(
-            day, listed.prepared, self._friends.generation_key(user_id)
+        members = listed.prepared
+        extra = [] if day.period != DAY else self._likes.commands(day.first, members, user_id)
+        scores, generation, like_replies = self._store.read_scores_with(
+            day, members, self._friends.generation_key(user_id), extra
         )
+        likes = None if not extra else LikeReader.decode(members, like_replies, user_id)
         if not self._friends.current(listed, generation):  # a friendship changed
             listed = self._friends.changed(user_id)
             scores, _ = self._store.read_scores(day, listed.prepared)
+            likes = None  # read for the page
         members, reply.stale_friends = listed.prepared, listed.stale
         ordering = Ordering(zip(members.ids, scores, strict=True))
         me = Row(user_id, scores[members.first_at])
         my_index = ordering.index_of(*me)
         start = first_index(size, token_offset, around_me, my_index)
         return _Page(start, ordering.rows(start, start + size), len(ordering), my_index, me,
-                     ordering.rows(0, 1)[0])
+                     ordering.rows(0, 1)[0], likes)

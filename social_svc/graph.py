@@ -90,6 +90,11 @@ class SocialGraph:
             ids, total = self.store.friend_page_and_count(user_id, after, size + 1)
         return FriendPage(ids[:size], total, len(ids) > size)
 
+    def are_friends(self, user_id: int, friend_id: int) -> bool:
+        """Whether ``friend_id`` is on ``user_id``'s list: a one-id page starting at it
+        (the cached list, else one indexed MySQL read)."""
+        return self.friend_page(user_id, friend_id - 1, 1).friend_ids == [friend_id]
+
     def friend_chunks(self, user_id: int, size: int) -> Iterator[list[int]]:
         """The whole list in ascending chunks of ``size`` (keyset pages for long lists)."""
         friends = self._cached_friends(user_id)

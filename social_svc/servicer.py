@@ -107,6 +107,11 @@ class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
                 return
             yield social_pb2.FriendChunk(friend_ids=chunk)
 
+    def CheckFriendship(self, request, context):
+        """Whether the two users are friends."""
+        friends = self._graph.are_friends(*check_pair(request.user_id, request.friend_id))
+        return social_pb2.CheckFriendshipResponse(friends=friends)
+
     def UpsertProfile(self, request, context):
         """Creates or replaces the profile and returns it as stored."""
         stored = check_profile(request)

@@ -93,10 +93,11 @@ class WritePath:
     def _start_ingest(self) -> ingest_pb2_grpc.StepIngestStub:
         config = IngestConfig.from_env(self.env)
         producer = ReportProducer(config.kafka)
-        built = build_ingest(config, producer)
+        social = grpc.insecure_channel(self.env["STEPBOARD_SOCIAL_ADDR"])
+        built = build_ingest(config, producer, social)
         built.server.start()
         self._servers.append(built.server)
-        self._closers.append(producer.close)
+        self._closers += [producer.close, social.close]
         self.ingest_address = f"127.0.0.1:{built.port}"
         return ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel(self.ingest_address))
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepboard/v1/ingest.proto\x12\x0cstepboard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"}\n\nStepReport\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\r\n\x05steps\x18\x03 \x01(\x03\x12/\n\x0bmeasured_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\treport_id\x18\x05 \x01(\t\">\n\x12ReportStepsRequest\x12(\n\x06report\x18\x01 \x01(\x0b\x32\x18.stepboard.v1.StepReport\"K\n\x13ReportStepsResponse\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"D\n\x17ReportStepsBatchRequest\x12)\n\x07reports\x18\x01 \x03(\x0b\x32\x18.stepboard.v1.StepReport\"O\n\x0cReportResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\"k\n\x18ReportStepsBatchResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.stepboard.v1.ReportResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x10\n\x08rejected\x18\x03 \x01(\x05\x32\xc3\x01\n\nStepIngest\x12R\n\x0bReportSteps\x12 .stepboard.v1.ReportStepsRequest\x1a!.stepboard.v1.ReportStepsResponse\x12\x61\n\x10ReportStepsBatch\x12%.stepboard.v1.ReportStepsBatchRequest\x1a&.stepboard.v1.ReportStepsBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepboard/v1/ingest.proto\x12\x0cstepboard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"}\n\nStepReport\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\r\n\x05steps\x18\x03 \x01(\x03\x12/\n\x0bmeasured_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\treport_id\x18\x05 \x01(\t\">\n\x12ReportStepsRequest\x12(\n\x06report\x18\x01 \x01(\x0b\x32\x18.stepboard.v1.StepReport\"K\n\x13ReportStepsResponse\x12\x11\n\treport_id\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0e\n\x06offset\x18\x03 \x01(\x03\"D\n\x17ReportStepsBatchRequest\x12)\n\x07reports\x18\x01 \x03(\x0b\x32\x18.stepboard.v1.StepReport\"O\n\x0cReportResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x11\n\treport_id\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\"k\n\x18ReportStepsBatchResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.stepboard.v1.ReportResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x10\n\x08rejected\x18\x03 \x01(\x05\"M\n\x0bLikeRequest\x12\x10\n\x08liker_id\x18\x01 \x01(\x03\x12\x10\n\x08liked_id\x18\x02 \x01(\x03\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\t\x12\r\n\x05liked\x18\x04 \x01(\x08\"1\n\x0cLikeResponse\x12\x11\n\tpartition\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x03\";\n\nLikeRecord\x12\'\n\x04like\x18\x02 \x01(\x0b\x32\x19.stepboard.v1.LikeRequestJ\x04\x08\x01\x10\x02\x32\x82\x02\n\nStepIngest\x12R\n\x0bReportSteps\x12 .stepboard.v1.ReportStepsRequest\x1a!.stepboard.v1.ReportStepsResponse\x12\x61\n\x10ReportStepsBatch\x12%.stepboard.v1.ReportStepsBatchRequest\x1a&.stepboard.v1.ReportStepsBatchResponse\x12=\n\x04Like\x12\x19.stepboard.v1.LikeRequest\x1a\x1a.stepboard.v1.LikeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPORTRESULT']._serialized_end=493
   _globals['_REPORTSTEPSBATCHRESPONSE']._serialized_start=495
   _globals['_REPORTSTEPSBATCHRESPONSE']._serialized_end=602
-  _globals['_STEPINGEST']._serialized_start=605
-  _globals['_STEPINGEST']._serialized_end=800
+  _globals['_LIKEREQUEST']._serialized_start=604
+  _globals['_LIKEREQUEST']._serialized_end=681
+  _globals['_LIKERESPONSE']._serialized_start=683
+  _globals['_LIKERESPONSE']._serialized_end=732
+  _globals['_LIKERECORD']._serialized_start=734
+  _globals['_LIKERECORD']._serialized_end=793
+  _globals['_STEPINGEST']._serialized_start=796
+  _globals['_STEPINGEST']._serialized_end=1054
 # @@protoc_insertion_point(module_scope)

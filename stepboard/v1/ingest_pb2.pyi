@@ -66,3 +66,29 @@ class ReportStepsBatchResponse(_message.Message):
     accepted: int
     rejected: int
     def __init__(self, results: _Optional[_Iterable[_Union[ReportResult, _Mapping]]] = ..., accepted: _Optional[int] = ..., rejected: _Optional[int] = ...) -> None: ...
+
+class LikeRequest(_message.Message):
+    __slots__ = ("liker_id", "liked_id", "day", "liked")
+    LIKER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIKED_ID_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    LIKED_FIELD_NUMBER: _ClassVar[int]
+    liker_id: int
+    liked_id: int
+    day: str
+    liked: bool
+    def __init__(self, liker_id: _Optional[int] = ..., liked_id: _Optional[int] = ..., day: _Optional[str] = ..., liked: _Optional[bool] = ...) -> None: ...
+
+class LikeResponse(_message.Message):
+    __slots__ = ("partition", "offset")
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    partition: int
+    offset: int
+    def __init__(self, partition: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class LikeRecord(_message.Message):
+    __slots__ = ("like",)
+    LIKE_FIELD_NUMBER: _ClassVar[int]
+    like: LikeRequest
+    def __init__(self, like: _Optional[_Union[LikeRequest, _Mapping]] = ...) -> None: ...

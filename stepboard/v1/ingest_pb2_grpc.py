@@ -46,6 +46,11 @@ class StepIngestStub:
                 request_serializer=stepboard_dot_v1_dot_ingest__pb2.ReportStepsBatchRequest.SerializeToString,
                 response_deserializer=stepboard_dot_v1_dot_ingest__pb2.ReportStepsBatchResponse.FromString,
                 _registered_method=True)
+        self.Like = channel.unary_unary(
+                '/stepboard.v1.StepIngest/Like',
+                request_serializer=stepboard_dot_v1_dot_ingest__pb2.LikeRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_ingest__pb2.LikeResponse.FromString,
+                _registered_method=True)
 
 
 class StepIngestServicer:
@@ -68,6 +73,18 @@ class StepIngestServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Like(self, request, context):
+        """Likes (liked=true) or unlikes (liked=false) one user's entry for one day, as
+        `liker_id`. Sets a state: repeating either changes nothing. A user may like their own
+        entry; otherwise the two must be friends, else FAILED_PRECONDITION ("not friends").
+        The day must be one a step report may carry now (STEPBOARD_LATE_DAYS back to today at
+        UTC+14), else INVALID_ARGUMENT naming `day`; social_svc unreachable: UNAVAILABLE.
+        Acknowledged once Kafka stored the like (the consumer shows it within a second).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StepIngestServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -80,6 +97,11 @@ def add_StepIngestServicer_to_server(servicer, server):
                     servicer.ReportStepsBatch,
                     request_deserializer=stepboard_dot_v1_dot_ingest__pb2.ReportStepsBatchRequest.FromString,
                     response_serializer=stepboard_dot_v1_dot_ingest__pb2.ReportStepsBatchResponse.SerializeToString,
+            ),
+            'Like': grpc.unary_unary_rpc_method_handler(
+                    servicer.Like,
+                    request_deserializer=stepboard_dot_v1_dot_ingest__pb2.LikeRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_ingest__pb2.LikeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -138,6 +160,33 @@ class StepIngest:
             '/stepboard.v1.StepIngest/ReportStepsBatch',
             stepboard_dot_v1_dot_ingest__pb2.ReportStepsBatchRequest.SerializeToString,
             stepboard_dot_v1_dot_ingest__pb2.ReportStepsBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Like(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepboard.v1.StepIngest/Like',
+            stepboard_dot_v1_dot_ingest__pb2.LikeRequest.SerializeToString,
+            stepboard_dot_v1_dot_ingest__pb2.LikeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,20 +22,24 @@ PERIOD_WEEK: Period
 PERIOD_MONTH: Period
 
 class RankEntry(_message.Message):
-    __slots__ = ("rank", "user_id", "steps", "nickname", "avatar_url", "reached_at")
+    __slots__ = ("rank", "user_id", "steps", "nickname", "avatar_url", "reached_at", "likes", "liked_by_me")
     RANK_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     NICKNAME_FIELD_NUMBER: _ClassVar[int]
     AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
     REACHED_AT_FIELD_NUMBER: _ClassVar[int]
+    LIKES_FIELD_NUMBER: _ClassVar[int]
+    LIKED_BY_ME_FIELD_NUMBER: _ClassVar[int]
     rank: int
     user_id: int
     steps: int
     nickname: str
     avatar_url: str
     reached_at: _timestamp_pb2.Timestamp
-    def __init__(self, rank: _Optional[int] = ..., user_id: _Optional[int] = ..., steps: _Optional[int] = ..., nickname: _Optional[str] = ..., avatar_url: _Optional[str] = ..., reached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    likes: int
+    liked_by_me: bool
+    def __init__(self, rank: _Optional[int] = ..., user_id: _Optional[int] = ..., steps: _Optional[int] = ..., nickname: _Optional[str] = ..., avatar_url: _Optional[str] = ..., reached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., likes: _Optional[int] = ..., liked_by_me: _Optional[bool] = ...) -> None: ...
 
 class GetFriendRankingRequest(_message.Message):
     __slots__ = ("user_id", "day", "page_size", "page_token", "around_me", "period")
@@ -158,3 +162,37 @@ class HistoryDay(_message.Message):
     global_rank: int
     archived: bool
     def __init__(self, day: _Optional[str] = ..., steps: _Optional[int] = ..., reached_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., global_rank: _Optional[int] = ..., archived: _Optional[bool] = ...) -> None: ...
+
+class ListLikesRequest(_message.Message):
+    __slots__ = ("user_id", "day", "page_size", "page_token")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    day: str
+    page_size: int
+    page_token: str
+    def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class Liker(_message.Message):
+    __slots__ = ("user_id", "nickname", "avatar_url", "liked_at")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    NICKNAME_FIELD_NUMBER: _ClassVar[int]
+    AVATAR_URL_FIELD_NUMBER: _ClassVar[int]
+    LIKED_AT_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    nickname: str
+    avatar_url: str
+    liked_at: _timestamp_pb2.Timestamp
+    def __init__(self, user_id: _Optional[int] = ..., nickname: _Optional[str] = ..., avatar_url: _Optional[str] = ..., liked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListLikesResponse(_message.Message):
+    __slots__ = ("likers", "next_page_token", "total")
+    LIKERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    likers: _containers.RepeatedCompositeFieldContainer[Liker]
+    next_page_token: str
+    total: int
+    def __init__(self, likers: _Optional[_Iterable[_Union[Liker, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...

@@ -59,6 +59,11 @@ class RankingStub:
                 request_serializer=stepboard_dot_v1_dot_ranking__pb2.GetHistoryRequest.SerializeToString,
                 response_deserializer=stepboard_dot_v1_dot_ranking__pb2.GetHistoryResponse.FromString,
                 _registered_method=True)
+        self.ListLikes = channel.unary_unary(
+                '/stepboard.v1.Ranking/ListLikes',
+                request_serializer=stepboard_dot_v1_dot_ranking__pb2.ListLikesRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_ranking__pb2.ListLikesResponse.FromString,
+                _registered_method=True)
 
 
 class RankingServicer:
@@ -98,6 +103,13 @@ class RankingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLikes(self, request, context):
+        """Who liked `user_id`'s entry for `day` (StepIngest.Like), newest first, with profiles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RankingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -120,6 +132,11 @@ def add_RankingServicer_to_server(servicer, server):
                     servicer.GetHistory,
                     request_deserializer=stepboard_dot_v1_dot_ranking__pb2.GetHistoryRequest.FromString,
                     response_serializer=stepboard_dot_v1_dot_ranking__pb2.GetHistoryResponse.SerializeToString,
+            ),
+            'ListLikes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLikes,
+                    request_deserializer=stepboard_dot_v1_dot_ranking__pb2.ListLikesRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_ranking__pb2.ListLikesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -235,6 +252,33 @@ class Ranking:
             '/stepboard.v1.Ranking/GetHistory',
             stepboard_dot_v1_dot_ranking__pb2.GetHistoryRequest.SerializeToString,
             stepboard_dot_v1_dot_ranking__pb2.GetHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLikes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepboard.v1.Ranking/ListLikes',
+            stepboard_dot_v1_dot_ranking__pb2.ListLikesRequest.SerializeToString,
+            stepboard_dot_v1_dot_ranking__pb2.ListLikesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -113,3 +113,17 @@ class ListHotUsersResponse(_message.Message):
     users: _containers.RepeatedCompositeFieldContainer[HotUser]
     next_page_token: str
     def __init__(self, users: _Optional[_Iterable[_Union[HotUser, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CheckFriendshipRequest(_message.Message):
+    __slots__ = ("user_id", "friend_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FRIEND_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    friend_id: int
+    def __init__(self, user_id: _Optional[int] = ..., friend_id: _Optional[int] = ...) -> None: ...
+
+class CheckFriendshipResponse(_message.Message):
+    __slots__ = ("friends",)
+    FRIENDS_FIELD_NUMBER: _ClassVar[int]
+    friends: bool
+    def __init__(self, friends: _Optional[bool] = ...) -> None: ...

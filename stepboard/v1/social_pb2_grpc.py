@@ -70,6 +70,11 @@ class FriendGraphStub:
                 request_serializer=stepboard_dot_v1_dot_social__pb2.ListHotUsersRequest.SerializeToString,
                 response_deserializer=stepboard_dot_v1_dot_social__pb2.ListHotUsersResponse.FromString,
                 _registered_method=True)
+        self.CheckFriendship = channel.unary_unary(
+                '/stepboard.v1.FriendGraph/CheckFriendship',
+                request_serializer=stepboard_dot_v1_dot_social__pb2.CheckFriendshipRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_social__pb2.CheckFriendshipResponse.FromString,
+                _registered_method=True)
 
 
 class FriendGraphServicer:
@@ -126,6 +131,13 @@ class FriendGraphServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckFriendship(self, request, context):
+        """Whether two users are friends (StepIngest's Like asks it). Both ids > 0 and different.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FriendGraphServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +175,11 @@ def add_FriendGraphServicer_to_server(servicer, server):
                     servicer.ListHotUsers,
                     request_deserializer=stepboard_dot_v1_dot_social__pb2.ListHotUsersRequest.FromString,
                     response_serializer=stepboard_dot_v1_dot_social__pb2.ListHotUsersResponse.SerializeToString,
+            ),
+            'CheckFriendship': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckFriendship,
+                    request_deserializer=stepboard_dot_v1_dot_social__pb2.CheckFriendshipRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_social__pb2.CheckFriendshipResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -355,6 +372,33 @@ class FriendGraph:
             '/stepboard.v1.FriendGraph/ListHotUsers',
             stepboard_dot_v1_dot_social__pb2.ListHotUsersRequest.SerializeToString,
             stepboard_dot_v1_dot_social__pb2.ListHotUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckFriendship(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepboard.v1.FriendGraph/CheckFriendship',
+            stepboard_dot_v1_dot_social__pb2.CheckFriendshipRequest.SerializeToString,
+            stepboard_dot_v1_dot_social__pb2.CheckFriendshipResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -31,6 +31,7 @@ FUZZ = settings(
 OK, INVALID, NOT_FOUND = (
     grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
 )
+NOT_FRIENDS = grpc.StatusCode.FAILED_PRECONDITION
 
 HOSTILE = ["", "'; DROP TABLE friendships;--", "\x00", "\U0001f3c3" * 70, "é" * 65, " ",
            "%s%s%n", "../../etc/passwd", "https://" + "a" * 600, "\ud7ff\ue000"]
@@ -74,6 +75,16 @@ def friend_ranking_requests(draw) -> ranking_pb2.GetFriendRankingRequest:
         except ValueError:  # the day is refused before the token is read
             return request
         request.page_token = token_of(draw, token_scope(request.user_id, day))
+    return request
+
+
+@st.composite
+def list_likes_requests(draw) -> ranking_pb2.ListLikesRequest:
+    """Garbage tokens, or tokens bound to the request's user and day holding any positions."""
+    request = draw(st.builds(ranking_pb2.ListLikesRequest, user_id=int64s, day=days,
+                             page_size=int32s, page_token=texts))
+    if draw(st.booleans()):
+        request.page_token = token_of(draw, f"likes:{request.user_id}:{request.day}", parts=2)
     return request
 
 
@@ -178,12 +189,25 @@ def test_report_steps_batch(path, reports):
         assert written == -(-reply.accepted // REPORTS_PER_RECORD)  # one record per 1,000
 
 
+@FUZZ
+@given(like=st.builds(ingest_pb2.LikeRequest, liker_id=int64s, liked_id=int64s, day=days,
+                      liked=st.booleans()))
+def test_like(path, like):
+    before = path.log_end(path.topic)
+    code, details, _ = status_of(path.ingest.Like, like)
+    assert code in (OK, INVALID, NOT_FRIENDS), (code, details)
+    if code != OK:
+        assert details.startswith(("liker_id: ", "liked_id: ", "day: ", "not friends: "))
+        assert path.log_end(path.topic) == before
+
+
 READS = {
     "GetGlobalTop": (st.builds(ranking_pb2.GetGlobalTopRequest, day=days, limit=int32s),
                      (OK, INVALID)),
     "GetGlobalRank": (st.builds(ranking_pb2.GetGlobalRankRequest, user_id=int64s, day=days),
                       (OK, INVALID, NOT_FOUND)),
     "GetFriendRanking": (friend_ranking_requests(), (OK, INVALID)),
+    "ListLikes": (list_likes_requests(), (OK, INVALID)),
 }
 
 
@@ -213,6 +237,8 @@ SOCIAL = {
                              user_ids=st.one_of(st.lists(int64s, max_size=20),
                                                 st.integers(1001, 1100).map(lambda n: [1] * n))),
     "ListHotUsers": hot_users_requests(),
+    "CheckFriendship": st.builds(social_pb2.CheckFriendshipRequest, user_id=int64s,
+                                 friend_id=int64s),
 }
 
 
@@ -234,7 +260,7 @@ def test_friend_graph(path, method):
 
 
 METHODS = [
-    *(f"/stepboard.v1.StepIngest/{m}" for m in ("ReportSteps", "ReportStepsBatch")),
+    *(f"/stepboard.v1.StepIngest/{m}" for m in ("ReportSteps", "ReportStepsBatch", "Like")),
     *(f"/stepboard.v1.Ranking/{m}" for m in READS),
     *(f"/stepboard.v1.FriendGraph/{m}" for m in SOCIAL),
 ]
@@ -259,7 +285,7 @@ def test_garbage_bytes_and_oversized_messages(path, method):
     @given(data=st.binary(min_size=1, max_size=300))
     def check(data):
         code, details, _ = status_of(call, data)
-        assert code in (OK, INVALID, NOT_FOUND), (code, details)
+        assert code in (OK, INVALID, NOT_FOUND, NOT_FRIENDS), (code, details)
 
     check()
     code, _, _ = status_of(call, b"\x0a" + b"\xff" * 5 * 1024 * 1024)

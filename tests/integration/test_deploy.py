@@ -251,7 +251,7 @@ def _check_config(result, component, pod, config):
         shards = values["mysql"]["shards"]
         assert len(mysql.shard_dsns) == (len(shards) if shards else 2)
         assert mysql.logical_shards == values["mysql"]["logicalShards"]
-    if component in ("rank", "precompute"):
+    if component in ("ingest", "rank", "precompute"):
         host, _, port = config.social_addr.rpartition(":")
         social = result.get("Service", host)
         assert social is not None, f"STEPBOARD_SOCIAL_ADDR names no Service: {host}"
@@ -337,8 +337,10 @@ def test_sentinel_value_set_wires_shards_tls_tokens_and_monitoring():
             sorted(i["key"] for i in tokens["secret"]["items"]),
         )
     server = (["ca.crt", "tls.crt", "tls.key"], ["tokens"])
-    assert mounted["ingest"] == mounted["social"] == server
-    assert mounted["rank"] == (["ca.crt", "tls.crt", "tls.key"], ["rank-token", "tokens"])
+    assert mounted["social"] == server
+    assert mounted["ingest"] == mounted["rank"] == (
+        ["ca.crt", "tls.crt", "tls.key"], ["rank-token", "tokens"]
+    )
     assert mounted["precompute"] == (["ca.crt", "tls.crt", "tls.key"], ["rank-token"])
     client_env = result.component("ConfigMap", "precompute")["data"]
     assert client_env["STEPBOARD_CLIENT_TLS_CA_FILE"] == "/etc/stepboard/tls/ca.crt"
@@ -398,7 +400,9 @@ def test_cluster_value_set_has_network_policies_and_fixed_replicas():
             (peer,) = grpc_rules[0]["from"]
             assert set(peer) == {"podSelector"}, "only pods of this namespace"
             expressions = {e["key"]: e["values"] for e in peer["podSelector"]["matchExpressions"]}
-            assert sorted(expressions["app.kubernetes.io/component"]) == ["precompute", "rank"]
+            assert sorted(expressions["app.kubernetes.io/component"]) == [
+                "ingest", "precompute", "rank"
+            ]
             assert expressions["app.kubernetes.io/instance"] == ["sb"]
         else:
             assert not grpc_rules

@@ -38,6 +38,20 @@ def test_report_then_global_rank_example():
     assert '"total_participants"' in result.stdout
 
 
+def test_likes_example_shows_the_like():
+    """Needs the stack running this tree's ingest, social and rank servers (Like)."""
+    friends = run_block(readme_block("FriendGraph/AddFriendship"))
+    assert friends.returncode == 0, friends.stderr
+    for _ in range(10):  # the consumer applies the like asynchronously
+        result = run_block(readme_block("StepIngest/Like"))
+        if result.returncode == 0 and '"total": "1"' in result.stdout:
+            break
+        time.sleep(0.5)
+    assert result.returncode == 0, result.stderr
+    assert '"total": "1"' in result.stdout
+    assert re.search(r'"liked_?[bB]y_?[mM]e": true', result.stdout)
+
+
 def test_history_example_lists_every_day_of_the_range():
     """Needs the stack running this tree's rank_svc (GetHistory) and archive databases."""
     result = run_block(readme_block("Ranking/GetHistory"))

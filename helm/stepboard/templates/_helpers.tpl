@@ -79,11 +79,11 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Whether one component dials social over TLS / with a token, as its client: "true" or "". */}}
 {{- define "stepboard.clientTlsOn" -}}
 {{- $v := .root.Values -}}
-{{- if and (has .component (list "rank" "precompute")) $v.tls.enabled (has "social" $v.tls.servers) -}}true{{- end -}}
+{{- if and (has .component (list "ingest" "rank" "precompute")) $v.tls.enabled (has "social" $v.tls.servers) -}}true{{- end -}}
 {{- end -}}
 {{- define "stepboard.clientAuthOn" -}}
 {{- $v := .root.Values -}}
-{{- if and (has .component (list "rank" "precompute")) $v.auth.enabled (has "social" $v.auth.servers) -}}true{{- end -}}
+{{- if and (has .component (list "ingest" "rank" "precompute")) $v.auth.enabled (has "social" $v.auth.servers) -}}true{{- end -}}
 {{- end -}}
 
 {{/* Keys of the TLS and the auth Secret one component mounts (servers and clients alike). */}}
@@ -197,8 +197,10 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- if include "stepboard.clientAuthOn" . -}}
 {{- $_ := set $env "STEPBOARD_CLIENT_TOKEN_FILE" (printf "%s/%s" (include "stepboard.authDir" .) $v.auth.clientTokenKey) -}}
 {{- end -}}
-{{- if has $c (list "rank" "precompute") -}}
+{{- if has $c (list "ingest" "rank" "precompute") -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_ADDR" (printf "%s:%d" (include "stepboard.componentName" (dict "root" .root "component" "social")) (int64 $v.social.service.port)) -}}
+{{- end -}}
+{{- if has $c (list "rank" "precompute") -}}
 {{- $_ := set $env "STEPBOARD_HOT_FRIENDS_THRESHOLD" (toString (int64 $v.precompute.hotFriendsThreshold)) -}}
 {{- $_ := set $env "STEPBOARD_PRECOMPUTE_INTERVAL_S" (toString $v.precompute.intervalSeconds) -}}
 {{- $_ := set $env "STEPBOARD_HOT_MAX_AGE_S" (toString $v.precompute.maxAgeSeconds) -}}

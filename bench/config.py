@@ -4,7 +4,8 @@ Everything a run creates is private to it: its own Kafka topics, consumer group,
 namespaces and service processes on free ports. The MariaDB databases
 ``stepboard_bench_<scale>_p0``/``_p1`` (graph) and ``stepboard_bench_<scale>_naive`` (the
 SQL baseline) are the bench's own, one set per scale, and are kept between runs, so a
-re-run with the same graph skips the load.
+re-run with the same graph skips the load; the day archive's
+``stepboard_bench_<scale>_archive_p0``/``_p1`` are recreated empty by every run.
 """
 
 import os
@@ -22,16 +23,24 @@ LOGS = ROOT / ".stack" / "logs" / "bench"
 MYSQL = "mysql://stepboard:stepboard@127.0.0.1:13306"
 
 
+def _db_prefix(scale_name: str) -> str:
+    safe = "".join(c if c.isalnum() else "_" for c in scale_name)
+    return f"stepboard_bench_{safe}"
+
+
 def graph_dbs(scale_name: str) -> tuple[str, str]:
     """The two physical graph shards of a scale (each scale keeps its own loaded graph)."""
-    safe = "".join(c if c.isalnum() else "_" for c in scale_name)
-    return (f"stepboard_bench_{safe}_p0", f"stepboard_bench_{safe}_p1")
+    return (f"{_db_prefix(scale_name)}_p0", f"{_db_prefix(scale_name)}_p1")
 
 
 def naive_db(scale_name: str) -> str:
     """The SQL baseline's database of a scale."""
-    safe = "".join(c if c.isalnum() else "_" for c in scale_name)
-    return f"stepboard_bench_{safe}_naive"
+    return f"{_db_prefix(scale_name)}_naive"
+
+
+def archive_dbs(scale_name: str) -> tuple[str, str]:
+    """The two physical day-archive shards of a scale (recreated empty by every run)."""
+    return (f"{_db_prefix(scale_name)}_archive_p0", f"{_db_prefix(scale_name)}_archive_p1")
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,26 @@ COLD_USERS = 10_000
 # social_svc answering those users' ListFriends from its Redis cache: what a call costs
 # the social tier when asked (rank_svc reads lists in that cache itself).
 LIST_FRIENDS = "ListFriends of the same users (social_svc)"
+# The past days a run seeds (bench/past.py): the HISTORY_DAYS days that end on the bench
+# day, the older ARCHIVED_DAYS of them archived, so a GetHistory of all of them crosses
+# the seam between the archive and the live boards. The newest archived day holds every
+# user (the archive's throughput is timed on it); the other seeded days hold the users
+# whose week is ranked (the 200-friend users and their friends) and HISTORY_USERS users
+# whose history is asked, each reporting on a day with probability REPORT_SHARE.
+HISTORY_DAYS = 30
+ARCHIVED_DAYS = 15
+HISTORY_USERS = 1_000
+REPORT_SHARE = 0.85
+# Days a board lives after its day ended: the bench's boards of the whole history range
+# must still exist (the default, 3, would expire the seeded days at once).
+BOARD_RETENTION_DAYS = 40
+# Result names of the windows and history phases' series.
+DAY_BESIDE_WEEK = "GetFriendRanking 200, day (beside the week)"
+WEEK_FRIENDS = "GetFriendRanking 200, week"
+HISTORY = f"GetHistory {HISTORY_DAYS} days"
+# GetHistory's target (the issue names none): a page's load, the order of the 5,000-friend
+# ranking's p99 target (60 ms).
+HISTORY_P99_MS = 50
 
 
 def scale_with(name: str, **overrides) -> Scale:
@@ -130,6 +159,7 @@ class Context:
         self.graph_dbs = graph_dbs(scale.name)
         self.naive_db = naive_db(scale.name)
         self.graph_dsns = [f"{MYSQL}/{db}" for db in self.graph_dbs]
+        self.archive_dbs = archive_dbs(scale.name)
         stack = read_env_file(ROOT / "stack" / "local.env")
         self.env = dict(os.environ) | stack | {
             "STEPBOARD_METRICS_PORT": "0",
@@ -141,6 +171,9 @@ class Context:
             "STEPBOARD_BOARD_SHARDS": str(scale.board_shards),
             "STEPBOARD_SOCIAL_CACHE_NAMESPACE": self.social_namespace,
             "STEPBOARD_MYSQL_SHARD_DSNS": ",".join(self.graph_dsns),
+            "STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS": ",".join(
+                f"{MYSQL}/{db}" for db in self.archive_dbs),
+            "STEPBOARD_BOARD_RETENTION_DAYS": str(BOARD_RETENTION_DAYS),
             "STEPBOARD_SOCIAL_ADDR": f"127.0.0.1:{self.ports['social']}",
             "STEPBOARD_HOT_FRIENDS_THRESHOLD": "100000",
             "STEPBOARD_PRECOMPUTE_INTERVAL_S": "3600",

@@ -180,6 +180,22 @@ def _degrees(ctx: Context) -> dict:
     }
 
 
+def home_db(ctx: Context, user_id: int) -> str:
+    """The graph shard database that holds ``user_id``'s friend list."""
+    settings = _settings(ctx)
+    return ctx.graph_dbs[settings.shard_map[shard_of(user_id, settings.logical_shards)]]
+
+
+def friend_lists(ctx: Context, users: list[int]) -> dict[int, list[int]]:
+    """Each of ``users`` with their friends, read from their graph shard: ``[user, *friends]``."""
+    lists = {}
+    for user in users:
+        with connect(home_db(ctx, user)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT friend_id FROM friendships WHERE user_id = %s", (user,))
+            lists[user] = [user, *(row[0] for row in cur.fetchall())]
+    return lists
+
+
 def users_near(ctx: Context, target: int, count: int, below: int) -> list[tuple[int, int]]:
     """Up to ``count`` ``(user, friends)`` with a friend count closest to ``target``
     (never the appended hot user: ids < ``below``)."""

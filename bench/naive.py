@@ -18,9 +18,7 @@ import numpy as np
 import pymysql
 
 from bench.config import READERS
-from bench.dataset import connect
-from common.mysql_pools import MySQLSettings
-from common.sharding import shard_of
+from bench.dataset import connect, home_db
 
 UPSERT_ROWS = 100
 
@@ -55,11 +53,6 @@ def setup(state) -> dict:
     return {"rows": len(rows), "load_seconds": round(time.monotonic() - started, 2)}
 
 
-def _home_db(state, user_id: int) -> str:
-    settings = MySQLSettings.from_env(state.ctx.env)
-    return state.ctx.graph_dbs[settings.shard_map[shard_of(user_id, settings.logical_shards)]]
-
-
 def queries(state) -> dict:
     """The SQL text of each question, given a user."""
     day = state.ctx.day.isoformat()
@@ -77,7 +70,7 @@ def queries(state) -> dict:
         return cur.fetchall()
 
     def friend_ranking(cur, user):
-        db = _home_db(state, user)
+        db = home_db(state.ctx, user)
         cur.execute(
             f"SELECT u.id, s.score FROM (SELECT friend_id AS id FROM {db}.friendships"
             " WHERE user_id = %s UNION ALL SELECT %s) u LEFT JOIN scores s"

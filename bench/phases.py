@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import grpc
 import numpy as np
@@ -18,18 +18,22 @@ from bench import dataset, naive
 from bench.config import (
     COLD,
     COLD_USERS,
+    DAY_BESIDE_WEEK,
     ECHO_FLOOR,
+    HISTORY,
     LIST_FRIENDS,
     QUESTIONS,
     READERS,
     SATURATED,
     SATURATION_READERS,
     TOP_WITH_GHZ,
+    WEEK_FRIENDS,
     Context,
 )
 from bench.dataset import Graph
 from bench.ghz import run_ghz
 from bench.loadgen import LoadResult, accepted_items, run_load
+from bench.past import archived_days, history_range
 from bench.procs import Processes
 from bench.progress import Progress, timed_wait
 from bench.services import start_consumers
@@ -37,6 +41,7 @@ from bench.traffic import batch_request, day_records, raw_produce
 from common.kafka_clients import KafkaSettings, consumer_config
 from common.record_format import REPORTS_PER_RECORD
 from common.redis_clients import RedisSettings, create_redis
+from common.report_rules import MONTH, WEEK, Window, window_of
 from rank_svc.board_format import BoardSettings
 from rank_svc.social_client import UNARY_PAGE
 from stepboard.v1 import (
@@ -69,6 +74,7 @@ class State:
     cold_users: list[int] = field(default_factory=list)  # the COLD series' users
     storm_rate: float = 0.0
     backlog_end: dict = field(default_factory=dict)  # log end offsets after the backlog
+    history_users: list[int] = field(default_factory=list)  # the HISTORY series' users
 
     def __post_init__(self) -> None:
         self.redis = create_redis(RedisSettings.from_env(self.ctx.env))
@@ -232,12 +238,13 @@ def redis_benchmark_zadd(ctx: Context, n: int) -> dict:
 
 
 # -- memory -------------------------------------------------------------------------------
-def memory(state: State) -> dict:
-    """Bytes of Redis per (user, day) entry: MEMORY USAGE (exact) of every board shard."""
+def memory(state: State, board: date | Window | None = None) -> dict:
+    """Bytes of Redis per member of ``board`` (a day or a window; the bench day by
+    default): MEMORY USAGE (exact, ``SAMPLES 0``) of every board shard over its members."""
     ctx, store = state.ctx, state.store
     pipe = state.redis.pipeline(transaction=False)
     for shard in range(ctx.scale.board_shards):
-        key = store.board_key(ctx.day, shard)
+        key = store.board_key(ctx.day if board is None else board, shard)
         pipe.execute_command("MEMORY", "USAGE", key, "SAMPLES", "0")
         pipe.zcard(key)
     replies = pipe.execute()
@@ -288,11 +295,13 @@ def pick_users(state: State) -> dict:
     return {k: v[:5] for k, v in state.users_at.items()} | {"cold": len(state.cold_users)}
 
 
-def _friend_ranking_requests(state: State, users: list[int]) -> list[bytes]:
-    """Pre-serialized first pages (50 rows) of ``users``' friend rankings."""
+def _friend_ranking_requests(state: State, users: list[int],
+                             period: int = ranking_pb2.PERIOD_UNSPECIFIED) -> list[bytes]:
+    """Pre-serialized first pages (50 rows) of ``users``' friend rankings of ``period``."""
     day = state.ctx.day.isoformat()
-    return [ranking_pb2.GetFriendRankingRequest(user_id=u, day=day, page_size=50)
-            .SerializeToString() for u in users]
+    return [ranking_pb2.GetFriendRankingRequest(user_id=u, day=day, page_size=50,
+                                                period=period).SerializeToString()
+            for u in users]
 
 
 def _ranking_requests(state: State, question: str) -> tuple[str, list[bytes]]:
@@ -397,6 +406,52 @@ def ranking(state: State) -> dict:
                                                       "limit": 100},
         duration_s=d, concurrency=callers, connections=2, timeout_s=30)) | {"callers": callers}
     return out
+
+
+# -- week and month ---------------------------------------------------------------------
+def windows(state: State) -> dict:
+    """The 200-friend users' friend ranking of the bench day's week beside the same
+    users' day (same callers, same duration, one after the other), and Redis bytes per
+    member of the bench day's week and month boards (MEMORY USAGE over ZCARD)."""
+    ctx, d = state.ctx, state.ctx.scale.duration_s
+    callers = READERS["friend_ranking_200"]
+    users = [u for u, _ in state.users_at["200"]]
+    out = {}
+    for name, period in ((DAY_BESIDE_WEEK, ranking_pb2.PERIOD_DAY),
+                         (WEEK_FRIENDS, ranking_pb2.PERIOD_WEEK)):
+        print(f"  {name} ({callers} callers)", flush=True)
+        out[name] = _read(state, name, "GetFriendRanking",
+                          _friend_ranking_requests(state, users, period), callers, d)
+    for period in (WEEK, MONTH):
+        window = window_of(ctx.day, period)
+        out[period] = memory(state, window) | {
+            "window": window.label, "days_seeded": sum(
+                window.first <= day <= window.last for day in history_range(ctx))}
+    return out
+
+
+# -- history ------------------------------------------------------------------------------
+def history(state: State) -> dict:
+    """GetHistory of the whole seeded range for ``state.history_users``, round robin, at
+    the 200-friend ranking's callers: the older days come from the archive, the others
+    from the boards. One answer is checked for its length and its archived days first."""
+    ctx, d = state.ctx, state.ctx.scale.duration_s
+    days = history_range(ctx)
+    requests = [ranking_pb2.GetHistoryRequest(
+        user_id=user, from_day=days[0].isoformat(), to_day=days[-1].isoformat())
+        .SerializeToString() for user in state.history_users]
+    with grpc.insecure_channel(ctx.addr("rank")) as channel:
+        answer = ranking_pb2_grpc.RankingStub(channel).GetHistory(
+            ranking_pb2.GetHistoryRequest.FromString(requests[0]), timeout=30)
+    archived = sum(day.archived for day in answer.days)
+    if len(answer.days) != len(days) or archived != len(archived_days(ctx)):
+        raise RuntimeError(f"GetHistory listed {len(answer.days)} days, {archived} archived;"
+                           f" wanted {len(days)}, {len(archived_days(ctx))} archived")
+    callers = READERS["friend_ranking_200"]
+    print(f"  {HISTORY} ({callers} callers, {len(requests):,} users)", flush=True)
+    return _read(state, HISTORY, "GetHistory", requests, callers, d) | {
+        "users": len(requests), "days": len(days), "archived_days": archived,
+        "from_day": days[0].isoformat(), "to_day": days[-1].isoformat()}
 
 
 # -- freshness ----------------------------------------------------------------------------

@@ -7,12 +7,16 @@ import numpy as np
 
 from bench.config import (
     COLD,
+    DAY_BESIDE_WEEK,
     ECHO_FLOOR,
+    HISTORY,
+    HISTORY_P99_MS,
     LIST_FRIENDS,
     QUESTIONS,
     READERS,
     SATURATED,
     TOP_WITH_GHZ,
+    WEEK_FRIENDS,
 )
 from common.record_format import REPORTS_PER_RECORD
 
@@ -135,6 +139,34 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     b = g("memory", "bytes_per_entry")
     rows.append((f"≤ 100 bytes of Redis per (user, day) at {_fmt(g('memory', 'entries'))} entries",
                  f"{_fmt(b)} bytes", None if b is None else b <= 100))
+    return rows + _past_targets(g)
+
+
+def _past_targets(g) -> list[tuple[str, str, bool | None]]:
+    """The targets of the week, the archive and the history (issue 22)."""
+    rows = []
+    week, day = g("windows", WEEK_FRIENDS) or {}, g("windows", DAY_BESIDE_WEEK) or {}
+    r = _ratio(week.get("p50_ms"), day.get("p50_ms"))
+    rows.append(("friend ranking of a week, 200 friends: p50 ≤ 1.2x the day's, asked beside it",
+                 f"p50 {_fmt(week.get('p50_ms'), 2)} ms vs the day's {_fmt(day.get('p50_ms'), 2)}"
+                 f" ms at {week.get('callers')} callers = {_fmt(r, 2)}x",
+                 None if r is None else r <= 1.2))
+    arc, load = g("archive", "archive") or {}, g("archive", "load_data") or {}
+    r = _ratio(arc.get("rows_per_s"), load.get("rows_per_s"))
+    rows.append((f"day archive ≥ 0.5x LOAD DATA rows/s ({_fmt(arc.get('rows'))} rows of one day)",
+                 f"{_fmt(arc.get('rows_per_s'))} vs {_fmt(load.get('rows_per_s'))} rows/s = "
+                 f"{_fmt(r, 2)}x", None if r is None else r >= 0.5))
+    h = g("history") or {}
+    rows.append((f"{HISTORY} ({h.get('archived_days')} archived, the rest live): p99 ≤ "
+                 f"{HISTORY_P99_MS} ms", f"p50 {_fmt(h.get('p50_ms'), 2)} ms, p99 "
+                 f"{_fmt(h.get('p99_ms'), 2)} ms at {h.get('callers')} callers",
+                 None if h.get("p99_ms") is None else h["p99_ms"] <= HISTORY_P99_MS))
+    week_b, month_b = g("windows", "week", "bytes_per_entry"), g("windows", "month",
+                                                                 "bytes_per_entry")
+    rows.append((f"≤ 100 bytes of Redis per (user, window) at "
+                 f"{_fmt(g('windows', 'week', 'entries'))} members",
+                 f"week {_fmt(week_b)} bytes, month {_fmt(month_b)} bytes",
+                 None if week_b is None or month_b is None else max(week_b, month_b) <= 100))
     return rows
 
 
@@ -144,6 +176,40 @@ def _line(name, r: dict | None, base_name="", base: dict | None = None, key="rps
     ratio = _ratio(r.get(key), (base or {}).get(key))
     return (f"| {name} | {r.get('tool', '')} | {_fmt(r.get('rps'))} | {_fmt(r.get('p50_ms'), 2)} |"
             f" {_fmt(r.get('p99_ms'), 2)} | {base_name} | {_fmt(ratio, 2)} |")
+
+
+def _past_lines(g, rk: dict) -> list[str]:
+    """The table's rows of the week, the archive and the history (issue 22)."""
+    out = []
+    win = g("windows") or {}
+    if win:
+        day = win[DAY_BESIDE_WEEK]
+        out.append(_line(f"{DAY_BESIDE_WEEK}, {day['callers']} callers", day))
+        out.append(_line(f"{WEEK_FRIENDS} ({win['week']['window']}, {win['week']['days_seeded']}"
+                         f" days written), {win[WEEK_FRIENDS]['callers']} callers",
+                         win[WEEK_FRIENDS], "the day, beside it", day, key="p50_ms"))
+        for period in ("week", "month"):
+            m = win[period]
+            out.append(f"| Redis bytes per (user, {period}) ({m['window']}) | MEMORY USAGE |"
+                       f" {_fmt(m['bytes_per_entry'])} B x {_fmt(m['entries'])} | - | - | | |")
+    arc = g("archive")
+    if arc:
+        load, rate = arc["load_data"], arc["archive"]["rows_per_s"]
+        out.append(f"| LOAD DATA LOCAL INFILE, the day's rows into a copy of day_steps "
+                   f"(server local_infile={load['server'].get('local_infile')}) | pymysql"
+                   f" | {_fmt(load['rows_per_s'])} | - | - | | |")
+        out.append(f"| day archive, {_fmt(arc['archive']['rows'])} rows of {arc['day']} "
+                   f"(rank_svc.archive; {_fmt(arc['archive']['seconds'], 2)} s, of which the "
+                   f"board read in rank order alone {_fmt(arc['archive']['board_read_seconds'], 2)}"
+                   f" s) | Archiver | {_fmt(rate)} | - | - |"
+                   f" LOAD DATA | {_fmt(_ratio(rate, load['rows_per_s']), 2)} |")
+    h = g("history")
+    if h:
+        out.append(_line(f"{HISTORY} ({h['archived_days']} archived + "
+                         f"{h['days'] - h['archived_days']} live, {h['users']:,} users), "
+                         f"{h['callers']} callers", h, "bare gRPC echo, 4 callers",
+                         rk.get(ECHO_FLOOR), key="p99_ms"))
+    return out
 
 
 def markdown(results: dict) -> str:
@@ -238,12 +304,14 @@ def markdown(results: dict) -> str:
     if mem:
         out.append(f"| Redis bytes per (user, day) | MEMORY USAGE | {_fmt(mem['bytes_per_entry'])}"
                    f" B x {_fmt(mem['entries'])} | - | - | | |")
+    out += _past_lines(g, rk)
     rss = dict(g("rss") or {}) | {"precompute (peak)": g("precompute_rss", "precompute_peak_mib")}
     if any(rss.values()):
         out.append("| RSS MiB | /proc | " + ", ".join(f"{k} {v}" for k, v in rss.items() if v)
                    + " | - | - | | |")
     out += ["", "Ratio column: rate ÷ baseline rate; for latency rows marked with a SQL or library"
-            " baseline it is this p50 (or p99 for the storm) ÷ the baseline's.", "",
+            " baseline it is this p50 (or p99 for the storm) ÷ the baseline's; the week's"
+            " ranking: its p50 ÷ the day's; GetHistory: its p99 ÷ the bare echo's.", "",
             "| target | measured | met |", "|---|---|---|"]
     for name, figure, met in targets(results):
         out.append(f"| {name} | {figure} | {'-' if met is None else ('yes' if met else 'NO')} |")
@@ -267,7 +335,8 @@ def plots(results: dict, stem: str) -> list[str]:
                         "GetFriendRanking 5000", "GetFriendRanking hot", "naive global_top",
                         "naive global_rank", "naive friend_ranking_200",
                         "naive friend_ranking_5000", "leaderboard lib rank_for",
-                        "leaderboard lib ranked_in_list 200"],
+                        "leaderboard lib ranked_in_list 200", DAY_BESIDE_WEEK, WEEK_FRIENDS,
+                        HISTORY],
         "storm-cdf": ["storm: stepboard GetFriendRanking 200", "storm: naive friend ranking 200",
                       "freshness"],
     }
@@ -302,6 +371,8 @@ def plots(results: dict, stem: str) -> list[str]:
         (f"consumer, {REPORTS_PER_RECORD}/record", g("consumer", "batched", "reports_per_s"),
          ours),
         ("SQL upserts", g("naive", "upsert_max", "rows_per_s"), baseline),
+        ("LOAD DATA", g("archive", "load_data", "rows_per_s"), baseline),
+        ("day archive", g("archive", "archive", "rows_per_s"), ours),
     ]
     bars = [bar for bar in bars if bar[1]]
     if bars:

@@ -16,13 +16,14 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import config, dataset, library, naive, phases, report_writer
+from bench import config, dataset, library, naive, past, phases, report_writer
 from bench.config import RESULTS, Context, scale_with
 from bench.procs import Processes
 from bench.services import create_topics, delete_topics, start_servers
 
 ALL_PHASES = ("backlog", "ingest", "consumer", "memory", "ranking", "freshness", "naive",
-              "storm", "library", "rss")
+              "storm", "library", "windows", "archive", "history", "rss")
+PAST_PHASES = ("windows", "archive", "history")  # those that need the past days seeded
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -83,6 +84,7 @@ def main(argv: list[str]) -> dict:
         print(f"== graph ({scale.users:,} users)", flush=True)
         graph = dataset.ensure_graph(ctx, force=args.reload)
         results["graph"] = graph.as_dict()
+        past.reset_archive(ctx)
         create_topics(ctx)
         start_servers(ctx, procs)
         state = phases.State(ctx, procs, graph)
@@ -107,9 +109,19 @@ def main(argv: list[str]) -> dict:
         if "storm" in wanted:
             phase("storm", phases.storm, state)
         if "library" in wanted:
-            friend_lists = _friend_lists(ctx, state)
+            friend_lists = dataset.friend_lists(
+                ctx, [user for user, _ in state.users_at.get("200", [])[:20]])
             rows = getattr(state, "naive_rows", None) or naive.board_rows(state)
             phase("library", library.run, state, rows, friend_lists)
+        if any(name in wanted for name in PAST_PHASES):
+            phase("past_seed", past.seed, state)
+        if "windows" in wanted:
+            phase("windows", phases.windows, state)
+        if "archive" in wanted:
+            phase("archive", past.archive, state)
+        if "history" in wanted:
+            phase("archive_older", past.archive_older, state)
+            phase("history", phases.history, state)
         if "rss" in wanted:
             phase("rss", phases.rss, state)
             phase("precompute_rss", phases.precompute_rss, state)
@@ -132,16 +144,6 @@ def main(argv: list[str]) -> dict:
     print(table)
     print(f"results: {out}")
     return results
-
-
-def _friend_lists(ctx: Context, state) -> dict[int, list[int]]:
-    lists = {}
-    for user, _ in state.users_at.get("200", [])[:20]:
-        db = naive._home_db(state, user)
-        with dataset.connect(db) as conn, conn.cursor() as cur:
-            cur.execute("SELECT friend_id FROM friendships WHERE user_id = %s", (user,))
-            lists[user] = [user, *(r[0] for r in cur.fetchall())]
-    return lists
 
 
 def _drop_keys(ctx: Context) -> None:

@@ -97,6 +97,15 @@ def _set_window(reply, window: Window) -> None:
     reply.window_last_day = window.last.isoformat()
 
 
+class _Top(NamedTuple):
+    """A board's top as cached: every row (users who left included, filtered per call),
+    the participants who did not leave, and the rows' profiles."""
+
+    rows: list[Row]
+    total: int
+    profiles: Mapping[int, social_pb2.Profile]
+
+
 class _Page(NamedTuple):
     """One page of a friend ranking, precomputed or computed for the call."""
 
@@ -152,7 +161,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         self._hot_threshold = hot_threshold
         self._live_limit = live_limit
         self._max_age_s = max_age_s
-        self._tops: TopCache[tuple[list[Row], int]] = TopCache(store)
+        self._tops: TopCache[_Top] = TopCache(store)
 
     def _read_window(self, request) -> Window:
         """The day, week or month a read asks about; ``InvalidArgument`` naming ``period``
@@ -184,33 +193,35 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         if request.viewer_id < 0:
             raise InvalidArgument("viewer_id", f"must be >= 0, got {request.viewer_id}")
         view = self._privacy.view(request.viewer_id)
-        rows, total = self._visible_top(day, limit, view)
-        total -= self._hidden_counts(day, view.excluded(request.viewer_id), 0, None)[1]
+        rows, top = self._visible_top(day, limit, view)
+        total = top.total - self._hidden_counts(day, view.excluded(request.viewer_id), 0, None)[1]
         reply = ranking_pb2.GetGlobalTopResponse(total_participants=total)
         _set_window(reply, day)
-        self._add_entries(reply.entries, day, 1, rows, ())
+        fill_entries(reply.entries.add, day, 1, rows, top.profiles)
         return reply
 
-    def _visible_top(self, day: Window, limit: int, view: View) -> tuple[list[Row], int]:
-        """The best ``limit`` users ``view`` does not hide, and the participants who did not
-        leave the rankings. The board's top is fetched deeper by as many hidden users as it
+    def _visible_top(self, day: Window, limit: int, view: View) -> tuple[list[Row], _Top]:
+        """The best ``limit`` users ``view`` does not hide, and the cached top they come
+        from. The board's top is fetched deeper by as many hidden users as it
         held, until ``limit`` are left or the board is exhausted; each depth is a cached
         question (:class:`TopCache`), so only the filtering is paid per call."""
         fetch = limit
         while True:
-            rows, total = self._tops.answer(
+            top = self._tops.answer(
                 day, (fetch, view.opted_out.generation or view.opted_out.ids),
                 lambda depth=fetch: self._top_in_rankings(day, depth, view),
             )
-            visible = [row for row in rows if not view.hides(row.user_id)]
-            if len(visible) >= limit or len(rows) < fetch:
-                return visible[:limit], total
-            fetch = limit + len(rows) - len(visible)
+            visible = [row for row in top.rows if not view.hides(row.user_id)]
+            if len(visible) >= limit or len(top.rows) < fetch:
+                return visible[:limit], top
+            fetch = limit + len(top.rows) - len(visible)
 
-    def _top_in_rankings(self, day: Window, depth: int, view: View) -> tuple[list[Row], int]:
-        """The board's best ``depth`` rows and its participants less those who left."""
+    def _top_in_rankings(self, day: Window, depth: int, view: View) -> _Top:
+        """The board's best ``depth`` rows with their profiles, and its participants less
+        those who left."""
         rows, total = self._store.top(day, depth)
-        return rows, total - self._hidden_counts(day, view.opted_out.members, 0, None)[1]
+        total -= self._hidden_counts(day, view.opted_out.members, 0, None)[1]
+        return _Top(rows, total, self._profiles.profiles(row.user_id for row in rows))
 
     def _hidden_counts(
         self, day: Window, hidden: Members | Sequence[int], user_id: int, score: int | None,

@@ -132,8 +132,9 @@ class PrivacySource:
         except grpc.RpcError as error:
             if by_deadline and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise DeadlineExceeded(
-                    "the call's deadline passed while reading privacy settings"
+                    "the call's deadline passed while reading privacy settings from social_svc"
                 ) from None
             raise Unavailable(
-                f"privacy settings unavailable from the friend graph ({error.code().name})"
+                f"friend graph unavailable ({error.code().name}) and the privacy settings "
+                "the ranking needs are not cached"
             ) from None

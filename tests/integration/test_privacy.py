@@ -19,7 +19,14 @@ from tests.integration.test_friend_ranking import add_graph, as_tuple, random_gr
 from tests.integration.test_write_path import send_rows
 from tests.model import BoardModel
 from tests.processes import stop_process
-from tests.social_support import STACK_MARIADB, ShardDatabases, rpc_error
+from tests.social_support import (
+    STACK_MARIADB,
+    PrivateMariaDB,
+    ShardDatabases,
+    fresh_user_base,
+    rpc_error,
+    users_on,
+)
 from tests.stack import REDIS_DEPLOYMENTS
 from tests.write_path import WritePath
 
@@ -379,3 +386,39 @@ def test_precomputed_rankings_are_not_served_after_a_privacy_change(databases, l
             assert bool(reply.computed_at.seconds) == (live_max == 6)  # recomputed, or live
     finally:
         path.close()
+
+
+def test_a_shard_down_with_the_cache_wiped_fails_unavailable():
+    """The set of users who left the rankings is read from every graph shard: with one
+    shard's MariaDB killed and the cache wiped, rankings fail UNAVAILABLE (never
+    unfiltered), and answer filtered again once it is back."""
+    private = PrivateMariaDB()
+    databases = ShardDatabases([STACK_MARIADB, private.address])
+    path = private_path(databases)
+    try:
+        settings, base = databases.settings(), fresh_user_base()
+        viewer, plain = users_on(settings, 0, 2, base)
+        (out,) = users_on(settings, 1, 1, base)
+        add_graph(path, {viewer: {out, plain}})
+        day = today()
+        send_rows(path, [(day, u, 500 + (u == out) * 1000, 5) for u in (viewer, out, plain)])
+        path.start_consumer()
+        wait_until(lambda: path.store.participants(day) == 3, 60)
+        set_visible(path, out, False)
+        expected = {"friends": (sorted([viewer, plain]), 2), "top": (sorted([viewer, plain]), 2),
+                    "anonymous top": (sorted([viewer, plain]), 2), "rank": (1, 2)}
+        ranked = rankings_of(path, viewer, day)
+        assert {k: (sorted(v[0]), v[1]) if k != "rank" else v for k, v in ranked.items()} \
+            == expected
+        private.kill()
+        wipe_social_cache(path)
+        assert rankings_of(path, viewer, day) == dict.fromkeys(expected, UNAVAILABLE)
+        private.start()
+        ranked = wait_until(lambda: (found := rankings_of(path, viewer, day))["rank"] != UNAVAILABLE
+                            and found, 60)
+        assert {k: (sorted(v[0]), v[1]) if k != "rank" else v for k, v in ranked.items()} \
+            == expected
+    finally:
+        path.close()
+        databases.drop()
+        private.close()

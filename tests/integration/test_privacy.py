@@ -3,7 +3,10 @@ graph shards): users who left the rankings and users who hide from a viewer are 
 to, nor counted for, that viewer, and every change shows in the very next ranking."""
 
 import random
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -422,3 +425,44 @@ def test_a_shard_down_with_the_cache_wiped_fails_unavailable():
         path.close()
         databases.drop()
         private.close()
+
+
+def test_a_change_shows_in_every_ranking_that_starts_after_it(path):
+    """Readers rank without pause while users leave the rankings and hide from the viewer,
+    one by one: no ranking that started after a change was acknowledged shows that user
+    or counts them."""
+    viewer = random.randint(10**12, 10**13)
+    friends = [viewer + i for i in range(1, 31)]
+    add_graph(path, {viewer: set(friends)})
+    day = today()
+    send_rows(path, [(day, u, 100 * (u - viewer + 1), 5) for u in (viewer, *friends)])
+    path.start_consumer()
+    wait_until(lambda: path.store.participants(day) == 31, 60)
+    acked: list[tuple[float, int]] = []  # (when acknowledged, user) of each change
+    seen: list[tuple[float, set[int], int]] = []  # (call start, users shown, total)
+    stop = threading.Event()
+
+    def read() -> None:
+        request = ranking_pb2.GetFriendRankingRequest(user_id=viewer, day=day.isoformat(),
+                                                      page_size=100)
+        while not stop.is_set():
+            started = time.monotonic()
+            reply = path.ranking.GetFriendRanking(request, timeout=10)
+            seen.append((started, {e.user_id for e in reply.entries}, reply.total))
+
+    with ThreadPoolExecutor(3) as pool:
+        readers = [pool.submit(read) for _ in range(2)]
+        for i, user in enumerate(friends[::2]):
+            if i % 2:
+                set_hidden(path, user, viewer, True)
+            else:
+                set_visible(path, user, False)
+            acked.append((time.monotonic(), user))
+        stop.set()
+        for reader in readers:
+            reader.result()
+    assert len(seen) > len(acked)
+    for started, shown, total in seen:
+        gone = {user for at, user in acked if at < started}
+        assert not shown & gone, (started, shown & gone)
+        assert total == len(shown) <= 31 - len(gone)

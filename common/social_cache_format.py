@@ -27,6 +27,11 @@ from common.settings import default, read
 from stepboard.v1 import social_pb2
 
 FRIENDS, PROFILE = "friends", "profile"
+# Privacy (social_svc/privacy.py): the set of users who left the rankings, one entry under
+# the pseudo user EVERYONE; and per viewer, the users who hide from them (``VIEW``), whose
+# generation also moves when a friend of the viewer leaves or joins the rankings.
+OPTED_OUT, VIEW = "optout", "view"
+EVERYONE = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,16 @@ def decode_friends(value: bytes) -> FriendList:
     return FriendList(len(packed), packed)
 
 
+def encode_ids(ids: Sequence[int]) -> bytes:
+    """The cached form of a set of user ids (ascending): as a friend list."""
+    return encode_friends(FriendList(len(ids), ids))
+
+
+def decode_ids(value: bytes) -> Sequence[int]:
+    """The ids of a value :func:`encode_ids` made."""
+    return decode_friends(value).ids or ()
+
+
 def encode_profile(profile: social_pb2.Profile | None) -> bytes:
     """The cached form of a user's profile; empty for a user known to have none, so unknown
     users stay off MySQL too."""
@@ -141,6 +156,10 @@ class SocialCache:
         long time), in one ``MGET``."""
         return mget(self._client, [self.generation_key(u) for u in user_ids])
 
+    def view_generations(self, user_ids: Sequence[int]) -> list[bytes | None]:
+        """The current view generations of ``user_ids`` (``VIEW``), in one ``MGET``."""
+        return mget(self._client, [generation_key(self._namespace, VIEW, u) for u in user_ids])
+
     def friends(self, user_id: int) -> tuple[bytes | None, FriendList | None]:
         """The current generation of ``user_id``'s list (None: unchanged for a long time)
         and the cached list (None: not cached), in one ``MGET``: both keys share a hash
@@ -151,6 +170,14 @@ class SocialCache:
         )
         self._counts[FRIENDS, "miss" if value is None else "hit"].inc()
         return generation, None if value is None else decode_friends(value)
+
+    def privacy_keys(self, kind: str, user_id: int) -> list[str]:
+        """The generation key, then the entry key, of a privacy entry (``OPTED_OUT`` of
+        ``EVERYONE``, or ``VIEW`` of a viewer): read in this order (one slot, so one node of
+        a Cluster), a present entry is never older than the generation read before it
+        (social_svc replaces a generation and drops its entry in one script)."""
+        return [generation_key(self._namespace, kind, user_id),
+                entry_key(self._namespace, kind, user_id)]
 
     def profiles(self, user_ids: Sequence[int]) -> dict[int, social_pb2.Profile | None]:
         """The cached profiles among ``user_ids`` (None: the user is known to have none);

@@ -3,7 +3,9 @@
 Per user and board (a day, a week or a month): a list of ``"user_id:score"`` rows in
 ranking order (score empty for a friend without a report) and a meta hash (``computed_at``,
 ``total``, ``me`` = the user's index, ``generation`` = the generation of the friend list it
-was computed from, in social_svc's cache, ``token`` = the fencing token of the computation
+was computed from, in social_svc's cache, ``view`` = the owner's view generation it was
+filtered under (``rank_svc/privacy_filter.py``: a page is served only while it is the
+current one), ``token`` = the fencing token of the computation
 published, ``fence`` = the last token handed out). Both keys share a hash tag with that
 generation's key (:func:`common.social_cache_format.user_tag`), so a refresh swaps them
 atomically and a page is read together with the list's current generation in one script
@@ -33,8 +35,8 @@ _CHUNK = 10_000
 _STAGING_TTL_S = 600
 
 # KEYS: staging list, live list, meta. ARGV: computed_at, total, me, expire_at, generation,
-# token. Returns 1 if published, 0 if a computation with a later token was published first
-# (the staging list is then dropped).
+# token, view generation. Returns 1 if published, 0 if a computation with a later token was
+# published first (the staging list is then dropped).
 _PUBLISH_LUA = """
 if tonumber(redis.call('HGET', KEYS[3], 'token') or '0') >= tonumber(ARGV[6]) then
   redis.call('DEL', KEYS[1])
@@ -42,7 +44,7 @@ if tonumber(redis.call('HGET', KEYS[3], 'token') or '0') >= tonumber(ARGV[6]) th
 end
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[3], 'computed_at', ARGV[1], 'total', ARGV[2], 'me', ARGV[3],
-           'generation', ARGV[5], 'token', ARGV[6])
+           'generation', ARGV[5], 'token', ARGV[6], 'view', ARGV[7])
 redis.call('EXPIREAT', KEYS[2], ARGV[4])
 redis.call('EXPIREAT', KEYS[3], ARGV[4])
 return 1
@@ -50,11 +52,12 @@ return 1
 
 # KEYS: live list, meta, and optionally the friend list's generation key. ARGV: start (-1:
 # the caller's own page), size. Returns nil when nothing is precomputed, else {computed_at,
-# total, me, start, me_row, rows, current, first_row}: current is 1 unless the list's
+# total, me, start, me_row, rows, current, first_row, view}: current is 1 unless the list's
 # generation moved since the ranking was computed (no generation key given: 1); first_row
-# is the ranking's rank-1 row (its champion), whatever page is read.
+# is the ranking's rank-1 row (its champion), whatever page is read; view is the view
+# generation the ranking was filtered under.
 _PAGE_LUA = """
-local meta = redis.call('HMGET', KEYS[2], 'computed_at', 'total', 'me', 'generation')
+local meta = redis.call('HMGET', KEYS[2], 'computed_at', 'total', 'me', 'generation', 'view')
 if not meta[1] then return nil end
 local size, start, me = tonumber(ARGV[2]), tonumber(ARGV[1]), tonumber(meta[3])
 if start < 0 then start = me - me % size end
@@ -62,7 +65,7 @@ local rows = redis.call('LRANGE', KEYS[1], start, start + size - 1)
 local current = 1
 if KEYS[3] and (redis.call('GET', KEYS[3]) or '') ~= (meta[4] or '') then current = 0 end
 return {meta[1], meta[2], meta[3], start, redis.call('LINDEX', KEYS[1], me), rows, current,
-        redis.call('LINDEX', KEYS[1], 0)}
+        redis.call('LINDEX', KEYS[1], 0), meta[5] or ''}
 """
 
 
@@ -78,6 +81,7 @@ class HotPage:
     rows: list[Row]
     current: bool  # computed from the friend list as it is now (see the module docstring)
     first: Row  # the ranking's rank-1 row, whatever page this is
+    view_generation: bytes  # the owner's view generation it was filtered under
 
 
 def _pack(row: Row) -> str:
@@ -115,11 +119,12 @@ class HotRankings:
 
     def save(
         self, user_id: int, day: date | Window, rows: list[Row], computed_at_s: int,
-        generation: bytes | None, token: int,
+        generation: bytes | None, token: int, view_generation: bytes = b"",
     ) -> bool:
         """Replaces the user's ranking of ``day`` with ``rows`` (which include the user),
         computed from the friend list of ``generation`` (read before the list was) under
-        ``token`` (:meth:`fence`, taken before that); returns False, replacing nothing, if
+        ``token`` (:meth:`fence`, taken before that), without the users hidden from the
+        owner under ``view_generation`` (empty: never served); returns False, replacing nothing, if
         a computation with a later token was published first."""
         prefix, live, meta = self._keys(user_id, day)
         staging = f"{prefix}:{token}"
@@ -132,7 +137,7 @@ class HotRankings:
         return bool(self._publish(
             keys=[staging, live, meta],
             args=[computed_at_s, len(rows), me, expire_at(day, self.retention_days),
-                  generation or b"", token],
+                  generation or b"", token, view_generation],
         ))
 
     def page(
@@ -147,7 +152,7 @@ class HotRankings:
         found = self._page(keys=keys, args=[-1 if start is None else start, size])
         if found is None:
             return None
-        computed_at, total, me, first, me_row, rows, current, first_row = found
+        computed_at, total, me, first, me_row, rows, current, first_row, view = found
         return HotPage(
             computed_at_s=int(computed_at),
             total=int(total),
@@ -157,4 +162,5 @@ class HotRankings:
             rows=[_unpack(r) for r in rows],
             current=bool(current),
             first=_unpack(first_row),
+            view_generation=view,
         )

@@ -17,6 +17,11 @@ refreshes at once those whose list changed (taking the lock again). The ranking 
 does not use a ranking older than the list, or than ``STEPBOARD_HOT_MAX_AGE_S``
 (:meth:`rank_svc.servicer.RankingServicer.GetFriendRanking`), unless it is too large to
 compute per call; such a ranking shows a change once that refresh is done.
+
+Each ranking leaves out the friends hidden from the user (``rank_svc/privacy_filter.py``)
+and records the user's view generation, read before the friend list: the ranking server
+never serves a ranking filtered under another generation, and the change check above
+refreshes the users whose view generation moved too.
 """
 
 import logging
@@ -32,6 +37,7 @@ import grpc
 from prometheus_client import Counter, Histogram
 
 from common.channels import create_channel
+from common.errors import DeadlineExceeded, Unavailable
 from common.lifecycle import stop_on_signals
 from common.metrics import serve_metrics
 from common.redis_clients import REDIS_ERRORS, RedisClient, create_redis
@@ -42,6 +48,7 @@ from rank_svc.board_readers import BoardReader
 from rank_svc.config import PrecomputeConfig
 from rank_svc.friend_ranking import order_rows
 from rank_svc.hot_rankings import HotRankings
+from rank_svc.privacy_filter import PrivacySource
 from rank_svc.social_client import SOCIAL_CACHE_READS, stream_friends
 from stepboard.v1 import social_pb2, social_pb2_grpc
 
@@ -102,8 +109,10 @@ class Precomputer:
         cache = config.social_cache
         self.social_cache = (SocialCache(client, cache.namespace, SOCIAL_CACHE_READS)
                              if cache.enabled else None)
-        # users this replica refreshed in the current round -> the generation it used
-        self.refreshed: dict[int, bytes | None] = {}
+        self.privacy = PrivacySource(social, client, self.social_cache, self.store.members)
+        # users this replica refreshed in the current round -> the generations it used
+        # (friend list, view)
+        self.refreshed: dict[int, tuple[bytes | None, bytes]] = {}
 
     def hot_users(self) -> list[int]:
         """Every user with more friends than the threshold, from social_svc."""
@@ -138,7 +147,7 @@ class Precomputer:
             self._recompute(user_id, now)
         except grpc.RpcError as error:
             return _failed(user_id, error.code().name)
-        except REDIS_ERRORS as error:
+        except (*REDIS_ERRORS, Unavailable, DeadlineExceeded) as error:
             return _failed(user_id, type(error).__name__)
         return True
 
@@ -148,7 +157,9 @@ class Precomputer:
         tokens = self.hot.fence(user_id, boards)  # before the list: a later token, a later list
         generation = (None if self.social_cache is None
                       else self.social_cache.generations([user_id])[0])
-        members = {*stream_friends(self.social, user_id, STREAM_TIMEOUT_S), user_id}
+        view = self.privacy.view(user_id)
+        members = {*(friend for friend in stream_friends(self.social, user_id, STREAM_TIMEOUT_S)
+                     if not view.hides(friend)), user_id}
         ordered_ids = sorted(members)
         published = True
         for board, token in zip(boards, tokens, strict=True):
@@ -157,9 +168,10 @@ class Precomputer:
             for first in range(0, len(ordered_ids), SCORE_CHUNK):
                 scores |= self.store.scores(board, ordered_ids[first:first + SCORE_CHUNK])
             published &= self.hot.save(
-                user_id, board, order_rows(scores), computed_at, generation, token
+                user_id, board, order_rows(scores), computed_at, generation, token,
+                view.generation,
             )
-        self.refreshed[user_id] = generation
+        self.refreshed[user_id] = (generation, view.generation)
         REFRESHES.labels("done" if published else "superseded").inc()
         REFRESH_SECONDS.observe(time.monotonic() - started)
         log.info("refreshed", extra={"user_id": user_id, "members": len(members),
@@ -172,13 +184,14 @@ class Precomputer:
         return sum(self.refresh(user_id, now) for user_id in self.hot_users())
 
     def refresh_changed(self) -> int:
-        """Refreshes the users this replica refreshed this round whose friend list changed
-        since; returns how many (none without social_svc's cache: no generations)."""
+        """Refreshes the users this replica refreshed this round whose friend list or view
+        changed since; returns how many (none without social_svc's cache: no generations)."""
         users = list(self.refreshed)
         if not users or self.social_cache is None:
             return 0
-        current = self.social_cache.generations(users)
-        changed = [u for u, g in zip(users, current, strict=True) if g != self.refreshed[u]]
+        current = zip(self.social_cache.generations(users),
+                      self.social_cache.view_generations(users), strict=True)
+        changed = [u for u, now in zip(users, current, strict=True) if now != self.refreshed[u]]
         now = datetime.now(UTC)
         return sum(self.refresh(user_id, now) for user_id in changed)
 

@@ -11,6 +11,7 @@ from rank_svc.config import RankConfig
 from rank_svc.history import ARCHIVE_POOL_WAIT_S, ArchiveReader, History
 from rank_svc.hot_rankings import HotRankings
 from rank_svc.likes import LikeKeys, LikeReader
+from rank_svc.privacy_filter import PrivacySource
 from rank_svc.servicer import RankingServicer, bounded_members
 from rank_svc.social_client import SOCIAL_CACHE_READS, FriendSource, ProfileSource
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2_grpc
@@ -55,6 +56,7 @@ def build_server(
             config.archive_retention_months,
         ),
         likes=LikeReader(client, LikeKeys(config.board.namespace, config.board.shards)),
+        privacy=PrivacySource(stub, client, shared, store.members),
     )
     return build_grpc_server(
         config.server, [register(ranking_pb2, ranking_pb2_grpc, "Ranking", servicer)]

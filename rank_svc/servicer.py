@@ -20,6 +20,7 @@ from rank_svc.friend_ranking import (
 from rank_svc.history import History
 from rank_svc.hot_rankings import HotPage, HotRankings
 from rank_svc.likes import LikeCounts, Liker, LikeReader, fill_likes
+from rank_svc.privacy_filter import PrivacySource, View
 from rank_svc.social_client import FriendSource, ProfileSource
 from rank_svc.top_cache import TopCache
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2
@@ -111,6 +112,17 @@ def _set_window(reply, window: Window) -> None:
     reply.window_last_day = window.last.isoformat()
 
 
+class _Top(NamedTuple):
+    """A board's top as cached: every row (users who left included, filtered per call),
+    the participants who did not leave, the rows' profiles and a day's like counts (a
+    change of a day's counts bumps its board's versions, so the cached ones are current)."""
+
+    rows: list[Row]
+    total: int
+    profiles: Mapping[int, social_pb2.Profile]
+    likes: LikeCounts | None  # a day's like counts of the rows (None: a week or month)
+
+
 class _Page(NamedTuple):
     """One page of a friend ranking, precomputed or computed for the call."""
 
@@ -129,6 +141,16 @@ def _check_user(user_id: int) -> None:
         raise InvalidArgument("user_id", f"must be > 0, got {user_id}")
 
 
+class PrivacyPending(Unavailable):
+    """A precomputed ranking that predates a privacy change, too large to compute per call."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(
+            f"the friend ranking of user {user_id} is too large to compute per call and its "
+            "precomputed ranking predates a privacy change: it is being recomputed, retry later"
+        )
+
+
 class RankingServicer(ranking_pb2_grpc.RankingServicer):
     """Answers ranking questions from the boards in the order docs/design.md defines."""
 
@@ -143,15 +165,18 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         max_age_s: float,
         history: History,
         likes: LikeReader,
+        privacy: PrivacySource,
     ) -> None:
         """``hot_threshold``: users with more friends may have a precomputed ranking.
         ``live_limit``: the largest ranking computed per call (``friends`` refuses larger
         lists, :func:`bounded_members`); a precomputed ranking of at most this many users
         that predates a change of the friend list, or is older than ``max_age_s``, is not
         used: the ranking is computed from the list. ``history`` answers GetHistory;
-        ``likes`` reads the day's likes at serve time (precomputed pages included)."""
+        ``likes`` reads the day's likes at serve time (precomputed pages included).
+        ``privacy`` says whom each answer must leave out (``rank_svc/privacy_filter.py``)."""
         self._store = store
         self._likes = likes
+        self._privacy = privacy
         self._history = history
         self._hot = hot
         self._friends = friends
@@ -159,7 +184,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         self._hot_threshold = hot_threshold
         self._live_limit = live_limit
         self._max_age_s = max_age_s
-        self._tops: TopCache[ranking_pb2.GetGlobalTopResponse] = TopCache(store)
+        self._tops: TopCache[_Top] = TopCache(store)
 
     def _read_window(self, request) -> Window:
         """The day, week or month a read asks about; ``InvalidArgument`` naming ``period``
@@ -182,37 +207,90 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         return profiles
 
     def GetGlobalTop(self, request, context):
-        """The best ``limit`` (default 100, at most 1000) users of the day, week or month."""
+        """The best ``limit`` (default 100, at most 1000) users of the day, week or month
+        that the viewer (``viewer_id``, optional) may see."""
         day = self._read_window(request)
         limit = request.limit or DEFAULT_TOP
         if not 1 <= limit <= MAX_TOP:
             raise InvalidArgument("limit", f"must be between 1 and {MAX_TOP}, got {limit}")
+        if request.viewer_id < 0:
+            raise InvalidArgument("viewer_id", f"must be >= 0, got {request.viewer_id}")
+        view = self._privacy.view(request.viewer_id)
+        rows, top = self._visible_top(day, limit, view)
+        total = top.total - self._hidden_counts(day, view.excluded(request.viewer_id), 0, None)[1]
+        reply = ranking_pb2.GetGlobalTopResponse(total_participants=total)
+        _set_window(reply, day)
+        fill_entries(reply.entries.add, day, 1, rows, top.profiles)
+        if top.likes is not None:
+            fill_likes(self._likes, day.first, reply.entries, None, top.likes)
+        return reply
 
-        def build() -> ranking_pb2.GetGlobalTopResponse:
-            rows, total = self._store.top(day, limit)
-            reply = ranking_pb2.GetGlobalTopResponse(total_participants=total)
-            _set_window(reply, day)
-            self._add_entries(reply.entries, day, 1, rows, ())
-            if day.period == DAY:  # a change of the day's like counts bumps its versions
-                fill_likes(self._likes, day.first, reply.entries, None)
-            return reply
+    def _visible_top(self, day: Window, limit: int, view: View) -> tuple[list[Row], _Top]:
+        """The best ``limit`` users ``view`` does not hide, and the cached top they come
+        from. The board's top is fetched deeper by as many hidden users as it
+        held, until ``limit`` are left or the board is exhausted; each depth is a cached
+        question (:class:`TopCache`), so only the filtering is paid per call."""
+        fetch = limit
+        while True:
+            top = self._tops.answer(
+                day, (fetch, view.opted_out.generation or view.opted_out.ids),
+                lambda depth=fetch: self._top_in_rankings(day, depth, view),
+            )
+            visible = [row for row in top.rows if not view.hides(row.user_id)]
+            if len(visible) >= limit or len(top.rows) < fetch:
+                return visible[:limit], top
+            fetch = limit + len(top.rows) - len(visible)
 
-        return self._tops.answer(day, limit, build)
+    def _top_in_rankings(self, day: Window, depth: int, view: View) -> _Top:
+        """The board's best ``depth`` rows with their profiles, and its participants less
+        those who left."""
+        rows, total = self._store.top(day, depth)
+        total -= self._hidden_counts(day, view.opted_out.members, 0, None)[1]
+        ids = [row.user_id for row in rows]
+        likes = self._likes.counts(day.first, ids, None) if day.period == DAY else None
+        return _Top(rows, total, self._profiles.profiles(ids), likes)
+
+    def _hidden_counts(
+        self, day: Window, hidden: Members | Sequence[int], user_id: int, score: int | None,
+    ) -> tuple[int, int]:
+        """Of the ``hidden`` users other than ``user_id``: how many rank above ``score``
+        (None: not asked) on the board ``day`` and how many are on it, from one
+        ``ZMSCORE`` per board shard."""
+        members = hidden if isinstance(hidden, Members) else self._store.members(hidden)
+        if not len(members.ids):
+            return 0, 0
+        above = present = 0
+        for other, found in zip(members.ids, self._store.read_scores(day, members)[0],
+                                strict=True):
+            if found is None or other == user_id:
+                continue
+            present += 1
+            if score is not None and (found > score or (found == score and other < user_id)):
+                above += 1
+        return above, present
 
     def GetGlobalRank(self, request, context):
-        """One user's place among everyone who reported that day, week or month."""
-        _check_user(request.user_id)
+        """One user's place among the participants of the day, week or month they may see
+        (users who left the rankings, or who hide from them, are not counted)."""
+        user_id = request.user_id
+        _check_user(user_id)
         day = self._read_window(request)
-        found = self._store.rank(day, request.user_id)
+        view = self._privacy.view(user_id)
+        found = self._store.rank(day, user_id)
         if found is None:
-            raise NotFound(f"user {request.user_id} has no report for {day.label}")
+            raise NotFound(f"user {user_id} has no report for {day.label}")
         rank, score, total = found
-        reply = ranking_pb2.GetGlobalRankResponse(total_participants=total)
+        for hidden in (view.opted_out.members, view.excluded(user_id)):
+            above, present = self._hidden_counts(day, hidden, user_id, score)
+            rank, total = rank - above, total - present
+        reply = ranking_pb2.GetGlobalRankResponse(
+            total_participants=total, in_rankings=user_id not in view.opted_out.ids
+        )
         _set_window(reply, day)
-        profiles = self._profiles.profiles([request.user_id])
-        fill_entries(lambda: reply.entry, day, rank, [Row(request.user_id, score)], profiles)
+        profiles = self._profiles.profiles([user_id])
+        fill_entries(lambda: reply.entry, day, rank, [Row(user_id, score)], profiles)
         if day.period == DAY:
-            fill_likes(self._likes, day.first, [reply.entry], request.user_id)
+            fill_likes(self._likes, day.first, [reply.entry], user_id)
         return reply
 
     def GetHistory(self, request, context):
@@ -299,25 +377,33 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         computed (see :meth:`GetFriendRanking`)."""
         known = self._friends.known_count(user_id)
         hot_start = None if around_me else token_offset
+        view = self._privacy.view(user_id)
         hot = None
         if known is None or known > self._hot_threshold:
-            hot = self._precomputed(user_id, day, hot_start, size)
+            hot = self._precomputed(user_id, day, hot_start, size, view)
         if hot is not None and (self._usable(hot) or hot.total > self._live_limit):
             return self._served_hot(hot, reply)
         try:
-            return self._live(user_id, day, size, token_offset, around_me, reply)
+            return self._live(user_id, day, size, token_offset, around_me, reply, view)
         except TooLargeToRank:  # the list outgrew the last one seen or precomputed
-            hot = hot or self._precomputed(user_id, day, hot_start, size)
+            hot = hot or self._precomputed(user_id, day, hot_start, size, view)
             if hot is None:
                 raise
             return self._served_hot(hot, reply)
 
     def _precomputed(
-        self, user_id: int, day: Window, start: int | None, size: int
+        self, user_id: int, day: Window, start: int | None, size: int, view: View,
     ) -> HotPage | None:
         """The page from ``start`` (None: the user's own) of the user's precomputed ranking,
-        checked against the friend list's current generation; None if there is none."""
-        return self._hot.page(user_id, day, start, size, self._friends.generation_key(user_id))
+        checked against the friend list's current generation; None if there is none.
+        ``PrivacyPending`` if it was computed under another view generation than ``view``'s
+        (a privacy change since): such a page is never served."""
+        hot = self._hot.page(user_id, day, start, size, self._friends.generation_key(user_id))
+        if hot is None or (view.generation and hot.view_generation == view.generation):
+            return hot
+        if hot.total > self._live_limit:
+            raise PrivacyPending(user_id)
+        return None
 
     def _usable(self, hot: HotPage) -> bool:
         """Whether a precomputed ranking may be served as it is: computed from the friend
@@ -335,11 +421,11 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
 
     def _live(
         self, user_id: int, day: Window, size: int, token_offset: int, around_me: bool,
-        reply: ranking_pb2.GetFriendRankingResponse,
+        reply: ranking_pb2.GetFriendRankingResponse, view: View,
     ) -> _Page:
         """The page computed from the friend list and the board ``day`` (a day's like counts
-        read in the same round trip); whether the list is an old one served because
-        social_svc failed, in ``reply``."""
+        read in the same round trip), without the friends ``view`` hides; whether the list
+        is an old one served because social_svc failed, in ``reply``."""
         listed = self._friends.friends(user_id)
         members = listed.prepared
         extra = [] if day.period != DAY else self._likes.commands(day.first, members, user_id)
@@ -352,7 +438,10 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
             scores, _ = self._store.read_scores(day, listed.prepared)
             likes = None  # read for the page
         members, reply.stale_friends = listed.prepared, listed.stale
-        ordering = Ordering(zip(members.ids, scores, strict=True))
+        ordering = Ordering(
+            (member, score) for member, score in zip(members.ids, scores, strict=True)
+            if member == user_id or not view.hides(member)
+        )
         me = Row(user_id, scores[members.first_at])
         my_index = ordering.index_of(*me)
         start = first_index(size, token_offset, around_me, my_index)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 from prometheus_client import Counter
 
 from common import call_deadline
-from common.errors import DeadlineExceeded
+from common.errors import DeadlineExceeded, Unavailable
 from common.redis_clients import REDIS_ERRORS, RedisClient, mget, run_scripts
 from common.social_cache_format import CacheSettings, entry_key, generation_key
 
@@ -55,6 +55,19 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[1])
 return 1
 """
+# KEYS: the entry, its generation. ARGV: a new generation, its TTL. Returns {generation,
+# entry or nil}; gives the entry a generation if it had none, and keeps the generation
+# alive for its TTL from now, so it outlives any entry filled under it.
+_CURRENT_LUA = """
+local generation = redis.call('GET', KEYS[2])
+if generation then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+else
+  generation = ARGV[1]
+  redis.call('SET', KEYS[2], generation, 'PX', ARGV[2])
+end
+return {generation, redis.call('GET', KEYS[1])}
+"""
 
 
 class Entry(NamedTuple):
@@ -74,6 +87,7 @@ class GraphCache:
         self._ttl_ms = int(settings.ttl_s * 1000)
         self._fill = client.register_script(_FILL_LUA)
         self._invalidate = client.register_script(_INVALIDATE_LUA)
+        self._current = client.register_script(_CURRENT_LUA)
         self._skip_until = 0.0
 
     def _keys(self, kind: str, user_id: int) -> list[str]:
@@ -131,11 +145,22 @@ class GraphCache:
         except DeadlineExceeded:  # not filled: the next reader fills it
             pass
 
-    def invalidate(self, kind: str, user_ids: Iterable[int]) -> None:
+    def current(self, kind: str, user_id: int) -> Entry:
+        """The entry of ``user_id`` (``value`` None on a miss) and its generation, which
+        always exists afterwards (a fresh one if it had none): rank_svc holds privacy
+        entries by a generation that must move on every change, and after a cache wipe.
+        Redis errors are raised (privacy entries have no MySQL fallback for rank_svc)."""
+        generation, value = self._current(
+            keys=self._keys(kind, user_id), args=[secrets.token_hex(8), 2 * self._ttl_ms]
+        )
+        return Entry(value, generation)
+
+    def invalidate(self, kind: str, user_ids: Iterable[int], required: bool = False) -> None:
         """Drops the entries of ``user_ids`` and gives them new generations (after a write).
 
-        A failure is logged, not raised: the write is committed, and the entry expires
-        within the TTL at the latest.
+        A failure is logged, and raised as ``Unavailable`` only when ``required`` (a
+        privacy change: the caller is told to retry, which invalidates again); otherwise
+        not: the write is committed, and the entry expires within the TTL at the latest.
         """
         # The new generation outlives any entry filled before the change, so the fill
         # guard keeps working.
@@ -146,3 +171,7 @@ class GraphCache:
                 run_scripts(self._client, self._invalidate, calls)
         except REDIS_ERRORS as error:
             self._failed("invalidation", error)
+            if required:
+                raise Unavailable(
+                    f"the change is stored but the cache could not be updated ({error}): retry"
+                ) from error

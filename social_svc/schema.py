@@ -46,6 +46,29 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE profiles
         ADD COLUMN IF NOT EXISTS cover_url VARCHAR(512) CHARACTER SET ascii NOT NULL DEFAULT ''
     """),
+    # Privacy (social_svc/privacy.py): users who left the rankings, on their own shard;
+    (6, """
+        CREATE TABLE IF NOT EXISTS ranking_optouts (
+            user_id    BIGINT NOT NULL PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+        ) ENGINE=InnoDB
+    """),
+    # a hide of hider_id's steps from viewer_id, on the viewer's shard (what rankings read)
+    (7, """
+        CREATE TABLE IF NOT EXISTS step_hides (
+            viewer_id BIGINT NOT NULL,
+            hider_id  BIGINT NOT NULL,
+            PRIMARY KEY (viewer_id, hider_id)
+        ) ENGINE=InnoDB
+    """),
+    # and again on the hider's shard (what their settings list).
+    (8, """
+        CREATE TABLE IF NOT EXISTS steps_hidden_from (
+            hider_id  BIGINT NOT NULL,
+            viewer_id BIGINT NOT NULL,
+            PRIMARY KEY (hider_id, viewer_id)
+        ) ENGINE=InnoDB
+    """),
 )
 
 

@@ -8,6 +8,7 @@ from common.server import BuiltServer, build_grpc_server, register
 from social_svc.cache import GraphCache
 from social_svc.config import SocialConfig
 from social_svc.graph import SocialGraph
+from social_svc.privacy import Privacy, PrivacyStore
 from social_svc.servicer import FriendGraphServicer
 from social_svc.store import GraphStore
 from stepboard.v1 import social_pb2, social_pb2_grpc
@@ -39,16 +40,17 @@ class SocialDeps:
             self.redis.close()
 
 
-def build_graph(config: SocialConfig, deps: SocialDeps) -> SocialGraph:
-    """The cached graph over ``deps``."""
-    store = GraphStore(ShardAccess(deps.pools, config.pool_wait_s))
+def build_graph(config: SocialConfig, deps: SocialDeps) -> tuple[SocialGraph, Privacy]:
+    """The cached graph and privacy settings over ``deps``."""
+    access = ShardAccess(deps.pools, config.pool_wait_s)
     cache = GraphCache(deps.redis, config.cache) if deps.redis is not None else None
-    return SocialGraph(store, cache, config.cache.max_friends)
+    graph = SocialGraph(GraphStore(access), cache, config.cache.max_friends)
+    return graph, Privacy(PrivacyStore(access), cache, graph)
 
 
 def build_server(config: SocialConfig, deps: SocialDeps) -> BuiltServer:
     """The social server with health and reflection, bound but not started."""
-    servicer = FriendGraphServicer(build_graph(config, deps))
+    servicer = FriendGraphServicer(*build_graph(config, deps))
     return build_grpc_server(
         config.server, [register(social_pb2, social_pb2_grpc, "FriendGraph", servicer)]
     )

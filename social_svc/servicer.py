@@ -4,6 +4,7 @@
 from common.errors import InvalidArgument
 from common.page_tokens import decode_numbers, encode_token
 from social_svc.graph import SocialGraph
+from social_svc.privacy import Privacy
 from social_svc.store import StoredProfile
 from stepboard.v1 import social_pb2, social_pb2_grpc
 
@@ -73,8 +74,9 @@ def check_profile(profile: social_pb2.Profile) -> StoredProfile:
 class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
     """The FriendGraph RPCs over a :class:`SocialGraph`."""
 
-    def __init__(self, graph: SocialGraph) -> None:
+    def __init__(self, graph: SocialGraph, privacy: Privacy) -> None:
         self._graph = graph
+        self._privacy = privacy
 
     def AddFriendship(self, request, context):
         """Makes both users friends of each other; repeating it changes nothing."""
@@ -161,3 +163,25 @@ class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
             users=[social_pb2.HotUser(user_id=u, friend_count=c) for u, c in users],
             next_page_token=token,
         )
+
+    # -- privacy (social_svc/privacy.py) --------------------------------------------------
+    def SetRankingVisibility(self, request, context):
+        """Takes the user out of the rankings, or back in; idempotent."""
+        self._privacy.set_visibility(check_user("user_id", request.user_id), request.visible)
+        return social_pb2.SetRankingVisibilityResponse()
+
+    def SetStepsHidden(self, request, context):
+        """Hides the user's steps from ``friend_id``, or shows them again; idempotent."""
+        self._privacy.set_hidden(*check_pair(request.user_id, request.friend_id),
+                                 request.hidden)
+        return social_pb2.SetStepsHiddenResponse()
+
+    def GetPrivacySettings(self, request, context):
+        """Whether the user is in the rankings, and whom they hide from."""
+        return self._privacy.settings(check_user("user_id", request.user_id))
+
+    def GetRankingExclusions(self, request, context):
+        """Who must be left out of what ``viewer_id`` (0: no viewer) is shown."""
+        if request.viewer_id:
+            check_user("viewer_id", request.viewer_id)
+        return self._privacy.exclusions(request.viewer_id, request.include_opted_out)

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astepboard/v1/ranking.proto\x12\x0cstepboard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x01\n\tRankEntry\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\x12\r\n\x05steps\x18\x03 \x01(\x03\x12\x10\n\x08nickname\x18\x04 \x01(\t\x12\x12\n\navatar_url\x18\x05 \x01(\t\x12.\n\nreached_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05likes\x18\x07 \x01(\x03\x12\x13\n\x0bliked_by_me\x18\x08 \x01(\x08\"\x97\x01\n\x17GetFriendRankingRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x11\n\taround_me\x18\x05 \x01(\x08\x12$\n\x06period\x18\x06 \x01(\x0e\x32\x14.stepboard.v1.Period\"\xcd\x02\n\x18GetFriendRankingResponse\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.stepboard.v1.RankEntry\x12#\n\x02me\x18\x02 \x01(\x0b\x32\x17.stepboard.v1.RankEntry\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12/\n\x0b\x63omputed_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rstale_friends\x18\x06 \x01(\x08\x12\x15\n\rstale_ranking\x18\x07 \x01(\x08\x12\x18\n\x10window_first_day\x18\x08 \x01(\t\x12\x17\n\x0fwindow_last_day\x18\t \x01(\t\x12(\n\x08\x63hampion\x18\n \x01(\x0b\x32\x16.stepboard.v1.Champion\"E\n\x08\x43hampion\x12&\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.stepboard.v1.RankEntry\x12\x11\n\tcover_url\x18\x02 \x01(\t\"W\n\x13GetGlobalTopRequest\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12$\n\x06period\x18\x03 \x01(\x0e\x32\x14.stepboard.v1.Period\"\x8f\x01\n\x14GetGlobalTopResponse\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.stepboard.v1.RankEntry\x12\x1a\n\x12total_participants\x18\x02 \x01(\x03\x12\x18\n\x10window_first_day\x18\x03 \x01(\t\x12\x17\n\x0fwindow_last_day\x18\x04 \x01(\t\"Z\n\x14GetGlobalRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12$\n\x06period\x18\x03 \x01(\x0e\x32\x14.stepboard.v1.Period\"\x8e\x01\n\x15GetGlobalRankResponse\x12&\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.stepboard.v1.RankEntry\x12\x1a\n\x12total_participants\x18\x02 \x01(\x03\x12\x18\n\x10window_first_day\x18\x03 \x01(\t\x12\x17\n\x0fwindow_last_day\x18\x04 \x01(\t\"F\n\x11GetHistoryRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08\x66rom_day\x18\x02 \x01(\t\x12\x0e\n\x06to_day\x18\x03 \x01(\t\"<\n\x12GetHistoryResponse\x12&\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x18.stepboard.v1.HistoryDay\"\x7f\n\nHistoryDay\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\r\n\x05steps\x18\x02 \x01(\x03\x12.\n\nreached_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bglobal_rank\x18\x04 \x01(\x05\x12\x10\n\x08\x61rchived\x18\x05 \x01(\x08\"W\n\x10ListLikesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"l\n\x05Liker\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x12\n\navatar_url\x18\x03 \x01(\t\x12,\n\x08liked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x11ListLikesResponse\x12#\n\x06likers\x18\x01 \x03(\x0b\x32\x13.stepboard.v1.Liker\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x03*S\n\x06Period\x12\x16\n\x12PERIOD_UNSPECIFIED\x10\x00\x12\x0e\n\nPERIOD_DAY\x10\x01\x12\x0f\n\x0bPERIOD_WEEK\x10\x02\x12\x10\n\x0cPERIOD_MONTH\x10\x03\x32\xbc\x03\n\x07Ranking\x12\x61\n\x10GetFriendRanking\x12%.stepboard.v1.GetFriendRankingRequest\x1a&.stepboard.v1.GetFriendRankingResponse\x12U\n\x0cGetGlobalTop\x12!.stepboard.v1.GetGlobalTopRequest\x1a\".stepboard.v1.GetGlobalTopResponse\x12X\n\rGetGlobalRank\x12\".stepboard.v1.GetGlobalRankRequest\x1a#.stepboard.v1.GetGlobalRankResponse\x12O\n\nGetHistory\x12\x1f.stepboard.v1.GetHistoryRequest\x1a .stepboard.v1.GetHistoryResponse\x12L\n\tListLikes\x12\x1e.stepboard.v1.ListLikesRequest\x1a\x1f.stepboard.v1.ListLikesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astepboard/v1/ranking.proto\x12\x0cstepboard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x01\n\tRankEntry\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\x12\r\n\x05steps\x18\x03 \x01(\x03\x12\x10\n\x08nickname\x18\x04 \x01(\t\x12\x12\n\navatar_url\x18\x05 \x01(\t\x12.\n\nreached_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05likes\x18\x07 \x01(\x03\x12\x13\n\x0bliked_by_me\x18\x08 \x01(\x08\"\x97\x01\n\x17GetFriendRankingRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x11\n\taround_me\x18\x05 \x01(\x08\x12$\n\x06period\x18\x06 \x01(\x0e\x32\x14.stepboard.v1.Period\"\xcd\x02\n\x18GetFriendRankingResponse\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.stepboard.v1.RankEntry\x12#\n\x02me\x18\x02 \x01(\x0b\x32\x17.stepboard.v1.RankEntry\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12/\n\x0b\x63omputed_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rstale_friends\x18\x06 \x01(\x08\x12\x15\n\rstale_ranking\x18\x07 \x01(\x08\x12\x18\n\x10window_first_day\x18\x08 \x01(\t\x12\x17\n\x0fwindow_last_day\x18\t \x01(\t\x12(\n\x08\x63hampion\x18\n \x01(\x0b\x32\x16.stepboard.v1.Champion\"E\n\x08\x43hampion\x12&\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.stepboard.v1.RankEntry\x12\x11\n\tcover_url\x18\x02 \x01(\t\"j\n\x13GetGlobalTopRequest\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12$\n\x06period\x18\x03 \x01(\x0e\x32\x14.stepboard.v1.Period\x12\x11\n\tviewer_id\x18\x04 \x01(\x03\"\x8f\x01\n\x14GetGlobalTopResponse\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.stepboard.v1.RankEntry\x12\x1a\n\x12total_participants\x18\x02 \x01(\x03\x12\x18\n\x10window_first_day\x18\x03 \x01(\t\x12\x17\n\x0fwindow_last_day\x18\x04 \x01(\t\"Z\n\x14GetGlobalRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12$\n\x06period\x18\x03 \x01(\x0e\x32\x14.stepboard.v1.Period\"\xa3\x01\n\x15GetGlobalRankResponse\x12&\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x17.stepboard.v1.RankEntry\x12\x1a\n\x12total_participants\x18\x02 \x01(\x03\x12\x18\n\x10window_first_day\x18\x03 \x01(\t\x12\x17\n\x0fwindow_last_day\x18\x04 \x01(\t\x12\x13\n\x0bin_rankings\x18\x05 \x01(\x08\"F\n\x11GetHistoryRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08\x66rom_day\x18\x02 \x01(\t\x12\x0e\n\x06to_day\x18\x03 \x01(\t\"<\n\x12GetHistoryResponse\x12&\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x18.stepboard.v1.HistoryDay\"\x7f\n\nHistoryDay\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\r\n\x05steps\x18\x02 \x01(\x03\x12.\n\nreached_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bglobal_rank\x18\x04 \x01(\x05\x12\x10\n\x08\x61rchived\x18\x05 \x01(\x08\"W\n\x10ListLikesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"l\n\x05Liker\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x12\n\navatar_url\x18\x03 \x01(\t\x12,\n\x08liked_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x11ListLikesResponse\x12#\n\x06likers\x18\x01 \x03(\x0b\x32\x13.stepboard.v1.Liker\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x03*S\n\x06Period\x12\x16\n\x12PERIOD_UNSPECIFIED\x10\x00\x12\x0e\n\nPERIOD_DAY\x10\x01\x12\x0f\n\x0bPERIOD_WEEK\x10\x02\x12\x10\n\x0cPERIOD_MONTH\x10\x03\x32\xbc\x03\n\x07Ranking\x12\x61\n\x10GetFriendRanking\x12%.stepboard.v1.GetFriendRankingRequest\x1a&.stepboard.v1.GetFriendRankingResponse\x12U\n\x0cGetGlobalTop\x12!.stepboard.v1.GetGlobalTopRequest\x1a\".stepboard.v1.GetGlobalTopResponse\x12X\n\rGetGlobalRank\x12\".stepboard.v1.GetGlobalRankRequest\x1a#.stepboard.v1.GetGlobalRankResponse\x12O\n\nGetHistory\x12\x1f.stepboard.v1.GetHistoryRequest\x1a .stepboard.v1.GetHistoryResponse\x12L\n\tListLikes\x12\x1e.stepboard.v1.ListLikesRequest\x1a\x1f.stepboard.v1.ListLikesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'stepboard.v1.ranking_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PERIOD']._serialized_start=1852
-  _globals['_PERIOD']._serialized_end=1935
+  _globals['_PERIOD']._serialized_start=1892
+  _globals['_PERIOD']._serialized_end=1975
   _globals['_RANKENTRY']._serialized_start=78
   _globals['_RANKENTRY']._serialized_end=257
   _globals['_GETFRIENDRANKINGREQUEST']._serialized_start=260
@@ -43,25 +43,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHAMPION']._serialized_start=749
   _globals['_CHAMPION']._serialized_end=818
   _globals['_GETGLOBALTOPREQUEST']._serialized_start=820
-  _globals['_GETGLOBALTOPREQUEST']._serialized_end=907
-  _globals['_GETGLOBALTOPRESPONSE']._serialized_start=910
-  _globals['_GETGLOBALTOPRESPONSE']._serialized_end=1053
-  _globals['_GETGLOBALRANKREQUEST']._serialized_start=1055
-  _globals['_GETGLOBALRANKREQUEST']._serialized_end=1145
-  _globals['_GETGLOBALRANKRESPONSE']._serialized_start=1148
-  _globals['_GETGLOBALRANKRESPONSE']._serialized_end=1290
-  _globals['_GETHISTORYREQUEST']._serialized_start=1292
-  _globals['_GETHISTORYREQUEST']._serialized_end=1362
-  _globals['_GETHISTORYRESPONSE']._serialized_start=1364
-  _globals['_GETHISTORYRESPONSE']._serialized_end=1424
-  _globals['_HISTORYDAY']._serialized_start=1426
-  _globals['_HISTORYDAY']._serialized_end=1553
-  _globals['_LISTLIKESREQUEST']._serialized_start=1555
-  _globals['_LISTLIKESREQUEST']._serialized_end=1642
-  _globals['_LIKER']._serialized_start=1644
-  _globals['_LIKER']._serialized_end=1752
-  _globals['_LISTLIKESRESPONSE']._serialized_start=1754
-  _globals['_LISTLIKESRESPONSE']._serialized_end=1850
-  _globals['_RANKING']._serialized_start=1938
-  _globals['_RANKING']._serialized_end=2382
+  _globals['_GETGLOBALTOPREQUEST']._serialized_end=926
+  _globals['_GETGLOBALTOPRESPONSE']._serialized_start=929
+  _globals['_GETGLOBALTOPRESPONSE']._serialized_end=1072
+  _globals['_GETGLOBALRANKREQUEST']._serialized_start=1074
+  _globals['_GETGLOBALRANKREQUEST']._serialized_end=1164
+  _globals['_GETGLOBALRANKRESPONSE']._serialized_start=1167
+  _globals['_GETGLOBALRANKRESPONSE']._serialized_end=1330
+  _globals['_GETHISTORYREQUEST']._serialized_start=1332
+  _globals['_GETHISTORYREQUEST']._serialized_end=1402
+  _globals['_GETHISTORYRESPONSE']._serialized_start=1404
+  _globals['_GETHISTORYRESPONSE']._serialized_end=1464
+  _globals['_HISTORYDAY']._serialized_start=1466
+  _globals['_HISTORYDAY']._serialized_end=1593
+  _globals['_LISTLIKESREQUEST']._serialized_start=1595
+  _globals['_LISTLIKESREQUEST']._serialized_end=1682
+  _globals['_LIKER']._serialized_start=1684
+  _globals['_LIKER']._serialized_end=1792
+  _globals['_LISTLIKESRESPONSE']._serialized_start=1794
+  _globals['_LISTLIKESRESPONSE']._serialized_end=1890
+  _globals['_RANKING']._serialized_start=1978
+  _globals['_RANKING']._serialized_end=2422
 # @@protoc_insertion_point(module_scope)

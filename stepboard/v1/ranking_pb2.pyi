@@ -90,14 +90,16 @@ class Champion(_message.Message):
     def __init__(self, entry: _Optional[_Union[RankEntry, _Mapping]] = ..., cover_url: _Optional[str] = ...) -> None: ...
 
 class GetGlobalTopRequest(_message.Message):
-    __slots__ = ("day", "limit", "period")
+    __slots__ = ("day", "limit", "period", "viewer_id")
     DAY_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
+    VIEWER_ID_FIELD_NUMBER: _ClassVar[int]
     day: str
     limit: int
     period: Period
-    def __init__(self, day: _Optional[str] = ..., limit: _Optional[int] = ..., period: _Optional[_Union[Period, str]] = ...) -> None: ...
+    viewer_id: int
+    def __init__(self, day: _Optional[str] = ..., limit: _Optional[int] = ..., period: _Optional[_Union[Period, str]] = ..., viewer_id: _Optional[int] = ...) -> None: ...
 
 class GetGlobalTopResponse(_message.Message):
     __slots__ = ("entries", "total_participants", "window_first_day", "window_last_day")
@@ -122,16 +124,18 @@ class GetGlobalRankRequest(_message.Message):
     def __init__(self, user_id: _Optional[int] = ..., day: _Optional[str] = ..., period: _Optional[_Union[Period, str]] = ...) -> None: ...
 
 class GetGlobalRankResponse(_message.Message):
-    __slots__ = ("entry", "total_participants", "window_first_day", "window_last_day")
+    __slots__ = ("entry", "total_participants", "window_first_day", "window_last_day", "in_rankings")
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     TOTAL_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIRST_DAY_FIELD_NUMBER: _ClassVar[int]
     WINDOW_LAST_DAY_FIELD_NUMBER: _ClassVar[int]
+    IN_RANKINGS_FIELD_NUMBER: _ClassVar[int]
     entry: RankEntry
     total_participants: int
     window_first_day: str
     window_last_day: str
-    def __init__(self, entry: _Optional[_Union[RankEntry, _Mapping]] = ..., total_participants: _Optional[int] = ..., window_first_day: _Optional[str] = ..., window_last_day: _Optional[str] = ...) -> None: ...
+    in_rankings: bool
+    def __init__(self, entry: _Optional[_Union[RankEntry, _Mapping]] = ..., total_participants: _Optional[int] = ..., window_first_day: _Optional[str] = ..., window_last_day: _Optional[str] = ..., in_rankings: _Optional[bool] = ...) -> None: ...
 
 class GetHistoryRequest(_message.Message):
     __slots__ = ("user_id", "from_day", "to_day")

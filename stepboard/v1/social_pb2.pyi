@@ -127,3 +127,65 @@ class CheckFriendshipResponse(_message.Message):
     FRIENDS_FIELD_NUMBER: _ClassVar[int]
     friends: bool
     def __init__(self, friends: _Optional[bool] = ...) -> None: ...
+
+class SetRankingVisibilityRequest(_message.Message):
+    __slots__ = ("user_id", "visible")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    VISIBLE_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    visible: bool
+    def __init__(self, user_id: _Optional[int] = ..., visible: _Optional[bool] = ...) -> None: ...
+
+class SetRankingVisibilityResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SetStepsHiddenRequest(_message.Message):
+    __slots__ = ("user_id", "friend_id", "hidden")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FRIEND_ID_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    friend_id: int
+    hidden: bool
+    def __init__(self, user_id: _Optional[int] = ..., friend_id: _Optional[int] = ..., hidden: _Optional[bool] = ...) -> None: ...
+
+class SetStepsHiddenResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetPrivacySettingsRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    def __init__(self, user_id: _Optional[int] = ...) -> None: ...
+
+class PrivacySettings(_message.Message):
+    __slots__ = ("user_id", "in_rankings", "hidden_from")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    IN_RANKINGS_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FROM_FIELD_NUMBER: _ClassVar[int]
+    user_id: int
+    in_rankings: bool
+    hidden_from: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, user_id: _Optional[int] = ..., in_rankings: _Optional[bool] = ..., hidden_from: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GetRankingExclusionsRequest(_message.Message):
+    __slots__ = ("viewer_id", "include_opted_out")
+    VIEWER_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_OPTED_OUT_FIELD_NUMBER: _ClassVar[int]
+    viewer_id: int
+    include_opted_out: bool
+    def __init__(self, viewer_id: _Optional[int] = ..., include_opted_out: _Optional[bool] = ...) -> None: ...
+
+class RankingExclusions(_message.Message):
+    __slots__ = ("opted_out", "opted_out_generation", "hiders", "view_generation")
+    OPTED_OUT_FIELD_NUMBER: _ClassVar[int]
+    OPTED_OUT_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    HIDERS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    opted_out: _containers.RepeatedScalarFieldContainer[int]
+    opted_out_generation: bytes
+    hiders: _containers.RepeatedScalarFieldContainer[int]
+    view_generation: bytes
+    def __init__(self, opted_out: _Optional[_Iterable[int]] = ..., opted_out_generation: _Optional[bytes] = ..., hiders: _Optional[_Iterable[int]] = ..., view_generation: _Optional[bytes] = ...) -> None: ...

@@ -75,6 +75,26 @@ class FriendGraphStub:
                 request_serializer=stepboard_dot_v1_dot_social__pb2.CheckFriendshipRequest.SerializeToString,
                 response_deserializer=stepboard_dot_v1_dot_social__pb2.CheckFriendshipResponse.FromString,
                 _registered_method=True)
+        self.SetRankingVisibility = channel.unary_unary(
+                '/stepboard.v1.FriendGraph/SetRankingVisibility',
+                request_serializer=stepboard_dot_v1_dot_social__pb2.SetRankingVisibilityRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_social__pb2.SetRankingVisibilityResponse.FromString,
+                _registered_method=True)
+        self.SetStepsHidden = channel.unary_unary(
+                '/stepboard.v1.FriendGraph/SetStepsHidden',
+                request_serializer=stepboard_dot_v1_dot_social__pb2.SetStepsHiddenRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_social__pb2.SetStepsHiddenResponse.FromString,
+                _registered_method=True)
+        self.GetPrivacySettings = channel.unary_unary(
+                '/stepboard.v1.FriendGraph/GetPrivacySettings',
+                request_serializer=stepboard_dot_v1_dot_social__pb2.GetPrivacySettingsRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_social__pb2.PrivacySettings.FromString,
+                _registered_method=True)
+        self.GetRankingExclusions = channel.unary_unary(
+                '/stepboard.v1.FriendGraph/GetRankingExclusions',
+                request_serializer=stepboard_dot_v1_dot_social__pb2.GetRankingExclusionsRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_social__pb2.RankingExclusions.FromString,
+                _registered_method=True)
 
 
 class FriendGraphServicer:
@@ -138,6 +158,45 @@ class FriendGraphServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRankingVisibility(self, request, context):
+        """--- Privacy ---------------------------------------------------------------------------
+        Takes a user out of the rankings (visible=false) or back in (visible=true). A user who
+        left appears in no one else's friend ranking, in no global top and in no global rank
+        or participant count; their own friend ranking still shows them among their friends
+        who are in. Their steps keep being recorded: joining again shows them at once, steps
+        intact. Idempotent; the next ranking (within a second) reflects it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetStepsHidden(self, request, context):
+        """Hides user_id's steps from friend_id (hidden=true) or shows them again. friend_id then
+        no longer sees user_id in any ranking, nor counted in any rank or total it is shown;
+        the friendship itself is unchanged (both still list each other). friend_id need not be
+        a friend: a hide set beforehand applies as soon as they become friends and survives an
+        unfriending. Idempotent; the next ranking (within a second) reflects it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPrivacySettings(self, request, context):
+        """A user's privacy settings: whether they are in the rankings, and whom they hide from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRankingExclusions(self, request, context):
+        """Who must be left out of what a viewer is shown: every user who left the rankings and
+        the users who hide from the viewer, each with its generation (the token replaced after
+        every change, as for friend lists). Used by rank_svc when its cached copy is missing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FriendGraphServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -180,6 +239,26 @@ def add_FriendGraphServicer_to_server(servicer, server):
                     servicer.CheckFriendship,
                     request_deserializer=stepboard_dot_v1_dot_social__pb2.CheckFriendshipRequest.FromString,
                     response_serializer=stepboard_dot_v1_dot_social__pb2.CheckFriendshipResponse.SerializeToString,
+            ),
+            'SetRankingVisibility': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRankingVisibility,
+                    request_deserializer=stepboard_dot_v1_dot_social__pb2.SetRankingVisibilityRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_social__pb2.SetRankingVisibilityResponse.SerializeToString,
+            ),
+            'SetStepsHidden': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetStepsHidden,
+                    request_deserializer=stepboard_dot_v1_dot_social__pb2.SetStepsHiddenRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_social__pb2.SetStepsHiddenResponse.SerializeToString,
+            ),
+            'GetPrivacySettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPrivacySettings,
+                    request_deserializer=stepboard_dot_v1_dot_social__pb2.GetPrivacySettingsRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_social__pb2.PrivacySettings.SerializeToString,
+            ),
+            'GetRankingExclusions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRankingExclusions,
+                    request_deserializer=stepboard_dot_v1_dot_social__pb2.GetRankingExclusionsRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_social__pb2.RankingExclusions.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -399,6 +478,114 @@ class FriendGraph:
             '/stepboard.v1.FriendGraph/CheckFriendship',
             stepboard_dot_v1_dot_social__pb2.CheckFriendshipRequest.SerializeToString,
             stepboard_dot_v1_dot_social__pb2.CheckFriendshipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRankingVisibility(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepboard.v1.FriendGraph/SetRankingVisibility',
+            stepboard_dot_v1_dot_social__pb2.SetRankingVisibilityRequest.SerializeToString,
+            stepboard_dot_v1_dot_social__pb2.SetRankingVisibilityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetStepsHidden(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepboard.v1.FriendGraph/SetStepsHidden',
+            stepboard_dot_v1_dot_social__pb2.SetStepsHiddenRequest.SerializeToString,
+            stepboard_dot_v1_dot_social__pb2.SetStepsHiddenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPrivacySettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepboard.v1.FriendGraph/GetPrivacySettings',
+            stepboard_dot_v1_dot_social__pb2.GetPrivacySettingsRequest.SerializeToString,
+            stepboard_dot_v1_dot_social__pb2.PrivacySettings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRankingExclusions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stepboard.v1.FriendGraph/GetRankingExclusions',
+            stepboard_dot_v1_dot_social__pb2.GetRankingExclusionsRequest.SerializeToString,
+            stepboard_dot_v1_dot_social__pb2.RankingExclusions.FromString,
             options,
             channel_credentials,
             insecure,

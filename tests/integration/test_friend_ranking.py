@@ -284,6 +284,8 @@ def test_a_list_and_profiles_social_svc_cached_are_read_without_calling_it(deplo
         # What any replica's answers leave in social_svc's cache.
         path.social.ListFriends(social_pb2.ListFriendsRequest(user_id=user), timeout=10)
         path.social.GetProfiles(social_pb2.GetProfilesRequest(user_ids=list(names)), timeout=10)
+        path.social.GetRankingExclusions(social_pb2.GetRankingExclusionsRequest(
+            viewer_id=user, include_opted_out=True), timeout=10)
         stop_process(path.social_process)
         reply = path.ranking.GetFriendRanking(
             ranking_pb2.GetFriendRankingRequest(user_id=user, day=today().isoformat()),

@@ -115,7 +115,8 @@ def test_a_hung_social_svc_is_deadline_exceeded_or_unavailable_by_which_ran_out(
     never_asked = ranking_pb2.GetFriendRankingRequest(user_id=new_user(), day=day)
     took, error = timed(stub.GetFriendRanking, never_asked, 1.0)
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error
-    assert "deadline passed while reading the friend list" in error.details(), error
+    # (the privacy settings or the friend list: both are read from social_svc)
+    assert "deadline passed while reading" in error.details(), error
     assert 0.5 < took < 1.0  # all the deadline allows, since there is no list to fall back on
     took, error = timed(stub.GetFriendRanking, never_asked, 10)
     assert error.code() == grpc.StatusCode.UNAVAILABLE, error

@@ -92,6 +92,14 @@ def test_friend_graph_example():
     assert result.stdout.count('"cover_url": "https://example.com/a-cover.jpg"') == 2
 
 
+def test_privacy_example():
+    """Needs the stack running this tree's social_svc and rank_svc (privacy RPCs)."""
+    result = run_block(readme_block("FriendGraph/SetStepsHidden"))
+    assert result.returncode == 0, result.stderr
+    assert re.search(r'"hidden_from": \[\s+"7"\s+\]', result.stdout)
+    assert '"in_rankings": true' not in result.stdout and '"inRankings": true' not in result.stdout
+
+
 def test_list_and_health_examples():
     block = readme_block("grpcurl -plaintext localhost:50051 list")
     result = run_block(block)

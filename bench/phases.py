@@ -260,7 +260,7 @@ def precompute_hot(state: State) -> dict:
     from rank_svc.friend_ranking import order_rows
     from rank_svc.hot_rankings import HotRankings
     from rank_svc.social_client import stream_friends
-    from stepboard.v1 import social_pb2_grpc
+    from stepboard.v1 import social_pb2, social_pb2_grpc
 
     ctx, hot = state.ctx, state.graph.hot_user
     started = time.monotonic()
@@ -268,14 +268,19 @@ def precompute_hot(state: State) -> dict:
     (token,) = rankings.fence(hot, [ctx.day])
     with grpc.insecure_channel(ctx.addr("social"),
                                options=[("grpc.max_receive_message_length", 64 << 20)]) as ch:
-        members = {*stream_friends(social_pb2_grpc.FriendGraphStub(ch), hot, 300), hot}
+        social = social_pb2_grpc.FriendGraphStub(ch)
+        # The view the ranking is computed under: rank_svc serves no page of another.
+        view = social.GetRankingExclusions(
+            social_pb2.GetRankingExclusionsRequest(viewer_id=hot), timeout=30
+        ).view_generation
+        members = {*stream_friends(social, hot, 300), hot}
     listed = time.monotonic()
     ordered = sorted(members)
     scores = {}
     for first in range(0, len(ordered), 50_000):
         scores |= state.store.scores(ctx.day, ordered[first:first + 50_000])
     # No generation recorded: the bench's graph does not change while it runs.
-    rankings.save(hot, ctx.day, order_rows(scores), int(time.time()), None, token)
+    rankings.save(hot, ctx.day, order_rows(scores), int(time.time()), None, token, view)
     return {"user": hot, "members": len(members), "list_seconds": round(listed - started, 2),
             "seconds": round(time.monotonic() - started, 2)}
 

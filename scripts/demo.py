@@ -5,12 +5,20 @@ today (UTC dates), which cover the current ISO week up to today, all sent throug
 APIs exactly as an app backend would (one ``ReportStepsBatch``). It then prints user 1's
 friend ranking of today and of this week, and user 1's history over the seeded days.
 
+The social side: every profile has a cover, Grace and Linus like Ada's day and Ada likes
+Grace's (``StepIngest.Like``), so Ada's daily ranking shows like counts, which entries she
+liked and its champion (the rank-1 friend, with their cover, on every page), and
+``ListLikes`` lists who liked her day. Then Ken hides his steps from Ada
+(``FriendGraph.SetStepsHidden``): her ranking no longer shows or counts him; the demo
+prints it and shows Ken's steps to her again, so the README's examples see the same data.
+
 The local stack accepts reports up to 7 days late (``STEPBOARD_LATE_DAYS`` in
 stack/local.env); a stack with a shorter late window rejects the older days, and the demo
 prints every rejected report and exits with status 1.
 
-Running it again the same day changes nothing: profiles and friendships are upserts, and
-the boards keep each user's best count of a day. Today's counts are fixed (the README's
+Running it again the same day changes nothing: profiles and friendships are upserts, a
+like is a state (liking again changes nothing), the hide is undone at the end, and the
+boards keep each user's best count of a day. Today's counts are fixed (the README's
 example); a past day's count is today's plus a bonus derived from its date, so a day seeded
 as today and again, on a later day's run, as a past day ends with the past day's count.
 """
@@ -39,6 +47,9 @@ FRIENDS = [(1, 2), (1, 3), (1, 4), (1, 5), (2, 3), (4, 6)]
 TODAY = {1: (8000, 30), 2: (12500, 50), 3: (8000, 90), 5: (300, 5), 6: (20000, 10)}
 DAYS = 7
 ME = 1
+# (liker, liked) of today's likes
+LIKES = [(2, 1), (3, 1), (1, 2)]
+HIDER = 5  # hides his steps from ME for a moment
 WAIT_S = 30.0
 TIMEOUT_S = 10.0
 
@@ -90,6 +101,7 @@ def seed_graph(social: social_pb2_grpc.FriendGraphStub) -> None:
                 user_id=user_id,
                 nickname=name,
                 avatar_url=f"https://avatars.example/{name.lower()}.png",
+                cover_url=f"https://covers.example/{name.lower()}.jpg",
             ),
             timeout=TIMEOUT_S,
         )
@@ -147,11 +159,42 @@ def ranking_at_least(expected: dict[int, int]) -> Callable[[object], bool]:
     return lambda answer: all(e.steps >= expected.get(e.user_id, 0) for e in answer.entries)
 
 
+def send_likes(ingest: ingest_pb2_grpc.StepIngestStub, day: str) -> None:
+    """Sends :data:`LIKES` for ``day``; each is acknowledged once stored in Kafka."""
+    for liker, liked in LIKES:
+        ingest.Like(ingest_pb2.LikeRequest(liker_id=liker, liked_id=liked, day=day, liked=True),
+                    timeout=TIMEOUT_S)
+
+
 def print_ranking(title: str, answer: ranking_pb2.GetFriendRankingResponse) -> None:
-    """``title``, then one line per entry: rank, nickname, steps."""
+    """``title``, then one line per entry: rank, nickname, steps, and for a day its likes
+    (and whether the caller liked it); then the champion and its cover."""
     print(title)
     for entry in answer.entries:
-        print(f"  {entry.rank}. {entry.nickname or entry.user_id:<10} {entry.steps:>6} steps")
+        line = f"  {entry.rank}. {entry.nickname or entry.user_id:<10} {entry.steps:>6} steps"
+        if entry.likes:
+            line += f"  {entry.likes} like{'s' if entry.likes > 1 else ''}"
+        if entry.liked_by_me:
+            line += ", liked by me"
+        print(line)
+    champion = answer.champion
+    print(f"champion: {champion.entry.nickname or champion.entry.user_id}, "
+          f"cover {champion.cover_url or '-'}")
+
+
+def print_likers(answer: ranking_pb2.ListLikesResponse) -> None:
+    """One line per liker, newest first."""
+    for liker in answer.likers:
+        when = datetime.fromtimestamp(liker.liked_at.seconds, UTC).strftime("%H:%M:%S UTC")
+        print(f"  {liker.nickname or liker.user_id:<10} at {when}")
+
+
+def set_hidden(social: social_pb2_grpc.FriendGraphStub, hidden: bool) -> None:
+    """Hides :data:`HIDER`'s steps from :data:`ME`, or shows them again."""
+    social.SetStepsHidden(
+        social_pb2.SetStepsHiddenRequest(user_id=HIDER, friend_id=ME, hidden=hidden),
+        timeout=TIMEOUT_S,
+    )
 
 
 def print_history(answer: ranking_pb2.GetHistoryResponse) -> None:
@@ -185,6 +228,7 @@ def main() -> int:
     first, today = days[0].isoformat(), days[-1].isoformat()
     if not send(ingest, sent):
         return 1
+    send_likes(ingest, today)
     print(f"demo data written for the last {DAYS} days, {first} to {today} (UTC): "
           f"{len(sent)} reports")
 
@@ -192,9 +236,25 @@ def main() -> int:
         request = ranking_pb2.GetFriendRankingRequest(user_id=ME, day=today, period=period)
         return ranking.GetFriendRanking(request, timeout=TIMEOUT_S)
 
-    daily = wait_for(lambda: friends(ranking_pb2.PERIOD_DAY),
-                     ranking_at_least(week_totals(sent, today, today)))
+    liked = {liked: sum(1 for _, other in LIKES if other == liked) for _, liked in LIKES}
+    daily = wait_for(
+        lambda: friends(ranking_pb2.PERIOD_DAY),
+        lambda answer: ranking_at_least(week_totals(sent, today, today))(answer)
+        and all(e.likes == liked.get(e.user_id, 0) for e in answer.entries),
+    )
     print_ranking(f"friend ranking of user {ME} ({USERS[ME]}) for {today}:", daily)
+    likers = ranking.ListLikes(ranking_pb2.ListLikesRequest(user_id=ME, day=today),
+                               timeout=TIMEOUT_S)
+    print(f"who liked {USERS[ME]}'s day, newest first ({likers.total}):")
+    print_likers(likers)
+    set_hidden(social, True)
+    try:
+        hidden = friends(ranking_pb2.PERIOD_DAY)
+        print_ranking(f"{USERS[HIDER]} hides his steps from {USERS[ME]}; her ranking now "
+                      f"({hidden.total} in it):", hidden)
+    finally:
+        set_hidden(social, False)
+    print(f"{USERS[HIDER]} shows his steps to {USERS[ME]} again.")
     weekly = friends(ranking_pb2.PERIOD_WEEK)
     expected = week_totals(sent, weekly.window_first_day, weekly.window_last_day)
     weekly = wait_for(lambda: friends(ranking_pb2.PERIOD_WEEK), ranking_at_least(expected))

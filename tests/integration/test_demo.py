@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from common.record_format import decode_reports
+from common.record_format import decode_reports, is_like
 from stepboard.v1 import social_pb2
 from tests.harness import unique
 from tests.integration.test_readme import readme_block, run_block
@@ -19,7 +19,7 @@ from tests.social_support import STACK_MARIADB, ShardDatabases
 from tests.stack import ROOT
 from tests.write_path import WritePath
 
-RANKING_LINE = re.compile(r"^  (\d+)\. (\S+) +(\d+) steps$")
+RANKING_LINE = re.compile(r"^  (\d+)\. (\S+) +(\d+) steps(?:  (\d+) likes?)?(, liked by me)?$")
 HISTORY_LINE = re.compile(r"^  (\d{4}-\d{2}-\d{2}) +(\d+) steps")
 ADAS_FRIENDS = [1, 2, 3, 4, 5]  # and herself
 
@@ -93,6 +93,8 @@ def sent_maxima(path: WritePath, records: int) -> dict[tuple[int, str], int]:
     """(user, day) → the best count among the reports written to the path's topic."""
     best: dict[tuple[int, str], int] = {}
     for message in path.read_topic(path.topic, records):
+        if is_like(message.value()):
+            continue
         for report in decode_reports(message.value()):
             key = (report.user_id, report.day)
             best[key] = max(best.get(key, 0), report.steps)
@@ -108,8 +110,8 @@ def week_of(demo_output: str) -> tuple[str, str]:
 def test_demo_seeds_the_last_7_days_and_prints_what_it_sent(path, demo_output):
     """The printed day ranking, week ranking (each total the sum of the user's daily best
     counts sent in the week) and history equal the reports on the topic: two runs, one
-    ``ReportStepsBatch`` record each."""
-    best = sent_maxima(path, 2)
+    ``ReportStepsBatch`` record and three likes each."""
+    best = sent_maxima(path, 8)
     days = sorted({day for _, day in best})
     assert len(days) == 7
     assert (date.fromisoformat(days[-1]) - date.fromisoformat(days[0])).days == 6
@@ -117,8 +119,11 @@ def test_demo_seeds_the_last_7_days_and_prints_what_it_sent(path, demo_output):
     heading, lines = section(demo_output, "friend ranking of user 1 (Ada) for ")
     today = heading.split(" for ")[1].rstrip(":")
     assert today == days[-1]
-    assert lines[0] == "  1. Grace       12500 steps"
+    assert lines[0] == "  1. Grace       12500 steps  1 like, liked by me"
     assert dict(ranking(path, lines)) == {u: best.get((u, today), 0) for u in ADAS_FRIENDS}
+    likes = {m[2]: (m[4], m[5]) for m in map(RANKING_LINE.match, lines)}
+    assert likes["Ada"] == ("2", None) and likes["Linus"] == (None, None)
+    assert "champion: Grace, cover https://covers.example/grace.jpg" in demo_output
 
     first, last = week_of(demo_output)
     assert date.fromisoformat(first).weekday() == 0 and date.fromisoformat(last).weekday() == 6
@@ -135,6 +140,20 @@ def test_demo_seeds_the_last_7_days_and_prints_what_it_sent(path, demo_output):
     history = [HISTORY_LINE.match(line) for line in lines]
     assert all(history), lines
     assert [(m[1], int(m[2])) for m in history] == [(d, best.get((1, d), 0)) for d in days]
+
+
+def test_demo_shows_who_liked_and_a_friend_hiding_for_a_moment(path, demo_output):
+    """The likers of Ada's day are listed; while Ken hides his steps from her, her ranking
+    neither shows nor counts him; afterwards he shows them again."""
+    heading, lines = section(demo_output, "who liked Ada's day, newest first")
+    assert heading.endswith("(2):")
+    assert sorted(line.split()[0] for line in lines) == ["Grace", "Linus"]
+    heading, lines = section(demo_output, "Ken hides his steps from Ada; her ranking now")
+    assert heading.endswith("(4 in it):")
+    assert [user for user, _ in ranking(path, lines)] == [2, 3, 1, 4]
+    settings = path.social.GetPrivacySettings(
+        social_pb2.GetPrivacySettingsRequest(user_id=5), timeout=10)
+    assert list(settings.hidden_from) == []
 
 
 def test_readme_week_month_and_history_calls_on_demo_data(path, demo_output):

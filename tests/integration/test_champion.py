@@ -205,8 +205,11 @@ def test_without_profiles_the_champion_is_still_right(path):
     send_rows(path, [(now, leader, 7000, 5), (now, other, 300, 5), (now, user, 300, 9)])
     path.start_consumer()
     wait_until(lambda: path.store.participants(now) == 3, 60)
-    # What any replica's answer leaves in social_svc's cache: the list (not the profiles).
+    # What any replica's answer leaves in social_svc's cache: the list and the privacy
+    # settings the ranking must respect (not the profiles).
     path.social.ListFriends(social_pb2.ListFriendsRequest(user_id=user), timeout=10)
+    path.social.GetRankingExclusions(social_pb2.GetRankingExclusionsRequest(
+        viewer_id=user, include_opted_out=True), timeout=10)
     stop_process(path.social_process)
     request = ranking_pb2.GetFriendRankingRequest(user_id=user, day=now.isoformat(),
                                                   page_size=1, around_me=True)

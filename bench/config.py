@@ -123,6 +123,25 @@ HISTORY = f"GetHistory {HISTORY_DAYS} days"
 # GetHistory's target (the issue names none): a page's load, the order of the 5,000-friend
 # ranking's p99 target (60 ms).
 HISTORY_P99_MS = 50
+# Likes of the bench day (bench/likes.py), seeded through BoardWriter.apply as the consumer
+# applies them, for the 200-friend users' rankings: LIKED_SHARE of the users their rankings
+# show (the callers and their friends) are liked, each by 1 + Poisson(LIKERS_PER_LIKED - 1)
+# users drawn from the whole graph, and each caller likes CALLER_LIKE_SHARE of its friends
+# among those liked (so its rankings have liked_by_me entries). Asked right after the same
+# users' ranking of the same day with no likes yet (PLAIN_FRIENDS), at the same callers.
+LIKED_SHARE = 0.5
+LIKERS_PER_LIKED = 3
+CALLER_LIKE_SHARE = 0.25
+PLAIN_FRIENDS = "GetFriendRanking 200, no likes (beside the likes)"
+LIKED_FRIENDS = "GetFriendRanking 200, likes shown"
+LIKES_P50_RATIO = 1.2
+LIKE_CALLS = "Like"  # StepIngest.Like with ghz, the caller liking one of its friends
+FRIEND_CHECKS = "CheckFriendship"  # the same pairs asked of social_svc alone, with ghz
+# GetGlobalRank with none and then LEFT_USERS users out of the rankings
+# (FriendGraph.SetRankingVisibility), a tenth of the users at most (tiny scale).
+LEFT_USERS = 10_000
+RANK_NONE_LEFT = "GetGlobalRank, none left the rankings"
+RANK_SOME_LEFT = "GetGlobalRank, users left the rankings"
 
 
 def scale_with(name: str, **overrides) -> Scale:

@@ -89,12 +89,14 @@ def _run(ctx: Context, argv: list[str]) -> str:
 
 
 def ensure_graph(ctx: Context, force: bool = False) -> Graph:
-    """Loads the graph of ``ctx.scale`` unless exactly that graph is already loaded."""
+    """Migrates the graph shards, loads the graph of ``ctx.scale`` unless exactly that
+    graph is already loaded, and clears its privacy settings."""
     create_databases(ctx)
+    # every run: a graph loaded before a migration was added still gets it
+    _run(ctx, ["-m", "social_svc", "migrate"])
     spec = graph_spec(ctx)
     meta = None if force else _loaded_spec(ctx)
     if meta is None or meta.get("spec") != spec:
-        _run(ctx, ["-m", "social_svc", "migrate"])
         _save_spec(ctx, {"spec": None})
         started = time.monotonic()
         s = ctx.scale
@@ -112,8 +114,18 @@ def ensure_graph(ctx: Context, force: bool = False) -> Graph:
         meta["rows"] = _count_rows(ctx)
         meta["degrees"] = _degrees(ctx)
         _save_spec(ctx, meta)
+    _clear_privacy(ctx)
     return Graph(spec, meta["bulkload_seconds"] + meta["hot_append_seconds"], meta["rows"],
                  spec["users"] + 1, meta["degrees"] | {"bulkload_output": meta["bulkload_output"]})
+
+
+def _clear_privacy(ctx: Context) -> None:
+    """Everyone back in the rankings and nobody's steps hidden: what a run measures its
+    rows on (a run's ``left_rankings`` phase leaves users out)."""
+    for db in ctx.graph_dbs:
+        with connect(db) as conn, conn.cursor() as cur:
+            for table in ("ranking_optouts", "step_hides", "steps_hidden_from"):
+                cur.execute(f"DELETE FROM {table}")
 
 
 def _settings(ctx: Context) -> MySQLSettings:

@@ -34,7 +34,8 @@ def run_ghz(
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         json.dump(data, file)
     try:
-        proto = {"StepIngest": "ingest.proto", "Ranking": "ranking.proto"}[call.split(".")[2]]
+        proto = {"StepIngest": "ingest.proto", "Ranking": "ranking.proto",
+                 "FriendGraph": "social.proto"}[call.split(".")[2]]
         argv = [binary, "--insecure", "--call", call, "--data-file", file.name,
                 "--import-paths", str(ROOT / "protos"), "--proto",
                 str(ROOT / "protos" / "stepboard" / "v1" / proto),

@@ -15,14 +15,22 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from bench import dataset, naive
+from bench import likes as bench_likes
 from bench.config import (
     COLD,
     COLD_USERS,
     DAY_BESIDE_WEEK,
     ECHO_FLOOR,
+    FRIEND_CHECKS,
     HISTORY,
+    LEFT_USERS,
+    LIKE_CALLS,
+    LIKED_FRIENDS,
     LIST_FRIENDS,
+    PLAIN_FRIENDS,
     QUESTIONS,
+    RANK_NONE_LEFT,
+    RANK_SOME_LEFT,
     READERS,
     SATURATED,
     SATURATION_READERS,
@@ -580,3 +588,114 @@ def precompute_rss(state: State) -> dict:
 def wait(label: str, seconds: float) -> None:
     """A pause with a progress bar (lets the machine settle between phases)."""
     timed_wait(label, seconds)
+
+
+# -- likes --------------------------------------------------------------------------------
+def _first_pages(state: State, requests: list[bytes]) -> list:
+    """The answers to ``requests`` (GetFriendRanking), asked once each."""
+    with grpc.insecure_channel(state.ctx.addr("rank")) as channel:
+        stub = ranking_pb2_grpc.RankingStub(channel)
+        return [stub.GetFriendRanking(ranking_pb2.GetFriendRankingRequest.FromString(request),
+                                      timeout=30) for request in requests]
+
+
+def _shown_likes(pages: list) -> dict:
+    """How many entries of ``pages`` show likes, and how many show the caller's like."""
+    entries = [entry for page in pages for entry in page.entries]
+    return {"entries": len(entries), "with_likes": sum(e.likes > 0 for e in entries),
+            "liked_by_me": sum(e.liked_by_me for e in entries)}
+
+
+def likes(state: State) -> dict:
+    """The 200-friend users' friend ranking of the bench day with no likes (checked on
+    their first pages), then likes seeded for them (:func:`bench.likes.seed`) and the same
+    rankings asked again, at the same callers, right after: the likes' cost is the p50's
+    ratio. Then Redis bytes per like (:func:`bench.likes.memory`)."""
+    d, callers = state.ctx.scale.duration_s, READERS["friend_ranking_200"]
+    users = [u for u, _ in state.users_at["200"]]
+    requests = _friend_ranking_requests(state, users, ranking_pb2.PERIOD_DAY)
+    before = _shown_likes(_first_pages(state, requests))
+    if before["with_likes"]:
+        raise RuntimeError(f"the bench day shows likes before they are seeded: {before}")
+    print(f"  {PLAIN_FRIENDS} ({callers} callers)", flush=True)
+    out = {PLAIN_FRIENDS: _read(state, PLAIN_FRIENDS, "GetFriendRanking", requests, callers, d)}
+    out["seed"] = bench_likes.seed(state, users)
+    out["shown"] = _shown_likes(_first_pages(state, requests))
+    if not out["shown"]["with_likes"] or not out["shown"]["liked_by_me"]:
+        raise RuntimeError(f"the seeded likes do not show: {out['shown']}")
+    print(f"  {LIKED_FRIENDS} ({callers} callers)", flush=True)
+    out[LIKED_FRIENDS] = _read(state, LIKED_FRIENDS, "GetFriendRanking", requests, callers, d)
+    out["memory"] = bench_likes.memory(state)
+    return out
+
+
+def like_calls(state: State) -> dict:
+    """``StepIngest.Like`` with ghz at the ReportSteps row's settings: each 200-friend user
+    liking each of its friends in turn, on the bench day, so every call passes the
+    friendship check. Repeats change no like but each is checked, produced and
+    acknowledged like the first. Then ``FriendGraph.CheckFriendship`` of the same pairs
+    alone, the same way: the social_svc call each Like makes first."""
+    ctx, d = state.ctx, state.ctx.scale.duration_s
+    lists = dataset.friend_lists(ctx, [u for u, _ in state.users_at["200"]])
+    pairs = [(caller, friend) for caller, members in lists.items() for friend in members[1:]]
+    likes = [{"liker_id": liker, "liked_id": liked, "day": ctx.day.isoformat(), "liked": True}
+             for liker, liked in pairs]
+    print(f"  {LIKE_CALLS} with ghz ({len(pairs):,} friend pairs)", flush=True)
+    out = _ghz_result(state, LIKE_CALLS, run_ghz(
+        ctx.addr("ingest"), f"{INGEST}.Like", likes, duration_s=d, concurrency=32,
+        connections=4)) | {"pairs": len(pairs)}
+    checks = [{"user_id": liker, "friend_id": liked} for liker, liked in pairs]
+    print(f"  {FRIEND_CHECKS} with ghz (the same pairs, social_svc)", flush=True)
+    out[FRIEND_CHECKS] = _ghz_result(state, FRIEND_CHECKS, run_ghz(
+        ctx.addr("social"), f"{SOCIAL}.CheckFriendship", checks, duration_s=d,
+        concurrency=32, connections=4))
+    return out
+
+
+# -- users who left the rankings ---------------------------------------------------------
+def _set_visible(ctx: Context, users: list[int], visible: bool) -> None:
+    """FriendGraph.SetRankingVisibility of each of ``users``, 8 at a time."""
+    with grpc.insecure_channel(ctx.addr("social")) as channel, ThreadPoolExecutor(8) as pool:
+        stub = social_pb2_grpc.FriendGraphStub(channel)
+        list(pool.map(lambda user: stub.SetRankingVisibility(
+            social_pb2.SetRankingVisibilityRequest(user_id=user, visible=visible), timeout=30),
+            users))
+
+
+def _participants_seen(ctx: Context, user: int) -> int:
+    with grpc.insecure_channel(ctx.addr("rank")) as channel:
+        return ranking_pb2_grpc.RankingStub(channel).GetGlobalRank(
+            ranking_pb2.GetGlobalRankRequest(user_id=user, day=ctx.day.isoformat()),
+            timeout=30).total_participants
+
+
+def left_rankings(state: State) -> dict:
+    """GetGlobalRank (the ranking phase's requests, 4 callers) with nobody out of the
+    rankings, then with ``LEFT_USERS`` users (a tenth of the users at most, drawn at
+    random) out through FriendGraph.SetRankingVisibility: each call then also reads the
+    set of those who left and subtracts those above the user. The second series starts
+    once a GetGlobalRank counts them out. The graph databases keep the opt-outs until
+    the next run's start (:func:`bench.dataset.ensure_graph` clears them)."""
+    ctx, d, callers = state.ctx, state.ctx.scale.duration_s, READERS["global_rank"]
+    method, requests = _ranking_requests(state, "GetGlobalRank")
+    rng = random.Random(11)
+    left = rng.sample(range(1, ctx.scale.users + 1), min(LEFT_USERS, ctx.scale.users // 10))
+    probe = min(set(range(1, len(left) + 2)) - set(left))
+    print(f"  {RANK_NONE_LEFT} ({callers} callers)", flush=True)
+    out = {RANK_NONE_LEFT: _read(state, RANK_NONE_LEFT, method, requests, callers, d)}
+    started = time.monotonic()
+    _set_visible(ctx, left, False)
+    set_s = time.monotonic() - started
+    on_board = sum(score is not None for score in state.store.scores(ctx.day, left).values())
+    deadline = time.monotonic() + 10
+    while (seen := _participants_seen(ctx, probe)) != (
+            wanted := state.store.participants(ctx.day) - on_board):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"GetGlobalRank counts {seen:,} participants with "
+                               f"{on_board:,} left; wanted {wanted:,}")
+        time.sleep(0.1)
+    print(f"  {RANK_SOME_LEFT}: {len(left):,} ({callers} callers)", flush=True)
+    out[RANK_SOME_LEFT] = _read(state, RANK_SOME_LEFT, method, requests, callers, d)
+    return out | {"left": len(left), "left_on_board": on_board,
+                  "participants": state.store.participants(ctx.day),
+                  "set_visibility_per_s": round(len(left) / set_s)}

@@ -9,10 +9,17 @@ from bench.config import (
     COLD,
     DAY_BESIDE_WEEK,
     ECHO_FLOOR,
+    FRIEND_CHECKS,
     HISTORY,
     HISTORY_P99_MS,
+    LIKE_CALLS,
+    LIKED_FRIENDS,
+    LIKES_P50_RATIO,
     LIST_FRIENDS,
+    PLAIN_FRIENDS,
     QUESTIONS,
+    RANK_NONE_LEFT,
+    RANK_SOME_LEFT,
     READERS,
     SATURATED,
     TOP_WITH_GHZ,
@@ -139,7 +146,7 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     b = g("memory", "bytes_per_entry")
     rows.append((f"≤ 100 bytes of Redis per (user, day) at {_fmt(g('memory', 'entries'))} entries",
                  f"{_fmt(b)} bytes", None if b is None else b <= 100))
-    return rows + _past_targets(g)
+    return rows + _past_targets(g) + _social_targets(g)
 
 
 def _past_targets(g) -> list[tuple[str, str, bool | None]]:
@@ -168,6 +175,73 @@ def _past_targets(g) -> list[tuple[str, str, bool | None]]:
                  f"week {_fmt(week_b)} bytes, month {_fmt(month_b)} bytes",
                  None if week_b is None or month_b is None else max(week_b, month_b) <= 100))
     return rows
+
+
+def _social_targets(g) -> list[tuple[str, str, bool | None]]:
+    """The rows of likes and of users who left the rankings (issue 23). Like calls per
+    second, bytes per like and GetGlobalRank with users out have no target: their
+    figures are shown (met: -)."""
+    liked, plain = g("likes", LIKED_FRIENDS) or {}, g("likes", PLAIN_FRIENDS) or {}
+    r = _ratio(liked.get("p50_ms"), plain.get("p50_ms"))
+    shown = g("likes", "shown") or {}
+    rows = [(f"friend ranking, 200 friends, likes shown: p50 ≤ {LIKES_P50_RATIO}x the same "
+             "users' ranking with no likes, asked before it",
+             f"p50 {_fmt(liked.get('p50_ms'), 2)} ms vs {_fmt(plain.get('p50_ms'), 2)} ms at "
+             f"{liked.get('callers')} callers = {_fmt(r, 2)}x ({_fmt(shown.get('with_likes'))} "
+             f"of {_fmt(shown.get('entries'))} entries of the first pages liked, "
+             f"{_fmt(shown.get('liked_by_me'))} by the caller)",
+             None if r is None else r <= LIKES_P50_RATIO)]
+    like, steps = g("like_calls") or {}, g("ingest", "report_steps_ghz", "rps")
+    echo = g("ingest", "echo_ghz", "rps")
+    check = (like.get(FRIEND_CHECKS) or {}).get("rps")
+    rows.append(("Like calls per second per ingest process (no target)",
+                 f"{_fmt(like.get('rps'))} RPS, p50 {_fmt(like.get('p50_ms'), 2)} ms: "
+                 f"{_fmt(_ratio(like.get('rps'), steps), 2)}x ReportSteps ({_fmt(steps)} RPS), "
+                 f"{_fmt(_ratio(like.get('rps'), echo), 2)}x echo ({_fmt(echo)} RPS), ghz; "
+                 f"social_svc's CheckFriendship alone {_fmt(check)} RPS", None))
+    mem = g("likes", "memory") or {}
+    rows.append(("Redis bytes per like (no target)",
+                 f"{_fmt(mem.get('bytes_per_like'))} bytes: count hashes "
+                 f"{_fmt(mem.get('count_hash_bytes'))} B + likers sets "
+                 f"{_fmt(mem.get('likers_set_bytes'))} B over {_fmt(mem.get('likes'))} likes "
+                 f"of {_fmt(mem.get('liked_users'))} users", None))
+    none, some = g("left_rankings", RANK_NONE_LEFT) or {}, g("left_rankings", RANK_SOME_LEFT) or {}
+    rows.append((f"GetGlobalRank with {_fmt(g('left_rankings', 'left'))} users out of the "
+                 "rankings (no target)",
+                 f"p50 {_fmt(some.get('p50_ms'), 2)} ms vs {_fmt(none.get('p50_ms'), 2)} ms "
+                 f"with none out = {_fmt(_ratio(some.get('p50_ms'), none.get('p50_ms')), 2)}x",
+                 None))
+    return rows
+
+
+def _social_lines(g) -> list[str]:
+    """The table's rows of likes and of users who left the rankings (issue 23)."""
+    out = []
+    lk = g("likes") or {}
+    if lk:
+        plain, seed = lk[PLAIN_FRIENDS], lk["seed"]
+        out.append(_line(f"{PLAIN_FRIENDS}, {plain['callers']} callers", plain))
+        out.append(_line(f"{LIKED_FRIENDS} ({_fmt(seed['likes_sent'])} likes of "
+                         f"{_fmt(seed['users_liked'])} of the {_fmt(seed['users_shown'])} users "
+                         f"shown, {_fmt(seed['likes_by_callers'])} by the callers), "
+                         f"{lk[LIKED_FRIENDS]['callers']} callers", lk[LIKED_FRIENDS],
+                         "no likes, before it", plain, key="p50_ms"))
+        mem = lk["memory"]
+        out.append(f"| Redis bytes per like (count hashes + likers sets) | MEMORY USAGE |"
+                   f" {_fmt(mem['bytes_per_like'])} B x {_fmt(mem['likes'])} | - | - | | |")
+    like = g("like_calls")
+    if like:
+        out.append(_line(f"{LIKE_CALLS} ({_fmt(like['pairs'])} friend pairs)", like,
+                         "ReportSteps, ghz", g("ingest", "report_steps_ghz")))
+        out.append(_line(f"{FRIEND_CHECKS} of the same pairs (social_svc alone)",
+                         like[FRIEND_CHECKS], LIKE_CALLS, like))
+    left = g("left_rankings") or {}
+    if left:
+        out.append(_line(f"{RANK_NONE_LEFT}, 4 callers", left[RANK_NONE_LEFT]))
+        out.append(_line(f"GetGlobalRank, {_fmt(left['left'])} users left the rankings "
+                         f"({_fmt(left['left_on_board'])} on the board), 4 callers",
+                         left[RANK_SOME_LEFT], "none left", left[RANK_NONE_LEFT], key="p50_ms"))
+    return out
 
 
 def _line(name, r: dict | None, base_name="", base: dict | None = None, key="rps") -> str:
@@ -305,13 +379,16 @@ def markdown(results: dict) -> str:
         out.append(f"| Redis bytes per (user, day) | MEMORY USAGE | {_fmt(mem['bytes_per_entry'])}"
                    f" B x {_fmt(mem['entries'])} | - | - | | |")
     out += _past_lines(g, rk)
+    out += _social_lines(g)
     rss = dict(g("rss") or {}) | {"precompute (peak)": g("precompute_rss", "precompute_peak_mib")}
     if any(rss.values()):
         out.append("| RSS MiB | /proc | " + ", ".join(f"{k} {v}" for k, v in rss.items() if v)
                    + " | - | - | | |")
     out += ["", "Ratio column: rate ÷ baseline rate; for latency rows marked with a SQL or library"
             " baseline it is this p50 (or p99 for the storm) ÷ the baseline's; the week's"
-            " ranking: its p50 ÷ the day's; GetHistory: its p99 ÷ the bare echo's.", "",
+            " ranking: its p50 ÷ the day's; GetHistory: its p99 ÷ the bare echo's; the"
+            " ranking with likes and GetGlobalRank with users out: their p50 ÷ the row"
+            " before's.", "",
             "| target | measured | met |", "|---|---|---|"]
     for name, figure, met in targets(results):
         out.append(f"| {name} | {figure} | {'-' if met is None else ('yes' if met else 'NO')} |")
@@ -330,13 +407,15 @@ def plots(results: dict, stem: str) -> list[str]:
     samples = results.get("samples", {})
     written = []
     groups = {
-        "ingest-cdf": ["echo", "ReportSteps", "echo (python gen)", "ReportStepsBatch"],
+        "ingest-cdf": ["echo", "ReportSteps", "echo (python gen)", "ReportStepsBatch", LIKE_CALLS,
+                       FRIEND_CHECKS],
         "ranking-cdf": ["GetGlobalTop(100)", "GetGlobalRank", "GetFriendRanking 200", COLD,
                         "GetFriendRanking 5000", "GetFriendRanking hot", "naive global_top",
                         "naive global_rank", "naive friend_ranking_200",
                         "naive friend_ranking_5000", "leaderboard lib rank_for",
                         "leaderboard lib ranked_in_list 200", DAY_BESIDE_WEEK, WEEK_FRIENDS,
-                        HISTORY],
+                        HISTORY, PLAIN_FRIENDS, LIKED_FRIENDS, RANK_NONE_LEFT,
+                        RANK_SOME_LEFT],
         "storm-cdf": ["storm: stepboard GetFriendRanking 200", "storm: naive friend ranking 200",
                       "freshness"],
     }
@@ -364,6 +443,7 @@ def plots(results: dict, stem: str) -> list[str]:
     bars = [
         ("echo", g("ingest", "echo_ghz", "rps"), baseline),
         ("ReportSteps", g("ingest", "report_steps_ghz", "rps"), ours),
+        ("Like", g("like_calls", "rps"), ours),
         ("raw producer", g("backlog", "acked_per_s"), baseline),
         ("ReportStepsBatch", g("ingest", "report_steps_batch", "items_per_s"), ours),
         ("ZADD -P100", g("consumer", "zadd_pipelined", "zadd_per_s"), baseline),

@@ -22,7 +22,7 @@ from bench.procs import Processes
 from bench.services import create_topics, delete_topics, start_servers
 
 ALL_PHASES = ("backlog", "ingest", "consumer", "memory", "ranking", "freshness", "naive",
-              "storm", "library", "windows", "archive", "history", "rss")
+              "storm", "library", "windows", "archive", "history", "likes", "left", "rss")
 PAST_PHASES = ("windows", "archive", "history")  # those that need the past days seeded
 
 
@@ -122,6 +122,11 @@ def main(argv: list[str]) -> dict:
         if "history" in wanted:
             phase("archive_older", past.archive_older, state)
             phase("history", phases.history, state)
+        if "likes" in wanted:
+            phase("likes", phases.likes, state)
+            phase("like_calls", phases.like_calls, state)
+        if "left" in wanted:
+            phase("left_rankings", phases.left_rankings, state)
         if "rss" in wanted:
             phase("rss", phases.rss, state)
             phase("precompute_rss", phases.precompute_rss, state)

@@ -9,6 +9,7 @@ from common.kafka_clients import KafkaSettings
 from common.mysql_pools import MySQLSettings, ShardPools
 from common.redis_clients import RedisSettings, create_redis
 from tests.harness import create_topics, delete_topics, unique
+from tests.social_support import STACK_MARIADB, ShardDatabases
 from tests.stack import REDIS_DEPLOYMENTS
 from tests.write_path import WritePath
 
@@ -50,3 +51,12 @@ def write_path(request) -> Iterator[WritePath]:
     path = WritePath(REDIS_DEPLOYMENTS[request.param])
     yield path
     path.close()
+
+
+@pytest.fixture(scope="module")
+def databases() -> Iterator[ShardDatabases]:
+    """Two fresh friend-graph shard databases on the stack's MariaDB, migrated with this
+    tree's schema, for one test module; dropped afterwards."""
+    shards = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
+    yield shards
+    shards.drop()

@@ -36,14 +36,6 @@ from tests.write_path import WritePath
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 
 
-@pytest.fixture(scope="module")
-def databases() -> Iterator[ShardDatabases]:
-    """Private graph shards migrated with this tree's schema."""
-    shards = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
-    yield shards
-    shards.drop()
-
-
 def private_path(databases: ShardDatabases, **settings: str) -> WritePath:
     """A write path with its own social_svc on ``databases`` and its own social cache."""
     return WritePath({"STEPBOARD_MYSQL_SHARD_DSNS": databases.dsns,

@@ -15,7 +15,6 @@ from social_svc.cache import Entry, GraphCache
 from stepboard.v1 import social_pb2
 from tests.harness import free_port, unique
 from tests.social_support import (
-    STACK_MARIADB,
     ShardDatabases,
     SocialServer,
     fresh_user_base,
@@ -25,14 +24,6 @@ from tests.social_support import (
 )
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-
-
-@pytest.fixture(scope="module")
-def databases() -> Iterator[ShardDatabases]:
-    """Two fresh shard databases on the stack's MariaDB."""
-    dbs = ShardDatabases([STACK_MARIADB, STACK_MARIADB])
-    yield dbs
-    dbs.drop()
 
 
 @pytest.fixture(scope="module")

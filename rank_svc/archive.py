@@ -9,20 +9,21 @@ YYYY-MM-DD`` archives one closed day once (again if it already is), with a progr
 a terminal; ``migrate`` only applies the schema (:mod:`rank_svc.archive_schema`), which
 the other two also do first.
 
-A day's rows are the board's members in the design's order (score descending, then user
-id ascending): each board shard is read in chunks of :data:`CHUNK` by ``ZREVRANGE``, with
+A day's rows are the board's members in the design's order (score descending, then user id
+ascending): each board shard is read in chunks of :data:`CHUNK` by ``ZRANGE ... REV``, with
 its runs of equal scores put in user-id order (Redis orders them as strings), and the
-shards are merged with ``heapq.merge``; a row's global rank is its place in that order.
-Rows go to the user's archive shard in batches of :data:`BATCH`, each committed, written
-by one background thread while the next batches are read (at most :data:`PENDING_WRITES`
-wait). A batch is written by ``LOAD DATA LOCAL INFILE ... IGNORE`` from a temporary file;
-if some of its rows were there already (a rerun), the load skips them and the batch is
-then upserted by multi-row ``INSERT ... ON DUPLICATE KEY UPDATE``, so a row that differs
-is corrected. A shard that refuses ``LOAD DATA LOCAL`` (``local_infile`` off on the server,
-or a pool opened without it) is written by the upsert alone, with a warning logged once.
-Once every row is in, the day is marked in ``archived_days`` on every shard. So rerunning
-a day rewrites identical rows and changes nothing, a crash midway leaves the day unmarked
-and the next round redoes it, and a marked day is final.
+shards are merged page by page (:func:`merged_pages`); a row's global rank is its place in
+that order. Rows go to the user's archive shard in batches of :data:`BATCH`, each
+committed, written by as many background threads as there are archive shards while the next
+batches are read (at most :data:`PENDING_WRITES` per shard wait). A batch is written by
+``LOAD DATA LOCAL INFILE ... IGNORE`` from a temporary file; if some of its rows were there
+already (a rerun), the load skips them and the batch is then upserted by multi-row ``INSERT
+... ON DUPLICATE KEY UPDATE``, so a row that differs is corrected. A shard that refuses
+``LOAD DATA LOCAL`` (``local_infile`` off on the server, or a pool opened without it) is
+written by the upsert alone, with a warning logged once. Once every row is in, the day is
+marked in ``archived_days`` on every shard. So rerunning a day rewrites identical rows and
+changes nothing, a crash midway leaves the day unmarked and the next round redoes it, and a
+marked day is final.
 """
 
 import argparse
@@ -51,6 +52,7 @@ from common.progress import Progress
 from common.redis_clients import create_redis
 from common.report_rules import DAY_SPAN, day_start_s, parse_day, readable_days
 from common.runtime import load
+from common.sharding import shard_of
 from rank_svc.archive_schema import (
     drop_partitions_before,
     ensure_partitions,
@@ -64,10 +66,12 @@ from rank_svc.config import ArchiveConfig
 
 log = logging.getLogger(__name__)
 
-CHUNK = 10_000  # board members read per ZREVRANGE
-# Rows per write to one archive shard. A load's warning count saturates at 65,535, and
-# every duplicate it skips warns once: a batch stays below that so the count is exact.
-BATCH = 50_000
+CHUNK = 10_000  # board members read per ZRANGE ... REV
+# Rows per write to one archive shard: small enough that the writes start early and little
+# is left to write after the last read (20,000 did better than 10,000 and 50,000 in the
+# bench), and below 65,535, where a load's warning count saturates (every duplicate it
+# skips warns once, and the count is checked).
+BATCH = 20_000
 PENDING_WRITES = 2  # batches read and not written yet, per archive shard
 # The server's refusal of LOAD DATA LOCAL: MariaDB's, older servers', MySQL 8's.
 LOCAL_INFILE_REFUSED = frozenset({4166, 1148, 3948})
@@ -138,9 +142,10 @@ Member = tuple[int, int]
 
 
 def read_page(client: Any, key: str, start: int, stop: int) -> list[Member]:
-    """Members ``start`` to ``stop`` of the sorted set ``key`` by descending score, with their
-    scores. Asked as a raw ``ZRANGE ... REV WITHSCORES`` to skip redis-py's score
-    conversions; the reply is ``[member, score]`` pairs on RESP3, flat on RESP2."""
+    """Members ``start`` to ``stop`` of the sorted set ``key`` by descending score, as
+    :data:`Member` tuples. Asked as a raw ``ZRANGE ... REV WITHSCORES``: redis-py's
+    ``zrevrange`` turns each RESP3 score to text and back for its legacy reply shape. The
+    reply is ``[member, score]`` pairs on RESP3, flat on RESP2."""
     reply = client.execute_command("ZRANGE", key, start, stop, "REV", "WITHSCORES")
     if reply and not isinstance(reply[0], list):
         reply = zip(reply[::2], reply[1::2], strict=True)
@@ -203,8 +208,8 @@ def ranked_pages(reader: BoardReader, day: date, chunk: int = CHUNK) -> Iterator
     rank = 0
     for page in merged_pages(streams):
         decoded = decode_scores(day, [-negated for negated, _ in page])
-        yield [(user_id, steps, reached_at_s, rank)
-               for rank, (_, user_id), (steps, reached_at_s)
+        yield [(user_id, steps, reached_at_s, place)
+               for place, (_, user_id), (steps, reached_at_s)
                in zip(itertools.count(rank + 1), page, decoded, strict=False)]
         rank += len(page)
 
@@ -245,8 +250,8 @@ def _load(cur: Any, day: date, batch: Sequence[tuple]) -> int:
 
 
 class _Writes:
-    """Batches written by background threads, one per archive shard (shards on separate
-    servers load in parallel), while the next are read; at most :data:`PENDING_WRITES` per
+    """Batches written by as many background threads as archive shards (shards on separate
+    servers load in parallel) while the next are read; at most :data:`PENDING_WRITES` per
     shard wait, and a write's result is collected in submission order. Metrics and the
     progress bar move, and a write's error is raised, in the reading thread."""
 
@@ -312,13 +317,13 @@ class Archiver:
         with _Writes(write, len(self.pools.pools), progress) as writes:
             for page in ranked_pages(self.reader, day, self.chunk):
                 total += len(page)
-                for row in page:
-                    index = self.pools.physical_index(row[0])
+                for index, row in zip(self._physical_indexes(page), page, strict=True):
                     batches[index].append(row)
-                    if len(batches[index]) >= self.batch:
-                        users[index] += len(batches[index])
-                        writes.submit(index, batches[index])
-                        batches[index] = []
+                for index, batch in enumerate(batches):
+                    while len(batch) >= self.batch:
+                        users[index] += self.batch
+                        writes.submit(index, batch[:self.batch])
+                        batch = batches[index] = batch[self.batch:]
             for index, batch in enumerate(batches):
                 if batch:
                     users[index] += len(batch)
@@ -329,6 +334,12 @@ class Archiver:
         log.info("day archived", extra={"day": day.isoformat(), "rows": total,
                                         "affected": affected})
         return affected
+
+    def _physical_indexes(self, page: Sequence[tuple]) -> list[int]:
+        """The archive shard of each row's user (:meth:`ShardPools.physical_index`, with the
+        lookups hoisted out of the loop: this runs once per archived row)."""
+        shard_map, logical = self.pools.settings.shard_map, self.pools.settings.logical_shards
+        return [shard_map[shard_of(row[0], logical)] for row in page]
 
     def _write(self, index: int, batch: Sequence[tuple], day: date) -> int:
         """Writes one batch of ``day``'s rows (:class:`DayRow`'s fields) to shard ``index``

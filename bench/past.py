@@ -102,7 +102,7 @@ def seed(state) -> dict:
 def _archiver(state) -> Archiver:
     ctx = state.ctx
     return Archiver(BoardReader(state.redis, state.store.settings),
-                    ShardPools(MySQLSettings.from_env(ctx.env, "ARCHIVE_")))
+                    ShardPools(MySQLSettings.from_env(ctx.env, "ARCHIVE_"), local_infile=True))
 
 
 def _server_variables() -> dict[str, str]:

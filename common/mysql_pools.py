@@ -114,8 +114,11 @@ class MySQLSettings:
 class ShardPools:
     """One pool per physical shard; finds the pool that owns a user."""
 
-    def __init__(self, settings: MySQLSettings) -> None:
+    def __init__(self, settings: MySQLSettings, local_infile: bool = False) -> None:
+        """``local_infile`` lets the connections send ``LOAD DATA LOCAL INFILE`` files (the day
+        archive's bulk writes); off otherwise, so a server cannot ask for a client's files."""
         self.settings = settings
+        self.local_infile = local_infile
         self.pools = [self._pool(dsn) for dsn in settings.shard_dsns]
 
     def _pool(self, dsn: ShardDsn) -> PooledDB:
@@ -131,6 +134,7 @@ class ShardPools:
             database=dsn.database,
             charset="utf8mb4",
             autocommit=False,
+            local_infile=self.local_infile,
             connect_timeout=max(1, round(self.settings.connect_timeout_s)),
             read_timeout=max(1, round(self.settings.read_timeout_s)),
             write_timeout=max(1, round(self.settings.write_timeout_s)),

@@ -9,27 +9,39 @@ YYYY-MM-DD`` archives one closed day once (again if it already is), with a progr
 a terminal; ``migrate`` only applies the schema (:mod:`rank_svc.archive_schema`), which
 the other two also do first.
 
-A day's rows are the board's members in the design's order (score descending, then user
-id ascending): each board shard is read in chunks of :data:`CHUNK` by ``ZREVRANGE``, with
+A day's rows are the board's members in the design's order (score descending, then user id
+ascending): each board shard is read in chunks of :data:`CHUNK` by ``ZRANGE ... REV``, with
 its runs of equal scores put in user-id order (Redis orders them as strings), and the
-shards are merged with ``heapq.merge``; a row's global rank is its place in that order.
-Rows go to the user's archive shard in multi-row ``INSERT ... ON DUPLICATE KEY UPDATE``
-batches of :data:`CHUNK`, each committed; once every row is in, the day is marked in
-``archived_days`` on every shard. So rerunning a day rewrites identical rows and changes
-nothing, a crash midway leaves the day unmarked and the next round redoes it, and a
+shards are merged page by page (:func:`merged_pages`); a row's global rank is its place in
+that order. Rows go to the user's archive shard in batches of :data:`BATCH`, each
+committed, written by as many background threads as there are archive shards while the next
+batches are read (at most :data:`PENDING_WRITES` per shard wait). A batch is written by
+``LOAD DATA LOCAL INFILE ... IGNORE`` from a temporary file; if some of its rows were there
+already (a rerun), the load skips them and the batch is then upserted by multi-row ``INSERT
+... ON DUPLICATE KEY UPDATE``, so a row that differs is corrected. A shard that refuses
+``LOAD DATA LOCAL`` (``local_infile`` off on the server, or a pool opened without it) is
+written by the upsert alone, with a warning logged once. Once every row is in, the day is
+marked in ``archived_days`` on every shard. So rerunning a day rewrites identical rows and
+changes nothing, a crash midway leaves the day unmarked and the next round redoes it, and a
 marked day is final.
 """
 
 import argparse
-import heapq
+import itertools
 import logging
 import sys
+import tempfile
 import threading
 import time
+from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
+import pymysql
 from prometheus_client import Counter, Gauge
 
 from common.errors import InvalidArgument
@@ -40,6 +52,7 @@ from common.progress import Progress
 from common.redis_clients import create_redis
 from common.report_rules import DAY_SPAN, day_start_s, parse_day, readable_days
 from common.runtime import load
+from common.sharding import shard_of
 from rank_svc.archive_schema import (
     drop_partitions_before,
     ensure_partitions,
@@ -47,13 +60,21 @@ from rank_svc.archive_schema import (
     month_start,
     retention_cutoff,
 )
-from rank_svc.board_format import Row, decode_scores, sort_key
+from rank_svc.board_format import decode_scores
 from rank_svc.board_readers import BoardReader
 from rank_svc.config import ArchiveConfig
 
 log = logging.getLogger(__name__)
 
-CHUNK = 5000  # board members read per ZREVRANGE, and rows per INSERT
+CHUNK = 10_000  # board members read per ZRANGE ... REV
+# Rows per write to one archive shard: small enough that the writes start early and little
+# is left to write after the last read (20,000 did better than 10,000 and 50,000 in the
+# bench), and below 65,535, where a load's warning count saturates (every duplicate it
+# skips warns once, and the count is checked).
+BATCH = 20_000
+PENDING_WRITES = 2  # batches read and not written yet, per archive shard
+# The server's refusal of LOAD DATA LOCAL: MariaDB's, older servers', MySQL 8's.
+LOCAL_INFILE_REFUSED = frozenset({4166, 1148, 3948})
 # A consumer this far behind still lands a closed day's last reports before it is archived.
 CLOSE_MARGIN_S = 3600
 # A board expiring within this long is not archived: it could vanish while being read.
@@ -73,6 +94,11 @@ _INSERT = (
     " VALUES (%s, %s, %s, %s, %s)"
     " ON DUPLICATE KEY UPDATE steps = VALUES(steps), reached_at = VALUES(reached_at),"
     " global_rank = VALUES(global_rank)"
+)
+_LOAD = (
+    "LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE day_steps"
+    " FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n'"
+    " (user_id, day, steps, reached_at, global_rank)"
 )
 _MARK = (
     "INSERT INTO archived_days (day, users, participants) VALUES (%s, %s, %s)"
@@ -111,42 +137,173 @@ def closed_days(now_s: float, late_days: int, retention_days: int) -> list[date]
     return days
 
 
-def shard_rows(reader: BoardReader, day: date, shard: int, chunk: int) -> Iterator[Row]:
-    """The members of one board shard of ``day`` in the design's order, read ``chunk`` at a
-    time. Redis orders equal scores by member string, so each chunk's last run of equal
-    scores waits for the next chunk, which may continue it, before being sorted by id."""
+# One board member as read: ``(-score, user_id)``, so that tuple order is the design's order.
+Member = tuple[int, int]
+
+
+def read_page(client: Any, key: str, start: int, stop: int) -> list[Member]:
+    """Members ``start`` to ``stop`` of the sorted set ``key`` by descending score, as
+    :data:`Member` tuples. Asked as a raw ``ZRANGE ... REV WITHSCORES``: redis-py's
+    ``zrevrange`` turns each RESP3 score to text and back for its legacy reply shape. The
+    reply is ``[member, score]`` pairs on RESP3, flat on RESP2."""
+    reply = client.execute_command("ZRANGE", key, start, stop, "REV", "WITHSCORES")
+    if reply and not isinstance(reply[0], list):
+        reply = zip(reply[::2], reply[1::2], strict=True)
+    return [(-int(float(score)), int(member)) for member, score in reply]
+
+
+def shard_pages(reader: BoardReader, day: date, shard: int, chunk: int) -> Iterator[list[Member]]:
+    """The members of one board shard of ``day`` in the design's order, a page at a time,
+    read ``chunk`` at a time. Redis orders equal scores by member string, so each chunk's
+    last run of equal scores waits for the next chunk, which may continue it, before being
+    sorted by id."""
     key = reader.board_key(day, shard)
-    pending: list[Row] = []
+    pending: list[Member] = []
     start = 0
     while True:
-        page = reader.client.zrevrange(key, start, start + chunk - 1, withscores=True)
+        page = read_page(reader.client, key, start, start + chunk - 1)
         start += len(page)
-        rows = pending + [Row(int(member), int(score)) for member, score in page]
+        rows = pending + page
+        rows.sort()
         if len(page) < chunk:
-            yield from sorted(rows, key=sort_key)
+            if rows:
+                yield rows
             return
-        cut = rows[-1].score
-        pending = [row for row in rows if row.score == cut]
-        yield from sorted((row for row in rows if row.score > cut), key=sort_key)
+        cut = bisect_left(rows, (rows[-1][0],))  # where the last run of equal scores starts
+        pending = rows[cut:]
+        if cut:
+            yield rows[:cut]
+
+
+def merged_pages(streams: Sequence[Iterator[list[Member]]]) -> Iterator[list[Member]]:
+    """The members of every stream of pages (each in order) in one order, a page at a time.
+    Every member up to the smallest last member buffered from a stream not yet exhausted is
+    already buffered (a stream's later members come after its last), so those are taken
+    from every buffer and sorted together (runs of a few sorted lists: a C-speed merge)."""
+    buffers: list[list[Member]] = [[] for _ in streams]
+    taken = [0] * len(streams)  # how much of each buffer was yielded
+    live = set(range(len(streams)))  # the streams not exhausted yet
+    while True:
+        for index in list(live):
+            if taken[index] == len(buffers[index]):
+                buffers[index], taken[index] = next(streams[index], []), 0
+                if not buffers[index]:
+                    live.remove(index)
+        if not live and all(t == len(b) for t, b in zip(taken, buffers, strict=True)):
+            return
+        bound = min((buffers[index][-1] for index in live), default=None)
+        page: list[Member] = []
+        for index, buffer in enumerate(buffers):
+            cut = len(buffer) if bound is None else bisect_right(buffer, bound, taken[index])
+            page += buffer[taken[index]:cut]
+            taken[index] = cut
+        page.sort()
+        yield page
+
+
+def ranked_pages(reader: BoardReader, day: date, chunk: int = CHUNK) -> Iterator[list[tuple]]:
+    """Every member of ``day``'s board with their global rank, in rank order, a page at a
+    time: the fields of :class:`DayRow` as plain tuples (cheaper by the million)."""
+    streams = [shard_pages(reader, day, shard, chunk) for shard in range(reader.settings.shards)]
+    rank = 0
+    for page in merged_pages(streams):
+        decoded = decode_scores(day, [-negated for negated, _ in page])
+        yield [(user_id, steps, reached_at_s, place)
+               for place, (_, user_id), (steps, reached_at_s)
+               in zip(itertools.count(rank + 1), page, decoded, strict=False)]
+        rank += len(page)
 
 
 def ranked_rows(reader: BoardReader, day: date, chunk: int = CHUNK) -> Iterator[DayRow]:
     """Every member of ``day``'s board with their global rank, in rank order."""
-    streams = [shard_rows(reader, day, shard, chunk) for shard in range(reader.settings.shards)]
-    merged = heapq.merge(*streams, key=sort_key)
-    for rank, row in enumerate(merged, 1):
-        steps, reached_at_s = decode_scores(day, [row.score])[0]
-        yield DayRow(row.user_id, steps, reached_at_s, rank)
+    for page in ranked_pages(reader, day, chunk):
+        yield from map(DayRow._make, page)
+
+
+def _upsert(cur: Any, day: date, batch: Sequence[tuple]) -> int:
+    """Writes ``batch`` (:class:`DayRow`'s fields) of ``day`` by multi-row ``INSERT ... ON
+    DUPLICATE KEY UPDATE`` (pymysql joins an ``executemany`` of an INSERT into few
+    statements); returns its affected-row count."""
+    return cur.executemany(_INSERT, [(user, day, *rest) for user, *rest in batch])
+
+
+def _load(cur: Any, day: date, batch: Sequence[tuple]) -> int:
+    """Writes ``batch`` (:class:`DayRow`'s fields) of ``day`` by ``LOAD DATA LOCAL INFILE
+    ... IGNORE`` from a temporary file; returns the affected-row count. The load skips a row
+    already there, warning once for each; if it skipped any, the batch is then upserted, so
+    a row that differs is corrected and only a changed row adds to the count (2). Any other
+    warning (a value the load would have mangled) fails the write: the transaction, not
+    committed yet, is rolled back."""
+    text = "".join(f"{user}\t{day}\t{steps}\t{reached_at}\t{rank}\n"
+                   for user, steps, reached_at, rank in batch)
+    with tempfile.NamedTemporaryFile("w", prefix="stepboard-archive-", suffix=".tsv") as file:
+        file.write(text)
+        file.flush()
+        affected = cur.execute(_LOAD, (file.name,))
+    skipped = len(batch) - affected
+    if cur.warning_count != skipped:
+        raise RuntimeError(f"LOAD DATA into day_steps: {cur.warning_count} warnings for "
+                           f"{skipped} rows already there: {cur.connection.show_warnings()[:3]}")
+    if skipped:
+        affected += _upsert(cur, day, batch)
+    return affected
+
+
+class _Writes:
+    """Batches written by as many background threads as archive shards (shards on separate
+    servers load in parallel) while the next are read; at most :data:`PENDING_WRITES` per
+    shard wait, and a write's result is collected in submission order. Metrics and the
+    progress bar move, and a write's error is raised, in the reading thread."""
+
+    def __init__(self, write: Callable[[int, Sequence[tuple]], int], shards: int,
+                 progress: Progress | None) -> None:
+        self._write = write
+        self._progress = progress
+        self._executor = ThreadPoolExecutor(shards, thread_name_prefix="archive-write")
+        self._limit = PENDING_WRITES * shards
+        self._pending: deque[tuple[int, Future[int]]] = deque()
+        self._affected = 0
+
+    def __enter__(self) -> "_Writes":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # After an error, the pending writes are cancelled or awaited, never left running.
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, index: int, batch: Sequence[tuple]) -> None:
+        """Queues ``batch`` for shard ``index``, first waiting for the oldest if too many
+        wait."""
+        self._pending.append((len(batch), self._executor.submit(self._write, index, batch)))
+        while len(self._pending) > self._limit:
+            self._collect()
+
+    def finish(self) -> int:
+        """Waits for every write; returns their affected-row count."""
+        while self._pending:
+            self._collect()
+        return self._affected
+
+    def _collect(self) -> None:
+        rows, future = self._pending.popleft()
+        self._affected += future.result()
+        ROWS.inc(rows)
+        if self._progress is not None:
+            self._progress.advance(rows)
 
 
 class Archiver:
     """Archives days from the boards into the archive shards."""
 
-    def __init__(self, reader: BoardReader, pools: ShardPools, chunk: int = CHUNK) -> None:
+    def __init__(self, reader: BoardReader, pools: ShardPools, chunk: int = CHUNK,
+                 batch: int = BATCH) -> None:
         self.reader = reader
         self.pools = pools
         self.chunk = chunk
+        self.batch = batch
         self.last_day: date | None = None
+        self._refused: set[int] = set()  # shards that refused LOAD DATA LOCAL
+        self._refusing = threading.Lock()
 
     def archive_day(self, day: date, progress: Progress | None = None) -> int:
         """Writes ``day``'s rows and marks it archived on every shard; returns MySQL's
@@ -155,32 +312,54 @@ class Archiver:
         self.add_partitions(day)
         batches: list[list[tuple]] = [[] for _ in self.pools.pools]
         users = [0] * len(self.pools.pools)
-        affected = total = 0
-        for row in ranked_rows(self.reader, day, self.chunk):
-            index = self.pools.physical_index(row.user_id)
-            batches[index].append((row.user_id, day, *row[1:]))
-            users[index] += 1
-            total += 1
-            if len(batches[index]) >= self.chunk:
-                affected += self._write(index, batches[index], progress)
-                batches[index] = []
-        for index, batch in enumerate(batches):
-            if batch:
-                affected += self._write(index, batch, progress)
+        total = 0
+        write = partial(self._write, day=day)
+        with _Writes(write, len(self.pools.pools), progress) as writes:
+            for page in ranked_pages(self.reader, day, self.chunk):
+                total += len(page)
+                for index, row in zip(self._physical_indexes(page), page, strict=True):
+                    batches[index].append(row)
+                for index, batch in enumerate(batches):
+                    while len(batch) >= self.batch:
+                        users[index] += self.batch
+                        writes.submit(index, batch[:self.batch])
+                        batch = batches[index] = batch[self.batch:]
+            for index, batch in enumerate(batches):
+                if batch:
+                    users[index] += len(batch)
+                    writes.submit(index, batch)
+            affected = writes.finish()
         for index in range(len(self.pools.pools)):
             self._run(index, lambda cur, i=index: cur.execute(_MARK, (day, users[i], total)))
         log.info("day archived", extra={"day": day.isoformat(), "rows": total,
                                         "affected": affected})
         return affected
 
-    def _write(self, index: int, batch: Sequence[tuple], progress: Progress | None) -> int:
-        """Writes one batch to shard ``index`` in one multi-row statement (pymysql joins an
-        ``executemany`` of an INSERT into one); returns its affected-row count."""
-        affected = self._run(index, lambda cur: cur.executemany(_INSERT, batch))
-        ROWS.inc(len(batch))
-        if progress is not None:
-            progress.advance(len(batch))
-        return affected
+    def _physical_indexes(self, page: Sequence[tuple]) -> list[int]:
+        """The archive shard of each row's user (:meth:`ShardPools.physical_index`, with the
+        lookups hoisted out of the loop: this runs once per archived row)."""
+        shard_map, logical = self.pools.settings.shard_map, self.pools.settings.logical_shards
+        return [shard_map[shard_of(row[0], logical)] for row in page]
+
+    def _write(self, index: int, batch: Sequence[tuple], day: date) -> int:
+        """Writes one batch of ``day``'s rows (:class:`DayRow`'s fields) to shard ``index``
+        and commits; returns its affected-row count.
+        By ``LOAD DATA LOCAL`` unless the shard refused it once (then by upsert, with a
+        warning logged that once)."""
+        if index not in self._refused:
+            try:
+                return self._run(index, lambda cur: _load(cur, day, batch))
+            except pymysql.err.OperationalError as error:
+                if error.args[0] not in LOCAL_INFILE_REFUSED:
+                    raise
+                with self._refusing:  # two writes to the shard may be refused at once
+                    first = index not in self._refused
+                    self._refused.add(index)
+                if first:
+                    log.warning("archive shard %d refuses LOAD DATA LOCAL INFILE (%s): writing"
+                                " its rows by INSERT, several times slower", index,
+                                error.args[1])
+        return self._run(index, lambda cur: _upsert(cur, day, batch))
 
     def _run(self, index: int, action: Callable[[Any], T]) -> T:
         """Runs ``action(cursor)`` on shard ``index`` and commits; returns its result."""
@@ -307,7 +486,7 @@ def main(argv: Sequence[str]) -> None:
         return
     config = load("rank_svc.archive", ArchiveConfig.from_env)
     client = create_redis(config.redis)
-    pools = ShardPools(config.archive)
+    pools = ShardPools(config.archive, local_infile=True)
     migrate(pools)  # idempotent: a deployment needs no separate migration step
     archiver = Archiver(BoardReader(client, config.board), pools)
     try:

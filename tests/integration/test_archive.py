@@ -3,6 +3,7 @@ MariaDB: boards written with the project's writer in a private namespace, archiv
 private archive databases.
 """
 
+import logging
 import random
 import subprocess
 import sys
@@ -52,7 +53,7 @@ def archive_dbs() -> Iterator[ShardDatabases]:
 
 @pytest.fixture
 def pools(archive_dbs: ShardDatabases) -> Iterator[ShardPools]:
-    shard_pools = ShardPools(archive_dbs.settings())
+    shard_pools = ShardPools(archive_dbs.settings(), local_infile=True)
     yield shard_pools
     shard_pools.close()
 
@@ -140,8 +141,9 @@ def test_an_archived_day_equals_its_board_with_exact_ties_and_a_rerun_changes_no
     day = today() - timedelta(days=5)
     counts = tied_counts(fresh_user_base(), 1500, seed=1)
     write_day(boards, day, counts)
-    # Chunks of 7: runs of equal scores straddle the chunk boundaries of every shard.
-    archiver = Archiver(BoardReader(boards.client, boards.settings), pools, chunk=7)
+    # Chunks of 7: runs of equal scores straddle the chunk boundaries of every shard;
+    # batches of 40: many loads per archive shard, several in flight at once.
+    archiver = Archiver(BoardReader(boards.client, boards.settings), pools, chunk=7, batch=40)
 
     assert archiver.archive_day(day) == len(counts)  # one insert each
     assert archive_rows(archive_dbs, day) == expected_rows(day, counts)
@@ -151,6 +153,46 @@ def test_an_archived_day_equals_its_board_with_exact_ties_and_a_rerun_changes_no
 
     assert archiver.archive_day(day) == 0  # every row identical: nothing affected
     assert checksums(archive_dbs) == before
+
+
+def test_a_rerun_corrects_a_row_that_differs_and_adds_a_missing_one(boards, archive_dbs, pools):
+    """A rerun's loads skip the rows already there; the upsert that follows fixes those
+    that differ (2 affected each), and a row lost since is inserted again (1)."""
+    day = today() - timedelta(days=5)
+    counts = tied_counts(fresh_user_base(), 300, seed=4)
+    write_day(boards, day, counts)
+    archiver = Archiver(BoardReader(boards.client, boards.settings), pools, batch=50)
+    assert archiver.archive_day(day) == len(counts)
+    first, second = sorted(counts)[:2]
+    for user, statement in ((first, "UPDATE day_steps SET steps = steps + 1, global_rank = 0"
+                                    " WHERE user_id = %s AND day = %s"),
+                            (second, "DELETE FROM day_steps WHERE user_id = %s AND day = %s")):
+        for shard in range(2):
+            archive_dbs.query(shard, statement, (user, day))
+
+    assert archiver.archive_day(day) == 2 + 1
+    assert archive_rows(archive_dbs, day) == expected_rows(day, counts)
+
+
+def test_a_shard_refusing_load_data_local_is_written_by_insert(
+    boards, archive_dbs, caplog
+):
+    """Pools opened without ``local_infile``: the server refuses ``LOAD DATA LOCAL``, the
+    archive warns once per shard and writes the same rows by upsert."""
+    day = today() - timedelta(days=5)
+    counts = tied_counts(fresh_user_base(), 300, seed=5)
+    write_day(boards, day, counts)
+    no_infile = ShardPools(archive_dbs.settings())
+    try:
+        archiver = Archiver(BoardReader(boards.client, boards.settings), no_infile, batch=50)
+        with caplog.at_level(logging.WARNING, "rank_svc.archive"):
+            assert archiver.archive_day(day) == len(counts)
+            assert archiver.archive_day(day) == 0
+    finally:
+        no_infile.close()
+    assert archive_rows(archive_dbs, day) == expected_rows(day, counts)
+    refusals = [r.getMessage() for r in caplog.records if "LOAD DATA LOCAL" in r.getMessage()]
+    assert len(refusals) == 2, refusals  # once per archive shard
 
 
 def test_the_one_shot_command_archives_a_closed_day_and_refuses_an_open_one(

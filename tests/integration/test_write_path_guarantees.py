@@ -85,7 +85,8 @@ def test_a_report_accepted_just_before_its_day_closes_is_applied_not_dead_letter
         accepted_at_s = closes_s - 0.001
         assert accepted_days(accepted_at_s, 1)[0] == day < accepted_days(closes_s, 1)[0]
         ingest = StepIngestServicer(
-            producer, ValidationSettings(late_days=1), 10.0, clock=lambda: accepted_at_s
+            producer, ValidationSettings(late_days=1), 10.0, path.social,
+            clock=lambda: accepted_at_s,
         )
         ingest.ReportSteps(ingest_pb2.ReportStepsRequest(report=report(8, day, 800, 60)), None)
         path.start_consumer()

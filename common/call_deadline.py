@@ -16,6 +16,10 @@ import time
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 
+import grpc
+
+from common.errors import DeadlineExceeded, Unavailable
+
 # Part of what is left of a deadline kept back so the answer reaches the caller before it
 # expires, even when a restarting dependency starves the process of CPU (100 ms is too
 # little for ingest then), and at most a fifth of what is left.
@@ -64,3 +68,15 @@ def wait_s(cap_s: float, share: float = 1.0) -> tuple[float, bool]:
     left = deadline - time.monotonic()
     usable = (left - min(ANSWER_MARGIN_S, left * 0.2)) * share
     return (usable, True) if usable < cap_s else (cap_s, False)
+
+
+def rpc_failure(
+    error: grpc.RpcError, by_deadline: bool, what: str, unavailable: str
+) -> DeadlineExceeded | Unavailable:
+    """The error a call answers with when a dependency's gRPC call (given the timeout
+    :func:`wait_s` returned with ``by_deadline``) failed: ``DeadlineExceeded`` when the
+    caller's deadline cut the wait ("the call's deadline passed while <what>"), else
+    ``Unavailable`` with ``unavailable`` (which may use ``{code}``, the status name)."""
+    if by_deadline and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(f"the call's deadline passed while {what}")
+    return Unavailable(unavailable.format(code=error.code().name))

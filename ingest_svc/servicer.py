@@ -9,11 +9,9 @@ import grpc
 
 from common import call_deadline
 from common.errors import (
-    DeadlineExceeded,
     DomainError,
     FailedPrecondition,
     InvalidArgument,
-    Unavailable,
     status_for,
 )
 from common.like_rules import validate_like
@@ -156,13 +154,9 @@ class StepIngestServicer(ingest_pb2_grpc.StepIngestServicer):
                 timeout=timeout_s,
             )
         except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and by_deadline:
-                raise DeadlineExceeded(
-                    "the deadline passed before the friend graph answered"
-                ) from None
-            raise Unavailable(
-                f"the friend graph (social_svc) could not check the friendship: "
-                f"{error.code().name}"
+            raise call_deadline.rpc_failure(
+                error, by_deadline, "checking the friendship with social_svc",
+                "the friend graph (social_svc) could not check the friendship: {code}",
             ) from None
         if not answer.friends:
             raise FailedPrecondition(

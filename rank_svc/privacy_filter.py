@@ -21,7 +21,7 @@ from typing import NamedTuple
 import grpc
 
 from common import call_deadline
-from common.errors import DeadlineExceeded, Unavailable
+from common.errors import Unavailable
 from common.redis_clients import REDIS_ERRORS, RedisClient
 from common.social_cache_format import EVERYONE, OPTED_OUT, VIEW, SocialCache, decode_ids
 from rank_svc.board_readers import Members
@@ -130,11 +130,8 @@ class PrivacySource:
                 timeout=timeout_s,
             )
         except grpc.RpcError as error:
-            if by_deadline and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise DeadlineExceeded(
-                    "the call's deadline passed while reading privacy settings from social_svc"
-                ) from None
-            raise Unavailable(
-                f"friend graph unavailable ({error.code().name}) and the privacy settings "
-                "the ranking needs are not cached"
+            raise call_deadline.rpc_failure(
+                error, by_deadline, "reading privacy settings from social_svc",
+                "friend graph unavailable ({code}) and the privacy settings the ranking "
+                "needs are not cached",
             ) from None

@@ -33,7 +33,6 @@ import grpc
 from prometheus_client import Counter
 
 from common import call_deadline
-from common.errors import DeadlineExceeded, Unavailable
 from common.redis_clients import REDIS_ERRORS
 from common.social_cache_format import SocialCache
 from rank_svc.timed_lru import TimedLru
@@ -192,12 +191,9 @@ class FriendSource(Generic[Prepared]):
                 STALE_FRIEND_LISTS.inc()
                 _, prepared, old_generation = fallback
                 return Listed(prepared, old_generation, True)
-            if by_deadline and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise DeadlineExceeded(
-                    "the call's deadline passed while reading the friend list from social_svc"
-                ) from None
-            raise Unavailable(
-                f"friend graph unavailable ({error.code().name}) and no recent friend list cached"
+            raise call_deadline.rpc_failure(
+                error, by_deadline, "reading the friend list from social_svc",
+                "friend graph unavailable ({code}) and no recent friend list cached",
             ) from None
 
     def _fetch(self, user_id: int, timeout_s: float, last_count: int | None) -> Listed[Prepared]:

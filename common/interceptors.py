@@ -1,4 +1,4 @@
-"""Server interceptors: request metrics, bearer-token authentication, domain-error mapping.
+"""Server interceptors: caller check, metrics and access log; domain-error mapping.
 
 Each interceptor decorates the handler's behaviour function, so the same decorators serve
 unary and streaming methods alike (:func:`decorate_handler`). gRPC asks every interceptor
@@ -6,25 +6,32 @@ for a handler on every call; each keeps what it built per method (:class:`_Built
 call pays only for the wrappers' work, not for building them.
 """
 
-import hmac
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 
 from common import call_deadline
+from common.authz import (
+    ANONYMOUS,
+    OPEN_PREFIXES,
+    OTHER,
+    RESERVED_NAMES,
+    UNAUTHENTICATED,
+    Authenticator,
+    Policy,
+)
 from common.errors import InvalidArgument, status_for
 from common.metrics import GRPC_LATENCY, GRPC_REQUESTS
 
 log = logging.getLogger(__name__)
+# One line per call (method, code, caller, duration_ms, peer), as STEPBOARD_ACCESS_LOG says.
+access_log = logging.getLogger("stepboard.access")
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 Decorator = Callable[[Behavior, bool], Behavior]
-
-HEALTH_PREFIX = "/grpc.health.v1.Health/"
-
 
 def decorate_handler(
     handler: grpc.RpcMethodHandler | None,
@@ -153,86 +160,107 @@ def _mapping_errors(method: str, inner: grpc.RpcMethodHandler) -> grpc.RpcMethod
     return decorate_handler(inner, reject_garbage, _tolerant)
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):
-    """Counts requests by method and final status code and observes their latency."""
+class AccessInterceptor(grpc.ServerInterceptor):
+    """Finds each call's caller, refuses what it may not call, and records the call.
 
-    def __init__(self) -> None:
+    With ``authenticator`` unset (no tokens, no policy) every caller is ``anonymous`` and
+    allowed. Otherwise a call without a caller is ``UNAUTHENTICATED`` and a call its caller
+    is not granted by ``policy`` is ``PERMISSION_DENIED`` (health and reflection are open).
+    Every call is counted by method, status code and caller label (the caller when
+    ``labels`` holds it, else ``other``) and timed; ``access_log`` (off, failed or all)
+    says which calls also get an access log line.
+    """
+
+    def __init__(
+        self,
+        authenticator: Authenticator | None = None,
+        policy: Policy | None = None,
+        labels: frozenset[str] = frozenset(),
+        access_log: str = "off",
+    ) -> None:
+        self._authenticator = authenticator
+        self._policy = policy or Policy()
+        self._labels = labels | RESERVED_NAMES
+        self._access_log = access_log
         self._built = _Built()
 
     def intercept_service(self, continuation, handler_call_details):
-        """Wraps the handler to record the outcome when the call completes."""
+        """Wraps the method's handler with the caller check and the call's record."""
         method = handler_call_details.method
         inner = continuation(handler_call_details)
-        return self._built.get(method, inner, lambda: decorate_handler(inner, _timed(method)))
+        return self._built.get(method, inner, lambda: decorate_handler(inner, self._access(method)))
 
+    def _access(self, method: str) -> Decorator:
+        """The decorator of ``method``'s calls; who may call it is resolved here, once."""
+        admit = self._admission(method)
+        record = self._recorder(method)
 
-def _timed(method: str) -> Decorator:
-    """A decorator recording ``method``'s calls, with its metric children resolved once."""
-    latency = GRPC_LATENCY.labels(method)
-    counts: dict[grpc.StatusCode, Any] = {}
+        def decorate(behavior: Behavior, streaming: bool) -> Behavior:
+            if streaming:
+                def checked_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                    started, caller = time.perf_counter(), UNAUTHENTICATED
+                    try:
+                        caller = admit(context)
+                        yield from behavior(request, context)
+                    finally:
+                        record(context, caller, started)
+                return checked_stream
 
-    def record(context: grpc.ServicerContext, started: float) -> None:
-        code = context.code() or grpc.StatusCode.OK
-        counter = counts.get(code)
-        if counter is None:
-            counter = counts[code] = GRPC_REQUESTS.labels(method, code.name)
-        counter.inc()
-        latency.observe(time.perf_counter() - started)
-
-    def decorate(behavior: Behavior, streaming: bool) -> Behavior:
-        if streaming:
-            def timed_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                started = time.perf_counter()
+            def checked(request: Any, context: grpc.ServicerContext) -> Any:
+                started, caller = time.perf_counter(), UNAUTHENTICATED
                 try:
-                    yield from behavior(request, context)
+                    caller = admit(context)
+                    return behavior(request, context)
                 finally:
-                    record(context, started)
-            return timed_stream
+                    record(context, caller, started)
+            return checked
+        return decorate
 
-        def timed(request: Any, context: grpc.ServicerContext) -> Any:
-            started = time.perf_counter()
-            try:
-                return behavior(request, context)
-            finally:
-                record(context, started)
-        return timed
-    return decorate
+    def _admission(self, method: str) -> Callable[[grpc.ServicerContext], str]:
+        """A function returning a call's caller, aborting the call if it is refused."""
+        authenticator = self._authenticator
+        if authenticator is None:
+            return lambda _context: ANONYMOUS
+        if method.startswith(OPEN_PREFIXES):
+            return lambda context: authenticator.caller(context) or UNAUTHENTICATED
+        allowed = self._policy.callers_of(method)
+        name = method.lstrip("/")
 
+        def admit(context: grpc.ServicerContext) -> str:
+            caller = authenticator.caller(context)
+            if caller is None:
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+            if caller not in allowed:
+                context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED, f'caller "{caller}" may not call {name}'
+                )
+            return caller
+        return admit
 
-class BearerAuthInterceptor(grpc.ServerInterceptor):
-    """Rejects calls without a known ``authorization: Bearer <token>`` (health is exempt).
+    def _recorder(self, method: str) -> Callable[[grpc.ServicerContext, str, float], None]:
+        """A function counting, timing and (per ``access_log``) logging one call; its
+        metric children are resolved once per label and code."""
+        counters: dict[tuple[str, grpc.StatusCode], Any] = {}
+        latencies: dict[str, Any] = {}
+        name = method.lstrip("/")
 
-    ``tokens`` maps each token to the caller it identifies; comparison is constant-time.
-    """
-
-    def __init__(self, tokens: Mapping[str, str]) -> None:
-        self._tokens = tuple(tokens.items())
-        self._denials = _Built()
-
-    def _caller(self, metadata: tuple) -> str | None:
-        header = dict(metadata or ()).get("authorization", "")
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented:
-            return None
-        found = None
-        for token, caller in self._tokens:
-            if hmac.compare_digest(token.encode(), presented.strip().encode()):
-                found = caller
-        return found
-
-    def intercept_service(self, continuation, handler_call_details):
-        """Passes authenticated and health calls through; aborts the rest UNAUTHENTICATED."""
-        handler = continuation(handler_call_details)
-        if handler_call_details.method.startswith(HEALTH_PREFIX):
-            return handler
-        if self._caller(handler_call_details.invocation_metadata) is not None:
-            return handler
-
-        method = handler_call_details.method
-        return self._denials.get(method, handler, lambda: decorate_handler(handler, _deny))
-
-
-def _deny(_behavior: Behavior, _streaming: bool) -> Behavior:
-    def abort(_request: Any, context: grpc.ServicerContext) -> None:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
-    return abort
+        def record(context: grpc.ServicerContext, caller: str, started: float) -> None:
+            elapsed = time.perf_counter() - started
+            code = context.code() or grpc.StatusCode.OK
+            label = caller if caller in self._labels else OTHER
+            counter = counters.get((label, code))
+            if counter is None:
+                counter = counters[label, code] = GRPC_REQUESTS.labels(method, code.name, label)
+            counter.inc()
+            latency = latencies.get(label)
+            if latency is None:
+                latency = latencies[label] = GRPC_LATENCY.labels(method, label)
+            latency.observe(elapsed)
+            if self._access_log == "all" or (
+                self._access_log == "failed" and code != grpc.StatusCode.OK
+            ):
+                access_log.info("rpc", extra={
+                    "method": name, "code": code.name, "caller": caller,
+                    "duration_ms": round(elapsed * 1000, 3), "peer": context.peer(),
+                })
+        return record

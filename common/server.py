@@ -1,6 +1,7 @@
 """gRPC server bootstrap shared by every service.
 
-Every server gets the same interceptors (metrics, optional bearer auth, error mapping), the
+Every server gets the same interceptors (caller check with metrics and access log, error
+mapping; common.authz says who a caller is and what it may call), the
 standard health service, server reflection, optional TLS/mTLS, bounded message sizes, and a
 graceful shutdown: health NOT_SERVING, in-flight RPCs finish, then the process's clients
 are closed.
@@ -19,8 +20,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from common.authz import Authenticator, Policy, check_caller_name, read_policy
 from common.config import ConfigError
-from common.interceptors import BearerAuthInterceptor, ErrorMappingInterceptor, MetricsInterceptor
+from common.interceptors import AccessInterceptor, ErrorMappingInterceptor
 from common.lifecycle import stop_on_signals, wait_for
 from common.metrics import serve_metrics
 from common.settings import default, read
@@ -71,6 +73,7 @@ def _read_tokens(env: Mapping[str, str]) -> dict[str, str]:
         caller, sep, token = item.partition(":")
         if not sep or not caller or not token:
             raise ConfigError("STEPBOARD_AUTH_TOKENS: expected caller:token items")
+        check_caller_name(caller, "STEPBOARD_AUTH_TOKENS")
         tokens[token] = caller
     return tokens
 
@@ -85,7 +88,40 @@ class ServerSettings:
     grace_seconds: float = default("GRACE_SECONDS")
     max_message_bytes: int = default("MAX_MESSAGE_BYTES")
     auth_tokens: Mapping[str, str] | None = None
+    auth_policy: Policy | None = None
+    access_log: str = default("ACCESS_LOG")
     tls: TlsSettings = TlsSettings()
+
+    def __post_init__(self) -> None:
+        """Refuses authentication without a policy (every token would call every method)
+        and a policy with no way to name a caller (every call would be refused)."""
+        if self.auth_tokens and self.auth_policy is None:
+            raise ConfigError(
+                "STEPBOARD_AUTH_TOKENS(_FILE) is set but STEPBOARD_AUTH_POLICY(_FILE) is not: "
+                "give each caller the methods it may call"
+            )
+        if self.auth_policy is not None and not self.auth_tokens \
+                and not self.tls.client_ca_file:
+            raise ConfigError(
+                "STEPBOARD_AUTH_POLICY(_FILE) is set but no caller can be identified: set "
+                "STEPBOARD_AUTH_TOKENS(_FILE) or STEPBOARD_TLS_CLIENT_CA_FILE (mTLS)"
+            )
+
+    @property
+    def authenticator(self) -> Authenticator | None:
+        """Who the callers are, or ``None`` when there is no policy (everyone anonymous)."""
+        if self.auth_policy is None:
+            return None
+        return Authenticator(self.auth_tokens or {}, bool(self.tls.client_ca_file))
+
+    @property
+    def caller_labels(self) -> frozenset[str]:
+        """The caller names the request metrics label as themselves: the tokens' and the
+        policy's (any other certificate identity is ``other``)."""
+        named = set((self.auth_tokens or {}).values())
+        if self.auth_policy is not None:
+            named |= set(self.auth_policy.grants)
+        return frozenset(named)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], component: str) -> "ServerSettings":
@@ -98,6 +134,8 @@ class ServerSettings:
             grace_seconds=read(env, "GRACE_SECONDS"),
             max_message_bytes=read(env, "MAX_MESSAGE_BYTES"),
             auth_tokens=_read_tokens(env) or None,
+            auth_policy=read_policy(read(env, "AUTH_POLICY"), read(env, "AUTH_POLICY_FILE")),
+            access_log=read(env, "ACCESS_LOG"),
             tls=TlsSettings.from_env(env),
         )
 
@@ -141,10 +179,13 @@ def build_grpc_server(
     settings: ServerSettings, registrations: Sequence[Registration]
 ) -> BuiltServer:
     """Creates a server with interceptors, the servicers, health and reflection, bound."""
-    interceptors: list[grpc.ServerInterceptor] = [MetricsInterceptor()]
-    if settings.auth_tokens:
-        interceptors.append(BearerAuthInterceptor(settings.auth_tokens))
-    interceptors.append(ErrorMappingInterceptor())
+    interceptors = [
+        AccessInterceptor(
+            settings.authenticator, settings.auth_policy, settings.caller_labels,
+            settings.access_log,
+        ),
+        ErrorMappingInterceptor(),
+    ]
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),

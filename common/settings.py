@@ -105,6 +105,19 @@ _ALL = (
          "(health exempt)"),
         ("AUTH_TOKENS_FILE", "str", "",
          "file with one `caller:token` per line (for a mounted secret)"),
+        ("AUTH_POLICY", "str", "",
+         "JSON `{\"caller\": [\"stepboard.v1.Ranking/*\", \"stepboard.v1.FriendGraph/"
+         "ListFriends\", ...]}`: the methods each caller (a token's name, or a client "
+         "certificate's first DNS SAN, else URI SAN, else CN under mTLS) may call; others are "
+         "`PERMISSION_DENIED`. `Service/*` leaves out the internal methods (FriendGraph's "
+         "ListHotUsers and GetRankingExclusions). Required with tokens; health and "
+         "reflection stay open"),
+        ("AUTH_POLICY_FILE", "str", "",
+         "file holding that JSON policy (for a mounted ConfigMap or Secret)"),
+        ("ACCESS_LOG", "choice", "failed",
+         "access log lines (method, code, caller, duration_ms, peer): for no call, the "
+         "calls that did not end OK, or all calls",
+         {"choices": ("off", "failed", "all")}),
         ("TLS_CERT_FILE", "str", "", "server certificate: serve TLS (with TLS_KEY_FILE)"),
         ("TLS_KEY_FILE", "str", "", "server private key (with TLS_CERT_FILE)"),
         ("TLS_CLIENT_CA_FILE", "str", "",

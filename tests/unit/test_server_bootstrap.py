@@ -1,4 +1,7 @@
-"""The shared server bootstrap: error mapping, bearer auth, metrics, graceful drain."""
+"""The shared server bootstrap: error mapping, bearer auth, metrics, graceful drain.
+
+(tests/unit/test_authz.py covers the policy; tests/integration/test_authorization.py
+covers callers and their methods against the real services.)"""
 
 import ctypes
 import os
@@ -13,6 +16,7 @@ import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
+from common.authz import Policy
 from common.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from common.server import ServerSettings, build_grpc_server, drain, register
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
@@ -81,9 +85,9 @@ def test_domain_errors_map_to_status_codes(server, user_id, code, details):
     assert raised.value.details() == details
 
 
-def test_requests_are_counted_by_method_and_code(server):
+def test_requests_are_counted_by_method_code_and_caller(server):
     def count() -> float:
-        labels = {"method": GLOBAL_RANK, "code": "NOT_FOUND"}
+        labels = {"method": GLOBAL_RANK, "code": "NOT_FOUND", "caller": "anonymous"}
         return REGISTRY.get_sample_value("stepboard_grpc_requests_total", labels) or 0.0
 
     before = count()
@@ -93,7 +97,10 @@ def test_requests_are_counted_by_method_and_code(server):
 
 
 def test_bearer_token_required_except_for_health():
-    built = start(auth_tokens={"s3cret": "app-backend"})
+    built = start(
+        auth_tokens={"s3cret": "app-backend"},
+        auth_policy=Policy.parse('{"app-backend": ["stepboard.v1.Ranking/*"]}', "test"),
+    )
     try:
         stub = stub_for(built.port)
         request = ranking_pb2.GetGlobalRankRequest(user_id=2)

@@ -314,8 +314,10 @@ stop_orphans() {
     wait "${pids[@]}"
 }
 
-# The service mode: plain, or TLS=1 (mTLS between everything, bearer tokens required).
-# The settings go to .stack/run/mode.env, which the supervisor adds to local.env.
+# The service mode: plain, or TLS=1 (mTLS between everything, bearer tokens required,
+# each caller allowed the methods stack/tls.sh's policy.json gives it). The settings go to
+# .stack/run/mode.env, which the supervisor adds to local.env, and each social_svc
+# client's own token to .stack/run/mode.<module>.env, which it adds to that module's.
 MODE_ENV=$RUN/mode.env
 configure_mode() {
     local wanted=$RUN/mode.env.new tls=$ST/tls
@@ -327,10 +329,10 @@ STEPBOARD_TLS_CERT_FILE=$tls/server.pem
 STEPBOARD_TLS_KEY_FILE=$tls/server-key.pem
 STEPBOARD_TLS_CLIENT_CA_FILE=$tls/ca.pem
 STEPBOARD_AUTH_TOKENS_FILE=$tls/tokens
+STEPBOARD_AUTH_POLICY_FILE=$tls/policy.json
 STEPBOARD_CLIENT_TLS_CA_FILE=$tls/ca.pem
 STEPBOARD_CLIENT_TLS_CERT_FILE=$tls/client.pem
 STEPBOARD_CLIENT_TLS_KEY_FILE=$tls/client-key.pem
-STEPBOARD_CLIENT_TOKEN_FILE=$tls/rank.token
 EOF
     fi
     [ -f "$MODE_ENV" ] || : > "$MODE_ENV"
@@ -339,6 +341,14 @@ EOF
         die "services are running in the other mode (TLS=${TLS:-0} asked): run make down first"
     fi
     mv "$wanted" "$MODE_ENV"
+    rm -f "$RUN"/mode.*.env
+    if [ "${TLS:-0}" = 1 ]; then
+        local client
+        for client in ingest_svc:ingest rank_svc:rank rank_svc.precompute:precompute; do
+            echo "STEPBOARD_CLIENT_TOKEN_FILE=$tls/${client#*:}.token" \
+                > "$RUN/mode.${client%%:*}.env"
+        done
+    fi
     set -a
     # shellcheck disable=SC1090
     . "$MODE_ENV"

@@ -1,7 +1,9 @@
 """Local-stack supervisor (stdlib only), started in the background by `stack/stack.sh up`.
 
 Runs every service in stack/services.tsv as `.venv/bin/python -m <module>` with
-stack/local.env plus STEPBOARD_GRPC_PORT / STEPBOARD_METRICS_PORT in its environment,
+stack/local.env, .stack/run/mode.env and .stack/run/mode.<module>.env (the TLS mode's
+settings and the module's own token, if present) plus STEPBOARD_GRPC_PORT /
+STEPBOARD_METRICS_PORT in its environment,
 output appended to .stack/logs/<module>.log and pid in .stack/run/<module>.pid.
 A child that exits is restarted with exponential backoff (capped at 10 s).
 SIGTERM/SIGINT: SIGTERM every child, wait up to 15 s, SIGKILL leftovers, exit.
@@ -89,7 +91,9 @@ def main() -> int:
     for line in (ROOT / "stack" / "services.tsv").read_text().splitlines():
         fields = line.split()
         if fields and not fields[0].startswith("#"):
-            children.append(Child(*fields, base_env=base_env))
+            own = STACK / "run" / f"mode.{fields[0]}.env"  # its token, in TLS mode
+            env = {**base_env, **read_env_file(own)} if own.exists() else base_env
+            children.append(Child(*fields, base_env=env))
 
     stopping = False
 

@@ -194,6 +194,7 @@ def test_env_names_cover_every_setting_in_common():
     left_to_default = {
         "AUTH_TOKENS",  # the chart mounts a tokens file instead (STEPBOARD_AUTH_TOKENS_FILE)
         "CLIENT_TOKEN",  # likewise, STEPBOARD_CLIENT_TOKEN_FILE
+        "AUTH_POLICY_FILE",  # the chart sets the policy inline (STEPBOARD_AUTH_POLICY)
         "REDIS_URL",  # also left out in sentinel/cluster mode, where it is optional
     }
     in_code = {s.name for s in SETTINGS.values() if set(s.components) & set(COMPONENTS)}
@@ -222,8 +223,11 @@ def _check_config(result, component, pod, config):
         assert bool(server.tls.client_ca_file) == expect_mtls, component
         expect_auth = values["auth"]["enabled"] and component in values["auth"]["servers"]
         assert (server.auth_tokens is not None) == expect_auth, component
+        assert (server.auth_policy is not None) == expect_auth, component
         if expect_auth:
             assert server.auth_tokens == {"s3cret-token": "app-backend", "other-token": "ops"}
+            auth = values["auth"]
+            assert set(server.auth_policy.grants) == {*auth["policy"], *auth["appCallers"]}
         drain = server.grace_seconds + int(container["lifecycle"]["preStop"]["exec"]["command"][1])
         assert pod["terminationGracePeriodSeconds"] > drain, component
     if component != "migration":
@@ -336,15 +340,15 @@ def test_sentinel_value_set_wires_shards_tls_tokens_and_monitoring():
             sorted(i["key"] for i in tls["secret"]["items"]),
             sorted(i["key"] for i in tokens["secret"]["items"]),
         )
-    server = (["ca.crt", "tls.crt", "tls.key"], ["tokens"])
-    assert mounted["social"] == server
-    assert mounted["ingest"] == mounted["rank"] == (
-        ["ca.crt", "tls.crt", "tls.key"], ["rank-token", "tokens"]
-    )
-    assert mounted["precompute"] == (["ca.crt", "tls.crt", "tls.key"], ["rank-token"])
+    certificates = ["ca.crt", "tls.crt", "tls.key"]
+    assert mounted["social"] == (certificates, ["tokens"])
+    # Each client of social mounts its own token only.
+    assert mounted["ingest"] == (certificates, ["ingest-token", "tokens"])
+    assert mounted["rank"] == (certificates, ["rank-token", "tokens"])
+    assert mounted["precompute"] == (certificates, ["precompute-token"])
     client_env = result.component("ConfigMap", "precompute")["data"]
     assert client_env["STEPBOARD_CLIENT_TLS_CA_FILE"] == "/etc/stepboard/tls/ca.crt"
-    assert client_env["STEPBOARD_CLIENT_TOKEN_FILE"] == "/etc/stepboard/auth/rank-token"
+    assert client_env["STEPBOARD_CLIENT_TOKEN_FILE"] == "/etc/stepboard/auth/precompute-token"
     assert not [v for v in result.pod("consumer")["volumes"] if v["name"] in ("tls", "auth-tokens")]
     consumer = result.component("Deployment", "consumer")
     assert consumer["spec"]["replicas"] == result.values["kafka"]["partitions"] == 24
@@ -361,6 +365,57 @@ def test_sentinel_value_set_wires_shards_tls_tokens_and_monitoring():
         COMPONENTS
     )
     assert all(any(p["name"] == "metrics" for p in s["spec"]["ports"]) for s in scraped)
+
+
+CALLERS = {"matchLabels": {"stepboard.io/client": "true"}}
+# The app namespaces of ci/cluster-netpol-values.yaml, as NetworkPolicy peers.
+APP_PEERS = [
+    {
+        "namespaceSelector": {"matchExpressions": [{
+            "key": "kubernetes.io/metadata.name", "operator": "In",
+            "values": ["app-backend", "ops-tools"],
+        }]},
+        "podSelector": CALLERS,
+    },
+    {"namespaceSelector": {"matchLabels": {"team": "app-backend"}}, "podSelector": CALLERS},
+]
+
+
+def test_social_is_closed_to_app_namespaces_when_no_app_caller_may_call_it(tmp_path):
+    apps = tmp_path / "apps.yaml"
+    apps.write_text(yaml.safe_dump({"auth": {"appCallers": {
+        "app-backend": ["stepboard.v1.StepIngest/*", "stepboard.v1.Ranking/*"],
+    }}}))
+    result = render((CHART / "ci" / "cluster-netpol-values.yaml", apps))
+    social = result.component("NetworkPolicy", "social")
+    (grpc_rule,) = [r for r in social["spec"]["ingress"] if r["ports"][0]["port"] == "grpc"]
+    (peer,) = grpc_rule["from"]
+    assert set(peer) == {"podSelector"}
+    assert result.component("NetworkPolicy", "rank")["spec"]["ingress"][0]["from"] == APP_PEERS
+
+
+def test_auth_is_on_by_default_with_least_privilege_per_component():
+    result = rendered(CHART / "ci" / "default-values.yaml")
+    policy = json.loads(result.component("ConfigMap", "social")["data"]["STEPBOARD_AUTH_POLICY"])
+    fg = "stepboard.v1.FriendGraph/"
+    assert policy["ingest"] == [fg + "CheckFriendship"]
+    assert all(m.startswith(fg) for c in ("rank", "precompute") for m in policy[c])
+    assert not {m.removeprefix(fg) for c in ("rank", "precompute") for m in policy[c]} & {
+        "AddFriendship", "RemoveFriendship", "UpsertProfile", "SetRankingVisibility",
+        "SetStepsHidden",
+    }
+    assert set(policy) == {"ingest", "rank", "precompute", "app-backend"}
+    for component in ("consumer", "archive"):
+        data = result.component("ConfigMap", component)["data"]
+        assert not any("TOKEN" in name for name in data), component
+
+
+def test_notes_warn_when_auth_is_turned_off(tmp_path):
+    off = tmp_path / "off.yaml"
+    off.write_text("auth: {enabled: false}\n")
+    assert "WARNING: auth.enabled is false" in render_notes((off,), tmp_path / "off")
+    on = render_notes((CHART / "ci" / "default-values.yaml",), tmp_path / "on")
+    assert "WARNING" not in on
 
 
 def test_cluster_value_set_has_network_policies_and_fixed_replicas():
@@ -384,20 +439,11 @@ def test_cluster_value_set_has_network_policies_and_fixed_replicas():
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
         ]
         if component in ("ingest", "rank"):
-            callers = {"matchLabels": {"stepboard.io/client": "true"}}
-            assert grpc_rules[0]["from"] == [
-                {
-                    "namespaceSelector": {"matchExpressions": [{
-                        "key": "kubernetes.io/metadata.name", "operator": "In",
-                        "values": ["app-backend", "ops-tools"],
-                    }]},
-                    "podSelector": callers,
-                },
-                {"namespaceSelector": {"matchLabels": {"team": "app-backend"}},
-                 "podSelector": callers},
-            ]
+            assert grpc_rules[0]["from"] == APP_PEERS
         elif component == "social":
-            (peer,) = grpc_rules[0]["from"]
+            # app-backend may call FriendGraph methods: its namespaces reach social too.
+            peer, *apps = grpc_rules[0]["from"]
+            assert apps == APP_PEERS
             assert set(peer) == {"podSelector"}, "only pods of this namespace"
             expressions = {e["key"]: e["values"] for e in peer["podSelector"]["matchExpressions"]}
             assert sorted(expressions["app.kubernetes.io/component"]) == [
@@ -459,7 +505,9 @@ CONTRADICTIONS = [
     (["tls.enabled=true"], r"tls\.enabled is true but tls\.existingSecret .* is empty"),
     (["tls.enabled=true", "tls.existingSecret=t", "tls.caKey="],
      r"tls\.servers contains social but tls\.caKey .* is empty"),
-    (["auth.enabled=true"], r"auth\.enabled is true but auth\.existingSecret .* is empty"),
+    (["auth.existingSecret="], r"auth\.enabled is true but auth\.existingSecret .* is empty"),
+    (["auth.appCallers.rank={stepboard.v1.Ranking/*}"],
+     r"auth\.appCallers\.rank is a component's name"),
     (["kafka.bootstrap="], r"kafka\.bootstrap is required"),
     (["kafka.securityProtocol=sasl_ssl"],
      r"kafka\.securityProtocol is sasl_ssl but kafka\.sasl\.mechanism is empty"),
@@ -495,7 +543,7 @@ def test_contradictory_values_fail_rendering_with_a_clear_message(sets, message)
 
 
 def test_all_contradictions_are_reported_at_once():
-    done = template(sets=("consumer.replicas=99", "redis.mode=cluster", "auth.enabled=true"))
+    done = template(sets=("consumer.replicas=99", "redis.mode=cluster", "auth.existingSecret="))
     assert done.returncode != 0
     assert done.stderr.count("\n  - ") == 3, done.stderr
 

@@ -105,8 +105,23 @@ app.kubernetes.io/component: {{ .component }}
 {{- $v := .root.Values -}}
 {{- $keys := list -}}
 {{- if include "stepboard.authOn" . -}}{{- $keys = append $keys $v.auth.key -}}{{- end -}}
-{{- if include "stepboard.clientAuthOn" . -}}{{- $keys = append $keys $v.auth.clientTokenKey -}}{{- end -}}
+{{- if include "stepboard.clientAuthOn" . -}}{{- $keys = append $keys (index $v.auth.clientTokenKeys .component) -}}{{- end -}}
 {{- join " " (uniq $keys) -}}
+{{- end -}}
+
+{{/* The authorization policy of the servers (STEPBOARD_AUTH_POLICY): the components' grants
+and the app callers', as one JSON object. */}}
+{{- define "stepboard.authPolicy" -}}
+{{- toJson (merge (dict) .Values.auth.policy .Values.auth.appCallers) -}}
+{{- end -}}
+
+{{/* Whether an app caller is granted FriendGraph methods (so app namespaces reach social): "true" or "". */}}
+{{- define "stepboard.appsCallSocial" -}}
+{{- range $methods := .Values.auth.appCallers -}}
+{{- range $method := $methods -}}
+{{- if hasPrefix "stepboard.v1.FriendGraph/" $method -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Whether a component talks to Redis: "true" or "". social does for its friend cache. */}}
@@ -136,8 +151,10 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $_ := set $env "STEPBOARD_MAX_WORKERS" (toString (int64 $v.server.maxWorkers)) -}}
 {{- $_ := set $env "STEPBOARD_GRACE_SECONDS" (toString $v.server.graceSeconds) -}}
 {{- $_ := set $env "STEPBOARD_MAX_MESSAGE_BYTES" (toString (int64 $v.server.maxMessageBytes)) -}}
+{{- $_ := set $env "STEPBOARD_ACCESS_LOG" (toString $v.server.accessLog) -}}
 {{- if include "stepboard.authOn" . -}}
 {{- $_ := set $env "STEPBOARD_AUTH_TOKENS_FILE" (printf "%s/%s" (include "stepboard.authDir" .) $v.auth.key) -}}
+{{- $_ := set $env "STEPBOARD_AUTH_POLICY" (include "stepboard.authPolicy" .root) -}}
 {{- end -}}
 {{- if include "stepboard.tlsOn" . -}}
 {{- $_ := set $env "STEPBOARD_TLS_CERT_FILE" (printf "%s/%s" (include "stepboard.tlsDir" .) $v.tls.certKey) -}}
@@ -195,7 +212,7 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- end -}}
 {{- end -}}
 {{- if include "stepboard.clientAuthOn" . -}}
-{{- $_ := set $env "STEPBOARD_CLIENT_TOKEN_FILE" (printf "%s/%s" (include "stepboard.authDir" .) $v.auth.clientTokenKey) -}}
+{{- $_ := set $env "STEPBOARD_CLIENT_TOKEN_FILE" (printf "%s/%s" (include "stepboard.authDir" .) (index $v.auth.clientTokenKeys $c)) -}}
 {{- end -}}
 {{- if has $c (list "ingest" "rank" "precompute") -}}
 {{- $_ := set $env "STEPBOARD_SOCIAL_ADDR" (printf "%s:%d" (include "stepboard.componentName" (dict "root" .root "component" "social")) (int64 $v.social.service.port)) -}}

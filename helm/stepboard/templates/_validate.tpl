@@ -69,7 +69,12 @@ values.schema.json checks types and ranges; this checks combinations.
 {{- $errors = append $errors "tls.servers contains social but tls.caKey (the CA rank and precompute trust) is empty" -}}
 {{- end -}}
 {{- if and $v.auth.enabled (not $v.auth.existingSecret) -}}
-{{- $errors = append $errors "auth.enabled is true but auth.existingSecret (the Secret with the caller:token file) is empty" -}}
+{{- $errors = append $errors "auth.enabled is true but auth.existingSecret (the Secret with the caller:token file and the components' tokens, docs/deploy.md) is empty; only for development, set auth.enabled=false" -}}
+{{- end -}}
+{{- range $name, $_ := $v.auth.appCallers -}}
+{{- if has $name (list "ingest" "social" "rank" "consumer" "precompute" "archive") -}}
+{{- $errors = append $errors (printf "auth.appCallers.%s is a component's name: give app backends names of their own (a component's grants are auth.policy.%s)" $name $name) -}}
+{{- end -}}
 {{- end -}}
 
 {{- $drain := add (int64 $v.server.preStopSleepSeconds) (ceil $v.server.graceSeconds) -}}

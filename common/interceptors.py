@@ -32,6 +32,8 @@ access_log = logging.getLogger("stepboard.access")
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 Decorator = Callable[[Behavior, bool], Behavior]
+# A call's caller, and the status and message to refuse it with (None: admitted).
+Admission = tuple[str, tuple[grpc.StatusCode, str] | None]
 
 def decorate_handler(
     handler: grpc.RpcMethodHandler | None,
@@ -198,43 +200,50 @@ class AccessInterceptor(grpc.ServerInterceptor):
         def decorate(behavior: Behavior, streaming: bool) -> Behavior:
             if streaming:
                 def checked_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                    started, caller = time.perf_counter(), UNAUTHENTICATED
+                    started = time.perf_counter()
+                    caller, refusal = admit(context)
                     try:
-                        caller = admit(context)
+                        if refusal is not None:
+                            context.abort(*refusal)
                         yield from behavior(request, context)
                     finally:
                         record(context, caller, started)
                 return checked_stream
 
             def checked(request: Any, context: grpc.ServicerContext) -> Any:
-                started, caller = time.perf_counter(), UNAUTHENTICATED
+                started = time.perf_counter()
+                caller, refusal = admit(context)
                 try:
-                    caller = admit(context)
+                    if refusal is not None:
+                        context.abort(*refusal)
                     return behavior(request, context)
                 finally:
                     record(context, caller, started)
             return checked
         return decorate
 
-    def _admission(self, method: str) -> Callable[[grpc.ServicerContext], str]:
-        """A function returning a call's caller, aborting the call if it is refused."""
+    def _admission(self, method: str) -> Callable[[grpc.ServicerContext], Admission]:
+        """A function returning a call's caller and, if the call is refused, the status
+        and message to abort it with."""
         authenticator = self._authenticator
         if authenticator is None:
-            return lambda _context: ANONYMOUS
+            return lambda _context: (ANONYMOUS, None)
         if method.startswith(OPEN_PREFIXES):
-            return lambda context: authenticator.caller(context) or UNAUTHENTICATED
+            return lambda context: (authenticator.caller(context) or UNAUTHENTICATED, None)
         allowed = self._policy.callers_of(method)
         name = method.lstrip("/")
 
-        def admit(context: grpc.ServicerContext) -> str:
+        def admit(context: grpc.ServicerContext) -> Admission:
             caller = authenticator.caller(context)
             if caller is None:
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+                return UNAUTHENTICATED, (
+                    grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token"
+                )
             if caller not in allowed:
-                context.abort(
+                return caller, (
                     grpc.StatusCode.PERMISSION_DENIED, f'caller "{caller}" may not call {name}'
                 )
-            return caller
+            return caller, None
         return admit
 
     def _recorder(self, method: str) -> Callable[[grpc.ServicerContext, str, float], None]:

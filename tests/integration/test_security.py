@@ -31,12 +31,14 @@ def tls(tmp_path_factory) -> Path:
 
 
 def secured(tls: Path, **more: str) -> dict[str, str]:
-    """Server settings: TLS with client certificates required, tokens required."""
+    """Server settings: TLS with client certificates required, tokens required, the local
+    stack's policy (test_authorization.py covers who may call what)."""
     return {
         "STEPBOARD_TLS_CERT_FILE": str(tls / "server.pem"),
         "STEPBOARD_TLS_KEY_FILE": str(tls / "server-key.pem"),
         "STEPBOARD_TLS_CLIENT_CA_FILE": str(tls / "ca.pem"),
         "STEPBOARD_AUTH_TOKENS_FILE": str(tls / "tokens"),
+        "STEPBOARD_AUTH_POLICY_FILE": str(tls / "policy.json"),
         **more,
     }
 
@@ -100,12 +102,21 @@ def test_a_known_token_over_mtls_is_served_end_to_end(tls, servers):
     assert not reply.stale_friends
 
 
-@pytest.mark.parametrize("token", ["", "not-a-token"])
-def test_missing_or_wrong_token_is_unauthenticated(tls, servers, token):
+def test_wrong_token_is_unauthenticated(tls, servers):
     _, rank = servers
     with pytest.raises(grpc.RpcError) as raised:
-        friend_ranking(rank.port, client(tls, token), 1)
+        friend_ranking(rank.port, client(tls, "not-a-token"), 1)
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_without_a_token_the_client_certificate_is_the_caller(tls, servers):
+    _, rank = servers
+    with pytest.raises(grpc.RpcError) as raised:
+        friend_ranking(rank.port, client(tls), 1)
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert raised.value.details() == (
+        'caller "stepboard-client" may not call stepboard.v1.Ranking/GetFriendRanking'
+    )
 
 
 def test_health_needs_no_token_but_still_a_client_certificate(tls, servers):

@@ -35,6 +35,7 @@ Decorator = Callable[[Behavior, bool], Behavior]
 # A call's caller, and the status and message to refuse it with (None: admitted).
 Admission = tuple[str, tuple[grpc.StatusCode, str] | None]
 
+
 def decorate_handler(
     handler: grpc.RpcMethodHandler | None,
     decorate: Decorator,
@@ -231,7 +232,7 @@ class AccessInterceptor(grpc.ServerInterceptor):
         if method.startswith(OPEN_PREFIXES):
             return lambda context: (authenticator.caller(context) or UNAUTHENTICATED, None)
         allowed = self._policy.callers_of(method)
-        name = method.lstrip("/")
+        name = method.removeprefix("/")
 
         def admit(context: grpc.ServicerContext) -> Admission:
             caller = authenticator.caller(context)
@@ -251,7 +252,7 @@ class AccessInterceptor(grpc.ServerInterceptor):
         metric children are resolved once per label and code."""
         counters: dict[tuple[str, grpc.StatusCode], Any] = {}
         latencies: dict[str, Any] = {}
-        name = method.lstrip("/")
+        name = method.removeprefix("/")
 
         def record(context: grpc.ServicerContext, caller: str, started: float) -> None:
             elapsed = time.perf_counter() - started

@@ -4,6 +4,7 @@
 covers callers and their methods against the real services.)"""
 
 import ctypes
+import logging
 import os
 import signal
 import threading
@@ -161,3 +162,21 @@ def _blocks_sigterm(pid: int, tid: int) -> bool:
     with open(f"/proc/{pid}/task/{tid}/status") as status:
         mask = next(line.split()[1] for line in status if line.startswith("SigBlk:"))
     return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.parametrize(("mode", "logged"), [
+    ("failed", ["NOT_FOUND"]), ("all", ["OK", "NOT_FOUND"]), ("off", []),
+])
+def test_the_access_log_writes_the_calls_its_mode_asks_for(caplog, mode, logged):
+    built = start(access_log=mode)
+    caplog.set_level(logging.INFO, logger="stepboard.access")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{built.port}") as channel:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        with pytest.raises(grpc.RpcError):
+            stub_for(built.port).GetGlobalRank(ranking_pb2.GetGlobalRankRequest(user_id=2))
+    finally:
+        built.server.stop(None)
+    lines = [r for r in caplog.records if r.name == "stepboard.access"]
+    assert [r.code for r in lines] == logged
+    assert all(r.caller == "anonymous" and r.duration_ms >= 0 for r in lines)

@@ -50,8 +50,8 @@ class StoreTls:
             if not path:
                 continue
             if not settings.enabled:
-                raise ConfigError(f"STEPBOARD_{store}_TLS_{suffix} is set but TLS to "
-                                  f"{store.title()} is off: set STEPBOARD_{store}_TLS=true")
+                raise ConfigError(f"STEPBOARD_{store}_TLS_{suffix} is set but TLS is off: "
+                                  f"set STEPBOARD_{store}_TLS=true")
             try:
                 Path(path).read_bytes()
             except OSError as error:

@@ -158,7 +158,7 @@ def create_redis(settings: RedisSettings, deadline_share: float = 1.0) -> RedisC
     if settings.mode == "cluster":
         cluster = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in settings.cluster_nodes],
-            **common,
+            ssl=settings.tls.enabled, **common,
         )
         _bind_cluster_nodes(cluster, deadline_share)
         return cluster
@@ -167,22 +167,21 @@ def create_redis(settings: RedisSettings, deadline_share: float = 1.0) -> RedisC
             list(settings.sentinels),
             socket_timeout=settings.socket_timeout_s,
             sentinel_kwargs={"password": settings.password or None,
-                             **_tls_options(settings.tls)},
+                             "ssl": settings.tls.enabled, **_tls_options(settings.tls)},
         )
-        client = sentinel.master_for(settings.sentinel_master, **common)
+        client = sentinel.master_for(settings.sentinel_master, ssl=settings.tls.enabled,
+                                     **common)
     else:  # a rediss:// URL picks redis-py's TLS connections itself
-        options = {k: v for k, v in common.items() if k != "ssl"}
-        client = redis.Redis.from_url(settings.url, **options)
+        client = redis.Redis.from_url(settings.url, **common)
     _bind_pool(client.connection_pool, deadline_share)
     return client
 
 
 def _tls_options(tls: StoreTls) -> dict[str, Any]:
-    """redis-py's arguments for ``tls``: none when it is off."""
+    """redis-py's ``ssl_*`` arguments for ``tls``: none when it is off."""
     if not tls.enabled:
         return {}
     return {
-        "ssl": True,
         "ssl_cert_reqs": "required",
         "ssl_ca_certs": tls.ca_file or None,
         "ssl_certfile": tls.cert_file or None,

@@ -47,15 +47,16 @@ def tls(tmp_path_factory) -> Path:
     return directory
 
 
-def redis_server(directory: Path, lines: list[str]) -> subprocess.Popen:
-    """A redis-server with ``lines`` as its configuration, data and log in ``directory``."""
+def redis_server(directory: Path, lines: list[str], *args: str) -> subprocess.Popen:
+    """A redis-server with ``lines`` as its configuration (a file of its own, which a
+    Sentinel rewrites) and ``args``, data and log in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "redis.conf"
     config.write_text("\n".join(
         ["bind 127.0.0.1", "protected-mode no", 'save ""', "appendonly no",
          f"dir {directory}", *lines]
     ) + "\n")
-    return start_logged(["redis-server", str(config)], {"PATH": "/usr/bin:/bin"},
+    return start_logged(["redis-server", str(config), *args], {"PATH": "/usr/bin:/bin"},
                         LOGS / f"{unique('redis-tls')}.log", ROOT)
 
 
@@ -96,6 +97,31 @@ def _answers(client: redis.Redis) -> bool:
         return client.ping()
     except redis.exceptions.ConnectionError:
         return False
+
+
+@pytest.fixture(scope="module")
+def sentinel_tls(tls, redis_tls, tmp_path_factory) -> Iterator[int]:
+    """A Sentinel speaking TLS only, watching ``redis_tls``'s TLS port; its port."""
+    port = free_port()
+    process = redis_server(tmp_path_factory.mktemp("sentinel"), [
+        "port 0", f"tls-port {port}", *server_tls_lines(tls), "tls-replication yes",
+        # Sentinel dials the master as a client: with a client certificate.
+        f"tls-client-cert-file {tls / 'client.pem'}",
+        f"tls-client-key-file {tls / 'client-key.pem'}",
+        f"sentinel monitor mymaster 127.0.0.1 {redis_tls['tls']} 1",
+    ], "--sentinel")
+    wait_until(lambda: _sentinel_answers(tls, port), 10, 0.05)
+    yield port
+    stop_process(process)
+
+
+def _sentinel_answers(tls: Path, port: int) -> bool:
+    done = subprocess.run(
+        ["redis-cli", "--tls", "--cacert", str(tls / "ca.pem"), "--cert", str(tls / "client.pem"),
+         "--key", str(tls / "client-key.pem"), "-p", str(port), "sentinel", "masters"],
+        capture_output=True, text=True,
+    )
+    return "mymaster" in done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +248,19 @@ def test_redis_cluster_board_over_tls(tls, redis_cluster_tls):
     try:
         write_and_read_board(client)
         assert len(client.get_primaries()) == 3
+    finally:
+        client.close()
+
+
+def test_redis_sentinel_and_master_over_tls(tls, sentinel_tls):
+    """The Sentinel has no plaintext port: asking it for the master needs TLS too."""
+    client = create_redis(RedisSettings.from_env({
+        "STEPBOARD_REDIS_MODE": "sentinel",
+        "STEPBOARD_REDIS_SENTINELS": f"127.0.0.1:{sentinel_tls}",
+        **tls_env(tls, "REDIS"),
+    }))
+    try:
+        write_and_read_board(client)
     finally:
         client.close()
 

@@ -129,7 +129,6 @@ class ShardPools:
         archive's bulk writes); off otherwise, so a server cannot ask for a client's files."""
         self.settings = settings
         self.local_infile = local_infile
-        self._tls = settings.tls_options()
         self.pools = [self._pool(dsn) for dsn in settings.shard_dsns]
 
     def _pool(self, dsn: ShardDsn) -> PooledDB:
@@ -149,7 +148,7 @@ class ShardPools:
             connect_timeout=max(1, round(self.settings.connect_timeout_s)),
             read_timeout=max(1, round(self.settings.read_timeout_s)),
             write_timeout=max(1, round(self.settings.write_timeout_s)),
-            **self._tls,
+            **self.settings.tls_options(),
         )
 
     def logical_shard(self, user_id: int) -> int:

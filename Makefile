@@ -3,7 +3,8 @@ MAKEFLAGS += --no-print-directory
 .PHONY: up down status install install-test-tools lock test test-unit check-protos protos config-doc lint demo chaos soak
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
-# TLS=1: mTLS on every server and client, bearer tokens required (certificates in .stack/tls).
+# TLS=1: mTLS on every server and client, bearer tokens required, TLS to Redis and MariaDB
+# (certificates in .stack/tls).
 up: install
 	TLS=$(TLS) bash stack/stack.sh up
 

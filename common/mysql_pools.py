@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -20,6 +20,7 @@ from common.config import ConfigError
 from common.errors import Unavailable
 from common.settings import default, read
 from common.sharding import shard_of
+from common.store_tls import StoreTls
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def _parse_shard_map(
 
 @dataclass(frozen=True)
 class MySQLSettings:
-    """Physical shard DSNs, the logical → physical map, pool size and timeouts."""
+    """Physical shard DSNs, the logical → physical map, pool size, timeouts and TLS."""
 
     shard_dsns: tuple[ShardDsn, ...]
     logical_shards: int = default("MYSQL_LOGICAL_SHARDS")
@@ -79,6 +80,7 @@ class MySQLSettings:
     connect_timeout_s: float = default("MYSQL_CONNECT_TIMEOUT_S")
     read_timeout_s: float = default("MYSQL_READ_TIMEOUT_S")
     write_timeout_s: float = default("MYSQL_WRITE_TIMEOUT_S")
+    tls: StoreTls = field(default_factory=lambda: StoreTls.off("MYSQL"))
 
     @classmethod
     def from_env(
@@ -86,7 +88,8 @@ class MySQLSettings:
     ) -> "MySQLSettings":
         """Reads ``STEPBOARD_<prefix>MYSQL_SHARD_DSNS``, ``_LOGICAL_SHARDS`` and ``_SHARD_MAP``
         (``prefix`` ``"ARCHIVE_"``: the day archive's own shards, mapped the same way) and
-        the shared pool size and timeouts (``STEPBOARD_MYSQL_POOL_SIZE``, ``_*_TIMEOUT_S``).
+        the shared pool size, timeouts and TLS (``STEPBOARD_MYSQL_POOL_SIZE``,
+        ``_*_TIMEOUT_S``, ``_TLS*``: one set for the graph's and the archive's shards).
         A ``required`` set needs at least one DSN; otherwise an empty set has no shards."""
         dsns_name = f"{prefix}MYSQL_SHARD_DSNS"
         dsns = tuple(
@@ -108,7 +111,14 @@ class MySQLSettings:
             connect_timeout_s=read(env, "MYSQL_CONNECT_TIMEOUT_S"),
             read_timeout_s=read(env, "MYSQL_READ_TIMEOUT_S"),
             write_timeout_s=read(env, "MYSQL_WRITE_TIMEOUT_S"),
+            tls=StoreTls.from_env(env, "MYSQL"),
         )
+
+    def tls_options(self) -> dict[str, Any]:
+        """PyMySQL's ``connect`` arguments for TLS: with it on, a context that verifies the
+        server (so PyMySQL requires TLS and refuses a server without it); with it off,
+        none (PyMySQL's default: TLS if the server offers it, unverified)."""
+        return {"ssl": self.tls.context()} if self.tls.enabled else {}
 
 
 class ShardPools:
@@ -138,6 +148,7 @@ class ShardPools:
             connect_timeout=max(1, round(self.settings.connect_timeout_s)),
             read_timeout=max(1, round(self.settings.read_timeout_s)),
             write_timeout=max(1, round(self.settings.write_timeout_s)),
+            **self.settings.tls_options(),
         )
 
     def logical_shard(self, user_id: int) -> int:

@@ -3,7 +3,7 @@
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -17,6 +17,7 @@ from common import call_deadline
 from common.config import ConfigError, host_port
 from common.errors import DeadlineExceeded
 from common.settings import default, read
+from common.store_tls import StoreTls
 
 RedisClient = redis.Redis | RedisCluster
 # What a Redis call raises when the server is unreachable, slow or refuses: callers that can
@@ -30,24 +31,30 @@ log = logging.getLogger(__name__)
 class RedisSettings:
     """How to reach Redis. ``mode`` picks which of the address settings is used;
     ``allow_eviction`` lets a process run on a Redis that may evict keys
-    (:func:`require_noeviction`)."""
+    (:func:`require_noeviction`); ``tls`` applies to whichever servers the mode reaches."""
 
     mode: str = default("REDIS_MODE")
     url: str = default("REDIS_URL")
     sentinels: tuple[tuple[str, int], ...] = default("REDIS_SENTINELS")
     sentinel_master: str = default("REDIS_SENTINEL_MASTER")
     cluster_nodes: tuple[tuple[str, int], ...] = default("REDIS_CLUSTER_NODES")
+    username: str = default("REDIS_USERNAME")
     password: str = default("REDIS_PASSWORD")
+    tls: StoreTls = field(default_factory=lambda: StoreTls.off("REDIS"))
     socket_timeout_s: float = default("REDIS_SOCKET_TIMEOUT_S")
     allow_eviction: bool = default("REDIS_ALLOW_EVICTION")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RedisSettings":
-        """Reads ``STEPBOARD_REDIS_*``; the address for the chosen mode is required."""
+        """Reads ``STEPBOARD_REDIS_*``; the address for the chosen mode is required. In
+        standalone mode a ``rediss://`` URL turns TLS on, and ``STEPBOARD_REDIS_TLS`` with
+        a ``redis://`` one is refused (the URL would say plaintext)."""
         mode = read(env, "REDIS_MODE")
+        url = read(env, "REDIS_URL", required=mode == "standalone")
+        rediss = mode == "standalone" and url.startswith("rediss://")
         settings = cls(
             mode=mode,
-            url=read(env, "REDIS_URL", required=mode == "standalone"),
+            url=url,
             sentinels=tuple(
                 host_port(env, "REDIS_SENTINELS", item)
                 for item in read(env, "REDIS_SENTINELS")
@@ -57,7 +64,9 @@ class RedisSettings:
                 host_port(env, "REDIS_CLUSTER_NODES", item)
                 for item in read(env, "REDIS_CLUSTER_NODES")
             ),
+            username=read(env, "REDIS_USERNAME"),
             password=read(env, "REDIS_PASSWORD"),
+            tls=StoreTls.from_env(env, "REDIS", implied=rediss),
             socket_timeout_s=read(env, "REDIS_SOCKET_TIMEOUT_S"),
             allow_eviction=read(env, "REDIS_ALLOW_EVICTION"),
         )
@@ -65,6 +74,9 @@ class RedisSettings:
             raise ConfigError("STEPBOARD_REDIS_SENTINELS is required when REDIS_MODE=sentinel")
         if mode == "cluster" and not settings.cluster_nodes:
             raise ConfigError("STEPBOARD_REDIS_CLUSTER_NODES is required when REDIS_MODE=cluster")
+        if mode == "standalone" and settings.tls.enabled and not rediss:
+            raise ConfigError("STEPBOARD_REDIS_URL: use a rediss:// URL with "
+                              "STEPBOARD_REDIS_TLS=true")
         return settings
 
 
@@ -131,19 +143,22 @@ def create_redis(settings: RedisSettings, deadline_share: float = 1.0) -> RedisC
     at most, and never past the deadline of the gRPC call being served (``deadline_share``
     of what is left of it: a cache takes less, so its fallback can still answer). Only a
     refused or broken connection is retried, twice: a Redis that did not answer in time is
-    not asked again (a hung server would otherwise hold the call for three timeouts)."""
+    not asked again (a hung server would otherwise hold the call for three timeouts).
+    ``settings.tls`` secures the connections to every server, Sentinels included."""
     common = {
+        "username": settings.username or None,
         "password": settings.password or None,
         "socket_timeout": settings.socket_timeout_s,
         "socket_connect_timeout": settings.socket_timeout_s,
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=2,
                        supported_errors=(redis.exceptions.ConnectionError,)),
         "health_check_interval": 30,
+        **_tls_options(settings.tls),
     }
     if settings.mode == "cluster":
         cluster = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in settings.cluster_nodes],
-            **common,
+            ssl=settings.tls.enabled, **common,
         )
         _bind_cluster_nodes(cluster, deadline_share)
         return cluster
@@ -151,13 +166,28 @@ def create_redis(settings: RedisSettings, deadline_share: float = 1.0) -> RedisC
         sentinel = Sentinel(
             list(settings.sentinels),
             socket_timeout=settings.socket_timeout_s,
-            sentinel_kwargs={"password": settings.password or None},
+            sentinel_kwargs={"password": settings.password or None,
+                             "ssl": settings.tls.enabled, **_tls_options(settings.tls)},
         )
-        client = sentinel.master_for(settings.sentinel_master, **common)
-    else:
+        client = sentinel.master_for(settings.sentinel_master, ssl=settings.tls.enabled,
+                                     **common)
+    else:  # a rediss:// URL picks redis-py's TLS connections itself
         client = redis.Redis.from_url(settings.url, **common)
     _bind_pool(client.connection_pool, deadline_share)
     return client
+
+
+def _tls_options(tls: StoreTls) -> dict[str, Any]:
+    """redis-py's ``ssl_*`` arguments for ``tls``: none when it is off."""
+    if not tls.enabled:
+        return {}
+    return {
+        "ssl_cert_reqs": "required",
+        "ssl_ca_certs": tls.ca_file or None,
+        "ssl_certfile": tls.cert_file or None,
+        "ssl_keyfile": tls.key_file or None,
+        "ssl_check_hostname": tls.verify_hostname,
+    }
 
 
 def _bind_pool(pool: redis.ConnectionPool, share: float) -> None:

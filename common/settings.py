@@ -211,7 +211,21 @@ _ALL = (
         ("REDIS_CLUSTER_NODES", "list", (),
          "`host:port,...` startup nodes of a Redis Cluster; required when "
          "REDIS_MODE=cluster"),
+        ("REDIS_USERNAME", "str", "",
+         "Redis ACL user (empty: the `default` user); sent with REDIS_PASSWORD"),
         ("REDIS_PASSWORD", "str", "", "Redis password"),
+        ("REDIS_TLS", "bool", False,
+         "TLS to Redis: to the Sentinels and the master, or to every Cluster node; a "
+         "`rediss://` REDIS_URL turns it on too (a `redis://` one with `true` is refused)"),
+        ("REDIS_TLS_CA_FILE", "str", "",
+         "CA the Redis servers' certificates must chain to (empty: the system's)"),
+        ("REDIS_TLS_CERT_FILE", "str", "",
+         "client certificate for a Redis that requires one (`tls-auth-clients`; with "
+         "_KEY_FILE)"),
+        ("REDIS_TLS_KEY_FILE", "str", "", "client private key (with _CERT_FILE)"),
+        ("REDIS_TLS_VERIFY_HOSTNAME", "bool", True,
+         "a server certificate must name the host dialled (a Cluster's or Sentinel's "
+         "announced address: their certificates need those IPs or names)"),
         ("REDIS_SOCKET_TIMEOUT_S", "float", 2.0,
          "connect/read timeout, so a dead or hung Redis fails fast (`UNAVAILABLE`; a read "
          "that times out is not retried); a call's wait also ends by its deadline "
@@ -243,6 +257,20 @@ _ALL = (
         ("MYSQL_READ_TIMEOUT_S", "float", 5.0, "so a hung shard fails fast", {"minimum": 0.0}),
         ("MYSQL_WRITE_TIMEOUT_S", "float", 5.0, "so a hung shard fails fast",
          {"minimum": 0.0}),
+        ("MYSQL_TLS", "bool", False,
+         "require TLS to every shard, of the friend graph and of the archive, with the "
+         "server's certificate verified (off: the driver's default, TLS only if the server "
+         "offers it, unverified)"),
+        ("MYSQL_TLS_CA_FILE", "str", "",
+         "CA the shards' certificates must chain to (empty: the system's); one file may "
+         "hold several CAs"),
+        ("MYSQL_TLS_CERT_FILE", "str", "",
+         "client certificate for a server that requires one (`REQUIRE X509`; with "
+         "_KEY_FILE)"),
+        ("MYSQL_TLS_KEY_FILE", "str", "", "client private key (with _CERT_FILE)"),
+        ("MYSQL_TLS_VERIFY_HOSTNAME", "bool", True,
+         "a shard's certificate must name the DSN's host (ssl-mode `VERIFY_IDENTITY`; off: "
+         "`VERIFY_CA`)"),
     )
     + _declare(
         "Archive shards", ("rank", "consumer", "archive"),

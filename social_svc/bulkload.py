@@ -159,12 +159,13 @@ def user_lines(spec: GraphSpec, home: bytes, shard: int, degree: array) -> Itera
         yield "friend_counts", "".join([f"{u}\t{c}\n" for u, c in counted if c]), 0
 
 
-def connect(dsn: ShardDsn, connect_timeout_s: float) -> pymysql.Connection:
-    """A loader connection: LOCAL INFILE on, no read timeout (statements run for minutes)."""
+def connect(dsn: ShardDsn, settings: MySQLSettings) -> pymysql.Connection:
+    """A loader connection: LOCAL INFILE on, no read timeout (statements run for minutes),
+    TLS as the settings say."""
     return pymysql.connect(
         host=dsn.host, port=dsn.port, user=dsn.user, password=dsn.password,
         database=dsn.database, charset="utf8mb4", autocommit=False, local_infile=True,
-        connect_timeout=max(1, round(connect_timeout_s)),
+        connect_timeout=max(1, round(settings.connect_timeout_s)), **settings.tls_options(),
     )
 
 
@@ -194,7 +195,7 @@ class ShardLoader(threading.Thread):
 
     def __init__(self, dsn: ShardDsn, settings: MySQLSettings, progress: Progress) -> None:
         super().__init__(daemon=True)
-        self.conn = connect(dsn, settings.connect_timeout_s)
+        self.conn = connect(dsn, settings)
         self.chunks: queue.Queue = queue.Queue(maxsize=2)
         self.progress = progress
         self.error: BaseException | None = None
@@ -226,7 +227,7 @@ class ShardLoader(threading.Thread):
 def check_empty(settings: MySQLSettings, truncate: bool) -> None:
     """Empties the tables (``truncate``) or fails unless they are empty on every shard."""
     for dsn in settings.shard_dsns:
-        conn = connect(dsn, settings.connect_timeout_s)
+        conn = connect(dsn, settings)
         try:
             with conn.cursor() as cur:
                 for table in TABLES:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local stack: Kafka (KRaft), Redis, a 3-master Redis Cluster, MariaDB and the stepboard services.
 #   stack/stack.sh up [--infra]   start what is not running (--infra: no services)
+#                                 TLS=1: mTLS between the services, TLS to Redis and MariaDB
 #   stack/stack.sh down           stop everything this clone started
 #   stack/stack.sh status         one line per component
 # Configuration: stack/local.env (shared with the services and tests), stack/services.tsv;
@@ -15,10 +16,12 @@ RUN=$ST/run
 LOGS=$ST/logs
 DATA=$ST/data
 PY=$ROOT/.venv/bin/python
+TLS_DIR=$ST/tls  # stack/tls.sh's certificates, for TLS=1
 
 KAFKA_PORT=19092
 KAFKA_CONTROLLER_PORT=19093
 REDIS_PORT=16379
+REDIS_TLS_PORT=16380  # TLS=1 only
 REDIS_CLUSTER_PORTS="17001 17002 17003"
 MARIADB_PORT=13306
 MARIADB_SOCK=$RUN/mariadb.sock
@@ -151,12 +154,30 @@ wait_kafka() {
 }
 
 # ---------------------------------------------------------------- Redis
+tls_mode() { [ "${TLS:-0}" = 1 ]; }
+
 start_redis() {
-    if pid_of redis redis-server >/dev/null; then log "redis already running"; return; fi
+    if pid_of redis redis-server >/dev/null; then
+        # Redis renames its process, so its TLS port is what tells the modes apart.
+        if tls_mode && ! port_open $REDIS_TLS_PORT; then
+            die "redis runs without its TLS port (TLS=1 asked): run make down first"
+        fi
+        log "redis already running"; return
+    fi
     mkdir -p "$DATA/redis"
-    log "starting redis on 127.0.0.1:$REDIS_PORT"
+    # TLS=1: a TLS port as well, for clients with a certificate of the stack's CA; the
+    # plaintext port stays (the tests and redis-cli use it).
+    local tls=()
+    if tls_mode; then
+        tls=(--tls-port $REDIS_TLS_PORT --tls-cert-file "$TLS_DIR/server.pem"
+             --tls-key-file "$TLS_DIR/server-key.pem" --tls-ca-cert-file "$TLS_DIR/ca.pem"
+             --tls-auth-clients yes)
+        log "starting redis on 127.0.0.1:$REDIS_PORT and, TLS, on 127.0.0.1:$REDIS_TLS_PORT"
+    else
+        log "starting redis on 127.0.0.1:$REDIS_PORT"
+    fi
     # Redis is a view rebuilt from Kafka, so no persistence.
-    redis-server --bind 127.0.0.1 --port $REDIS_PORT --protected-mode no \
+    redis-server --bind 127.0.0.1 --port $REDIS_PORT --protected-mode no "${tls[@]}" \
         --dir "$DATA/redis" --save '' --appendonly no \
         --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$LOGS/redis.log"
     local i
@@ -166,6 +187,7 @@ start_redis() {
 
 wait_redis() {
     wait_for redis redis-server 30 sh -c "redis-cli -p $REDIS_PORT ping | grep -q PONG"
+    if tls_mode; then wait_for redis redis-server 30 port_open $REDIS_TLS_PORT; fi
 }
 
 # ---------------------------------------------------------------- Redis Cluster
@@ -264,7 +286,12 @@ wait_redis_cluster() {
 maria_root() { mariadb --no-defaults --protocol=socket --socket="$MARIADB_SOCK" -uroot "$@"; }
 
 start_mariadb() {
-    if pid_of mariadb mariadbd >/dev/null; then log "mariadb already running"; return; fi
+    if pid_of mariadb mariadbd >/dev/null; then
+        if tls_mode && ! pid_of mariadb "mariadbd.* --ssl-cert=" >/dev/null; then
+            die "mariadb runs without its certificate (TLS=1 asked): run make down first"
+        fi
+        log "mariadb already running"; return
+    fi
     if [ ! -d "$DATA/mariadb/mysql" ]; then
         log "initialising mariadb data dir"
         rm -rf "$DATA/mariadb"
@@ -273,10 +300,17 @@ start_mariadb() {
             --auth-root-authentication-method=socket --skip-test-db \
             >> "$LOGS/mariadb.log" 2>&1 || die "mariadb-install-db failed (log: .stack/logs/mariadb.log)"
     fi
-    log "starting mariadb on 127.0.0.1:$MARIADB_PORT"
+    # TLS=1: the server's certificate loaded (TLS offered, plaintext still accepted).
+    local tls=()
+    if tls_mode; then
+        tls=(--ssl-cert="$TLS_DIR/server.pem" --ssl-key="$TLS_DIR/server-key.pem"
+             --ssl-ca="$TLS_DIR/ca.pem")
+    fi
+    log "starting mariadb on 127.0.0.1:$MARIADB_PORT${tls:+ (TLS offered)}"
     spawn mariadb mariadbd --no-defaults --user=root --datadir="$DATA/mariadb" \
         --port=$MARIADB_PORT --bind-address=127.0.0.1 --socket="$MARIADB_SOCK" \
-        --pid-file="$RUN/mariadb.pid" --log-error="$LOGS/mariadb.log" --skip-name-resolve
+        --pid-file="$RUN/mariadb.pid" --log-error="$LOGS/mariadb.log" --skip-name-resolve \
+        "${tls[@]}"
 }
 
 wait_mariadb() {
@@ -315,15 +349,15 @@ stop_orphans() {
 }
 
 # The service mode: plain, or TLS=1 (mTLS between everything, bearer tokens required,
-# each caller allowed the methods stack/tls.sh's policy.json gives it). The settings go to
+# each caller allowed the methods stack/tls.sh's policy.json gives it, and TLS with
+# client certificates to Redis's TLS port and to MariaDB). The settings go to
 # .stack/run/mode.env, which the supervisor adds to local.env, and each social_svc
 # client's own token to .stack/run/mode.<module>.env, which it adds to that module's.
 MODE_ENV=$RUN/mode.env
 configure_mode() {
-    local wanted=$RUN/mode.env.new tls=$ST/tls
+    local wanted=$RUN/mode.env.new tls=$TLS_DIR
     : > "$wanted"
-    if [ "${TLS:-0}" = 1 ]; then
-        bash "$ROOT/stack/tls.sh" "$tls"
+    if tls_mode; then
         cat > "$wanted" <<EOF
 STEPBOARD_TLS_CERT_FILE=$tls/server.pem
 STEPBOARD_TLS_KEY_FILE=$tls/server-key.pem
@@ -333,6 +367,14 @@ STEPBOARD_AUTH_POLICY_FILE=$tls/policy.json
 STEPBOARD_CLIENT_TLS_CA_FILE=$tls/ca.pem
 STEPBOARD_CLIENT_TLS_CERT_FILE=$tls/client.pem
 STEPBOARD_CLIENT_TLS_KEY_FILE=$tls/client-key.pem
+STEPBOARD_REDIS_URL=rediss://127.0.0.1:$REDIS_TLS_PORT/0
+STEPBOARD_REDIS_TLS_CA_FILE=$tls/ca.pem
+STEPBOARD_REDIS_TLS_CERT_FILE=$tls/client.pem
+STEPBOARD_REDIS_TLS_KEY_FILE=$tls/client-key.pem
+STEPBOARD_MYSQL_TLS=true
+STEPBOARD_MYSQL_TLS_CA_FILE=$tls/ca.pem
+STEPBOARD_MYSQL_TLS_CERT_FILE=$tls/client.pem
+STEPBOARD_MYSQL_TLS_KEY_FILE=$tls/client-key.pem
 EOF
     fi
     [ -f "$MODE_ENV" ] || : > "$MODE_ENV"
@@ -342,7 +384,7 @@ EOF
     fi
     mv "$wanted" "$MODE_ENV"
     rm -f "$RUN"/mode.*.env
-    if [ "${TLS:-0}" = 1 ]; then
+    if tls_mode; then
         local client
         for client in ingest_svc:ingest rank_svc:rank rank_svc.precompute:precompute; do
             echo "STEPBOARD_CLIENT_TOKEN_FILE=$tls/${client#*:}.token" \
@@ -385,6 +427,9 @@ tls_hint() {
     local t=.stack/tls
     echo "  TLS mode: in the commands below replace -plaintext with"
     echo "    -cacert $t/ca.pem -cert $t/client.pem -key $t/client-key.pem -H \"authorization: Bearer \$(cat $t/cli.token)\""
+    echo "  The services reach Redis over TLS on 127.0.0.1:$REDIS_TLS_PORT and MariaDB over TLS:"
+    echo "    redis-cli -p $REDIS_TLS_PORT --tls --cacert $t/ca.pem --cert $t/client.pem --key $t/client-key.pem"
+    echo "    mariadb -h127.0.0.1 -P$MARIADB_PORT -ustepboard -pstepboard --ssl-ca=$t/ca.pem --ssl-verify-server-cert"
 }
 
 usage_hint() {
@@ -409,6 +454,7 @@ cmd_up() {
     [ "${1:-}" = --infra ] && infra_only=1
     [ -x "$PY" ] || die ".venv missing: run stack/install.sh (or make install)"
     mkdir -p "$RUN" "$LOGS" "$DATA"
+    if tls_mode; then bash "$ROOT/stack/tls.sh" "$TLS_DIR"; fi
     # Start all three first so their startups overlap, then wait for each.
     start_kafka
     start_redis

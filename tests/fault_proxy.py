@@ -1,10 +1,12 @@
 """A TCP proxy for fault injection: forwards a free local port to a target, and can add
-latency, drop every open connection, or refuse new ones, switchable while it runs."""
+latency, drop every open connection, or refuse new ones, switchable while it runs; it can
+also record what passes and rewrite what the target says first on each connection."""
 
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 
 from tests.harness import free_port
 
@@ -14,8 +16,17 @@ CHUNK = 65536
 class FaultProxy:
     """Listens on ``127.0.0.1:<free port>`` and forwards each connection to ``target``."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(
+        self, target: tuple[str, int], record: bool = False,
+        rewrite_greeting: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        """``record`` keeps every byte forwarded, both ways, in :attr:`recorded`;
+        ``rewrite_greeting`` rewrites the first chunk the target sends on a connection (a
+        man in the middle tampering with a server's greeting)."""
         self.target = target
+        self.record = record
+        self.recorded = bytearray()
+        self.rewrite_greeting = rewrite_greeting
         self.port = free_port()
         self.latency_s = 0.0
         self.refusing = False
@@ -76,14 +87,24 @@ class FaultProxy:
             with self._lock:
                 self.accepted += 1
                 self._open.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
+            for source, sink, rewrite in ((client, upstream, None),
+                                          (upstream, client, self.rewrite_greeting)):
                 threading.Thread(
-                    target=self._pump, args=(source, sink), daemon=True, name="proxy-pump"
+                    target=self._pump, args=(source, sink, rewrite), daemon=True,
+                    name="proxy-pump",
                 ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(
+        self, source: socket.socket, sink: socket.socket,
+        rewrite: Callable[[bytes], bytes] | None,
+    ) -> None:
         try:
             while data := source.recv(CHUNK):
+                if rewrite is not None:
+                    data, rewrite = rewrite(data), None
+                if self.record:
+                    with self._lock:
+                        self.recorded += data
                 if self.latency_s:
                     time.sleep(self.latency_s)
                 sink.sendall(data)

@@ -178,9 +178,11 @@ def rpc_error(call, *args, **kwargs) -> grpc.RpcError:
 
 class PrivateMariaDB:
     """A MariaDB server of the test's own (datadir under ``.stack/data/tests``), started as
-    ``stack/stack.sh`` starts the stack's, with a ``stepboard`` user for ``stepboard_%``."""
+    ``stack/stack.sh`` starts the stack's (plus ``options``, such as its TLS files), with a
+    ``stepboard`` user for ``stepboard_%``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
+        self.options = options
         name = unique("mariadb")
         self.datadir = ROOT / ".stack" / "data" / "tests" / name
         self.log = ROOT / ".stack" / "logs" / "tests" / f"{name}.log"
@@ -196,7 +198,7 @@ class PrivateMariaDB:
             check=True, capture_output=True, timeout=120,
         )
         self.start()
-        self._root(
+        self.root(
             "CREATE USER 'stepboard'@'127.0.0.1' IDENTIFIED BY 'stepboard';"
             "GRANT ALL ON `stepboard\\_%`.* TO 'stepboard'@'127.0.0.1';"
         )
@@ -206,7 +208,8 @@ class PrivateMariaDB:
         """``(host, port)`` of the server."""
         return "127.0.0.1", self.port
 
-    def _root(self, sql: str) -> None:
+    def root(self, sql: str) -> None:
+        """Runs ``sql`` as root (over the unix socket)."""
         subprocess.run(
             ["mariadb", "--no-defaults", "--protocol=socket", f"--socket={self.socket}",
              "-uroot", "-e", sql],
@@ -219,14 +222,14 @@ class PrivateMariaDB:
             ["mariadbd", "--no-defaults", "--user=root", f"--datadir={self.datadir}",
              f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.socket}",
              f"--log-error={self.log}", "--skip-name-resolve", "--skip-log-bin",
-             "--innodb-buffer-pool-size=64M"],
+             "--innodb-buffer-pool-size=64M", *self.options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
         def ready() -> bool:
             assert self.process.poll() is None, f"mariadbd exited, see {self.log}"
             try:
-                self._root("SELECT 1")
+                self.root("SELECT 1")
             except subprocess.CalledProcessError:
                 return False
             return True

@@ -129,6 +129,39 @@ and the app callers', as one JSON object. */}}
 {{- if or (has .component (list "rank" "consumer" "precompute" "archive")) (and (eq .component "social") .root.Values.social.cache.enabled) -}}true{{- end -}}
 {{- end -}}
 
+{{/* Whether a component talks to MySQL (the graph's shards or the archive's): "true" or "". */}}
+{{- define "stepboard.usesMysql" -}}
+{{- if has .component (list "social" "migration" "rank" "consumer" "archive") -}}true{{- end -}}
+{{- end -}}
+
+{{/* Keys of the Secret with a store's CA and client certificate one component mounts
+(.store: "redis" or "mysql"). */}}
+{{- define "stepboard.storeTlsKeys" -}}
+{{- $t := (index .root.Values .store).tls -}}
+{{- $uses := ternary (include "stepboard.usesRedis" .) (include "stepboard.usesMysql" .) (eq .store "redis") -}}
+{{- if and $uses $t.enabled $t.existingSecret -}}
+{{- join " " (compact (list $t.caKey $t.certKey $t.keyKey)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A store's TLS settings for one component, set into .env (.store: "redis" or "mysql"). */}}
+{{- define "stepboard.storeTlsEnv" -}}
+{{- $t := (index .root.Values .store).tls -}}
+{{- $prefix := printf "STEPBOARD_%s_TLS" (upper .store) -}}
+{{- $dir := printf "/etc/stepboard/%s-tls" .store -}}
+{{- $_ := set .env $prefix (toString $t.enabled) -}}
+{{- if $t.enabled -}}
+{{- $_ := set .env (printf "%s_VERIFY_HOSTNAME" $prefix) (toString (ternary $t.verifyHostname $t.verifyIdentity (eq .store "redis"))) -}}
+{{- if $t.existingSecret -}}
+{{- range $key, $name := dict "caKey" "CA_FILE" "certKey" "CERT_FILE" "keyKey" "KEY_FILE" -}}
+{{- if index $t $key -}}
+{{- $_ := set $.env (printf "%s_%s" $prefix $name) (printf "%s/%s" $dir (index $t $key)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Where mounted secrets appear inside the containers. */}}
 {{- define "stepboard.tlsDir" -}}/etc/stepboard/tls{{- end -}}
 {{- define "stepboard.authDir" -}}/etc/stepboard/auth{{- end -}}
@@ -195,6 +228,13 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- end -}}
 {{- $_ := set $env "STEPBOARD_REDIS_SOCKET_TIMEOUT_S" (toString $v.redis.socketTimeoutSeconds) -}}
 {{- $_ := set $env "STEPBOARD_REDIS_ALLOW_EVICTION" (toString $v.redis.allowEviction) -}}
+{{- if $v.redis.auth.username -}}
+{{- $_ := set $env "STEPBOARD_REDIS_USERNAME" (toString $v.redis.auth.username) -}}
+{{- end -}}
+{{- include "stepboard.storeTlsEnv" (dict "root" .root "store" "redis" "env" $env) -}}
+{{- end -}}
+{{- if include "stepboard.usesMysql" . -}}
+{{- include "stepboard.storeTlsEnv" (dict "root" .root "store" "mysql" "env" $env) -}}
 {{- end -}}
 {{- if has $c (list "rank" "consumer" "precompute" "archive") -}}
 {{- $_ := set $env "STEPBOARD_BOARD_SHARDS" (toString (int64 $v.board.shards)) -}}
@@ -362,6 +402,19 @@ which restores the week and month boards from it after Redis lost data */ -}}
         path: {{ . | quote }}
       {{- end }}
 {{- end }}
+{{- range $store := list "redis" "mysql" }}
+{{- with include "stepboard.storeTlsKeys" (dict "root" $.root "component" $.component "store" $store) }}
+- name: {{ $store }}-tls
+  secret:
+    secretName: {{ (index $v $store).tls.existingSecret | quote }}
+    defaultMode: 0440
+    items:
+      {{- range splitList " " . }}
+      - key: {{ . | quote }}
+        path: {{ . | quote }}
+      {{- end }}
+{{- end }}
+{{- end }}
 {{- if and (has .component (list "ingest" "consumer")) $v.kafka.ssl.caSecret }}
 - name: kafka-ca
   secret:
@@ -386,6 +439,13 @@ which restores the week and month boards from it after Redis lost data */ -}}
 - name: tls
   mountPath: {{ include "stepboard.tlsDir" . }}
   readOnly: true
+{{- end }}
+{{- range $store := list "redis" "mysql" }}
+{{- if include "stepboard.storeTlsKeys" (dict "root" $.root "component" $.component "store" $store) }}
+- name: {{ $store }}-tls
+  mountPath: /etc/stepboard/{{ $store }}-tls
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- if and (has .component (list "ingest" "consumer")) $v.kafka.ssl.caSecret }}
 - name: kafka-ca

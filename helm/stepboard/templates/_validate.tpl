@@ -35,6 +35,18 @@ values.schema.json checks types and ranges; this checks combinations.
 {{- if and (eq $v.redis.mode "cluster") (not $v.redis.clusterNodes) -}}
 {{- $errors = append $errors "redis.mode is cluster but redis.clusterNodes is empty (list some cluster nodes as host:port)" -}}
 {{- end -}}
+{{- if and $v.redis.tls.enabled (eq $v.redis.mode "standalone") (not (hasPrefix "rediss://" $v.redis.url)) -}}
+{{- $errors = append $errors "redis.tls.enabled is true but redis.url is not a rediss:// URL" -}}
+{{- end -}}
+{{- range $store := list "redis" "mysql" -}}
+{{- $t := (index $v $store).tls -}}
+{{- if ne (not $t.certKey) (not $t.keyKey) -}}
+{{- $errors = append $errors (printf "%s.tls.certKey and %s.tls.keyKey go together (the client certificate and its key)" $store $store) -}}
+{{- end -}}
+{{- if and $t.enabled $t.certKey (not $t.existingSecret) -}}
+{{- $errors = append $errors (printf "%s.tls.certKey is set but %s.tls.existingSecret (the Secret holding it) is empty" $store $store) -}}
+{{- end -}}
+{{- end -}}
 
 {{- if and (not $v.mysql.shards) (not $v.mysql.existingSecret) -}}
 {{- $errors = append $errors "MySQL DSNs missing: set mysql.existingSecret (one key with every shard's DSN) or mysql.shards" -}}

@@ -2,12 +2,15 @@
 
 Every server gets the same interceptors (metrics, optional bearer auth, error mapping), the
 standard health service, server reflection, optional TLS/mTLS, bounded message sizes, and a
-graceful shutdown: health NOT_SERVING, in-flight RPCs finish, then the process's clients
-are closed.
+graceful shutdown: health NOT_SERVING (clients that watch it turn to other replicas),
+in-flight RPCs finish, then the process's clients are closed. Connections can be recycled
+after a maximum age, so that clients re-resolve the server's name and spread over new
+replicas.
 """
 
 import gc
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -26,6 +29,9 @@ from common.metrics import serve_metrics
 from common.settings import default, read
 
 log = logging.getLogger(__name__)
+# How long a draining server answers NOT_SERVING to health watches before it stops taking
+# calls (at most half the grace): long enough for watching clients to hear it.
+ANNOUNCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,9 @@ class ServerSettings:
 
     grpc_port: int
     metrics_port: int | None
+    grpc_host: str = default("GRPC_HOST")
+    max_connection_age_s: float = default("MAX_CONNECTION_AGE_S")
+    max_connection_age_grace_s: float = default("MAX_CONNECTION_AGE_GRACE_S")
     max_workers: int = default("MAX_WORKERS")
     grace_seconds: float = default("GRACE_SECONDS")
     max_message_bytes: int = default("MAX_MESSAGE_BYTES")
@@ -94,6 +103,9 @@ class ServerSettings:
         return cls(
             grpc_port=read(env, "GRPC_PORT", component=component),
             metrics_port=read(env, "METRICS_PORT", component=component) or None,
+            grpc_host=read(env, "GRPC_HOST"),
+            max_connection_age_s=read(env, "MAX_CONNECTION_AGE_S"),
+            max_connection_age_grace_s=read(env, "MAX_CONNECTION_AGE_GRACE_S"),
             max_workers=read(env, "MAX_WORKERS"),
             grace_seconds=read(env, "GRACE_SECONDS"),
             max_message_bytes=read(env, "MAX_MESSAGE_BYTES"),
@@ -137,6 +149,22 @@ def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials([chain])
 
 
+def _connection_age_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    """Channel options that close each client connection after its maximum age, with a
+    grace for the calls in flight on it; none when the age is 0 (connections live on).
+
+    A client whose connection closes reconnects and re-resolves the server's name: with
+    several replicas behind it (a headless Service) its calls spread over new ones too.
+    """
+    if not settings.max_connection_age_s:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", max(1, round(settings.max_connection_age_s * 1000))),
+        ("grpc.max_connection_age_grace_ms",
+         round(settings.max_connection_age_grace_s * 1000)),
+    ]
+
+
 def build_grpc_server(
     settings: ServerSettings, registrations: Sequence[Registration]
 ) -> BuiltServer:
@@ -149,6 +177,7 @@ def build_grpc_server(
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
+        *_connection_age_options(settings),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
@@ -169,7 +198,7 @@ def build_grpc_server(
     )
     for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    address = f"[::]:{settings.grpc_port}"
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
     if settings.tls.enabled:
         port = server.add_secure_port(address, _server_credentials(settings.tls))
     else:
@@ -200,10 +229,15 @@ def run_until_signal(
 def drain(
     built: BuiltServer, settings: ServerSettings, closers: Sequence[Callable[[], None]] = ()
 ) -> None:
-    """Health NOT_SERVING, let in-flight RPCs finish (up to the grace), then close clients."""
+    """Health NOT_SERVING, a pause for clients to turn to other replicas, let in-flight RPCs
+    finish (all within the grace), then close clients."""
     log.info("shutting down: health NOT_SERVING, draining in-flight RPCs")
     built.health.enter_graceful_shutdown()
-    built.server.stop(settings.grace_seconds).wait()
+    # Clients that watch health (common.channels.SERVICE_CONFIG) stop sending new calls here
+    # once they see NOT_SERVING; a call still arriving as the server stops would be cancelled.
+    announce_s = min(ANNOUNCE_S, settings.grace_seconds / 2)
+    time.sleep(announce_s)
+    built.server.stop(settings.grace_seconds - announce_s).wait()
     for close in closers:
         try:
             close()

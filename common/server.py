@@ -10,6 +10,7 @@ replicas.
 
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
@@ -29,8 +30,8 @@ from common.metrics import serve_metrics
 from common.settings import default, read
 
 log = logging.getLogger(__name__)
-# How long a draining server answers NOT_SERVING to health watches before it stops taking
-# calls (at most half the grace): long enough for watching clients to hear it.
+# How long a draining server watched by clients answers NOT_SERVING before it stops taking
+# calls (at most half the grace): long enough for the watching clients to hear it.
 ANNOUNCE_S = 1.0
 
 
@@ -130,12 +131,43 @@ def register(
     return Registration(name, lambda server: add(servicer, server))
 
 
+class WatchedHealth(health.HealthServicer):
+    """The standard health servicer, counting the clients watching it: clients of
+    common.channels (client-side health checking) hear a drain begin and stop sending."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            experimental_non_blocking=True,
+            experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2),
+        )
+        self._watch_lock = threading.Lock()
+        self._watchers = 0
+
+    @property
+    def watched(self) -> bool:
+        """Whether any client watches the server's health now."""
+        with self._watch_lock:
+            return self._watchers > 0
+
+    def Watch(self, request, context, send_response_callback=None):
+        """The standard Watch, counted while it lasts."""
+        with self._watch_lock:
+            self._watchers += 1
+        if not context.add_callback(self._unwatched):  # the call has already ended
+            self._unwatched()
+        return super().Watch(request, context, send_response_callback)
+
+    def _unwatched(self) -> None:
+        with self._watch_lock:
+            self._watchers -= 1
+
+
 class BuiltServer(NamedTuple):
     """A configured, not yet started server, its bound port and its health servicer."""
 
     server: grpc.Server
     port: int
-    health: health.HealthServicer
+    health: WatchedHealth
 
 
 def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
@@ -185,10 +217,7 @@ def build_grpc_server(
         options=options,
         maximum_concurrent_rpcs=settings.max_workers * 8,
     )
-    health_servicer = health.HealthServicer(
-        experimental_non_blocking=True,
-        experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2),
-    )
+    health_servicer = WatchedHealth()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in registrations:
         registration.add(server)
@@ -232,10 +261,11 @@ def drain(
     """Health NOT_SERVING, a pause for clients to turn to other replicas, let in-flight RPCs
     finish (all within the grace), then close clients."""
     log.info("shutting down: health NOT_SERVING, draining in-flight RPCs")
+    # Clients that watch health (common.channels.SERVICE_CONFIG) stop sending new calls once
+    # they see NOT_SERVING; a call still arriving as the server stops would be cancelled.
+    watched = built.health.watched
     built.health.enter_graceful_shutdown()
-    # Clients that watch health (common.channels.SERVICE_CONFIG) stop sending new calls here
-    # once they see NOT_SERVING; a call still arriving as the server stops would be cancelled.
-    announce_s = min(ANNOUNCE_S, settings.grace_seconds / 2)
+    announce_s = min(ANNOUNCE_S, settings.grace_seconds / 2) if watched else 0.0
     time.sleep(announce_s)
     built.server.stop(settings.grace_seconds - announce_s).wait()
     for close in closers:

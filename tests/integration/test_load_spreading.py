@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -27,6 +28,7 @@ from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_g
 from tests.harness import free_port, service_env, start_process, today, wait_until
 from tests.processes import stop_process
 from tests.social_support import STACK_MARIADB, ShardDatabases, SocialServer, fresh_user_base
+from tests.stack import ROOT
 
 HOSTS = ("127.0.0.2", "127.0.0.3")
 VIEWERS = 40
@@ -228,7 +230,7 @@ def test_servers_recycle_connections_and_calls_keep_succeeding(graph):
         channel.subscribe(record, try_to_connect=True)
         stub = social_pb2_grpc.FriendGraphStub(channel)
         try:
-            deadline = time.monotonic() + 4
+            deadline = time.monotonic() + 3
             while time.monotonic() < deadline:
                 page = stub.ListFriends(
                     social_pb2.ListFriendsRequest(user_id=viewer, page_size=100), timeout=5
@@ -242,3 +244,42 @@ def test_servers_recycle_connections_and_calls_keep_succeeding(graph):
     assert grpc.ChannelConnectivity.READY in states[ready + 1:] and len(states) > ready + 2, (
         f"the connection was never closed and reopened: {states}"
     )
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory) -> Path:
+    """A CA and a server certificate for localhost and 127.0.0.1, from stack/tls.sh."""
+    directory = tmp_path_factory.mktemp("tls")
+    subprocess.run(["bash", str(ROOT / "stack" / "tls.sh"), str(directory)], check=True,
+                   capture_output=True)
+    return directory
+
+
+@pytest.mark.parametrize(("target", "server_name", "verifies"), [
+    ("dns:///localhost:{port}", "", True),  # the name dialed is the name checked
+    ("ipv4:127.0.0.2:{port},127.0.0.3:{port}", "", False),  # no such name in the certificate
+    ("ipv4:127.0.0.2:{port},127.0.0.3:{port}", "localhost", True),  # the override, for all
+])
+def test_tls_checks_the_dialed_name_or_the_override_on_every_address(
+    graph, tls, target, server_name, verifies
+):
+    """Over TLS, a ``dns:///`` target's host (a headless Service's name) must be in the
+    server certificate, unless STEPBOARD_CLIENT_TLS_SERVER_NAME names one that is; the
+    certificate of stack/tls.sh holds localhost and 127.0.0.1."""
+    databases, viewers = graph
+    viewer, friends = next(iter(viewers.items()))
+    social = SocialServer(databases, "spread", STEPBOARD_TLS_CERT_FILE=str(tls / "server.pem"),
+                          STEPBOARD_TLS_KEY_FILE=str(tls / "server-key.pem"))
+    settings = ChannelSettings(ca_file=str(tls / "ca.pem"), server_name=server_name)
+    try:
+        with create_channel(target.format(port=social.built.port), settings) as channel:
+            stub = social_pb2_grpc.FriendGraphStub(channel)
+            request = social_pb2.ListFriendsRequest(user_id=viewer, page_size=100)
+            if verifies:
+                assert set(stub.ListFriends(request, timeout=10).friend_ids) == friends
+            else:
+                with pytest.raises(grpc.RpcError) as failed:
+                    stub.ListFriends(request, timeout=10)
+                assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        social.close()

@@ -89,6 +89,8 @@ def social_pair(
                     raise AssertionError(
                         f"social_svc on {host}:{port} did not start: {process.log_path}"
                     ) from None
+        for host, (process, _) in processes.items():  # the other one may answer for it
+            assert process.poll() is None, f"social_svc on {host} exited: {process.log_path}"
         yield processes, port
     finally:
         for process, _ in processes.values():

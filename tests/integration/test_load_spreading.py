@@ -22,8 +22,10 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.channels import ChannelSettings, create_channel
+from common.server import ServerSettings, build_grpc_server, drain
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.harness import free_port, service_env, start_process, today, wait_until
 from tests.processes import stop_process
@@ -285,3 +287,34 @@ def test_tls_checks_the_dialed_name_or_the_override_on_every_address(
                 assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         social.close()
+
+
+def test_a_drain_tells_watching_clients_before_the_server_stops():
+    """On SIGTERM (drain) a server whose health a client of create_channel watches still
+    answers for a moment, NOT_SERVING, while that client already sends it nothing."""
+    settings = ServerSettings(grpc_port=0, metrics_port=None, grpc_host="127.0.0.1",
+                              grace_seconds=4)
+    built = build_grpc_server(settings, [])
+    built.server.start()
+    watching = create_channel(f"127.0.0.1:{built.port}", ChannelSettings())
+    plain = grpc.insecure_channel(f"127.0.0.1:{built.port}")
+
+    def check(channel: grpc.Channel) -> int:
+        request = health_pb2.HealthCheckRequest()
+        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=2).status
+
+    try:
+        assert check(watching) == health_pb2.HealthCheckResponse.SERVING
+        wait_until(lambda: built.health.watched, timeout_s=5, interval_s=0.05)
+        drainer = threading.Thread(target=drain, args=(built, settings))
+        drainer.start()
+        time.sleep(0.3)
+        assert check(plain) == health_pb2.HealthCheckResponse.NOT_SERVING  # still answers
+        with pytest.raises(grpc.RpcError) as turned_away:
+            check(watching)
+        assert turned_away.value.code() == grpc.StatusCode.UNAVAILABLE
+        drainer.join(10)
+    finally:
+        watching.close()
+        plain.close()
+        built.server.stop(None)

@@ -4,8 +4,17 @@ The same settings serve every client in a process (rank_svc and the precompute j
 to social_svc): ``STEPBOARD_CLIENT_TLS_CA_FILE`` turns TLS on, a client certificate and key
 add mTLS, and ``STEPBOARD_CLIENT_TOKEN`` (or ``_TOKEN_FILE``) is sent as
 ``authorization: Bearer <token>`` on every call.
+
+Every channel spreads its calls and retries them as :data:`SERVICE_CONFIG` says: it
+connects to every address the target resolves to (``dns:///<headless service>:<port>``
+gives one per server pod) and sends calls to them in turn (``round_robin``), leaving out a
+server that reports itself not serving (draining), and a call that fails ``UNAVAILABLE``
+(a server gone or overloaded) is tried again, on the next server, a bounded number of
+times, always within the call's own deadline.
+docs/deploy.md publishes the same service config for app backends.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +63,42 @@ class ChannelSettings:
         return settings
 
 
+# round_robin over every address, skipping servers whose health (grpc.health.v1, the whole
+# server: "") is not SERVING, such as one draining after SIGTERM. Every stepboard call is
+# safe to retry (docs/design.md, "Retries"): reads, max-merged reports, and idempotent
+# upserts and deletes. gRPC retries a call only within its deadline, at most
+# ``maxAttempts`` times in all, and only while the channel's retry tokens last
+# (``retryThrottling``: a failure takes 1 of 100, a success gives 0.1 back, retries stop
+# below 50), so an outage of every server is not multiplied by the retries.
+SERVICE_CONFIG: dict = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "healthCheckConfig": {"serviceName": ""},
+    "methodConfig": [
+        {
+            "name": [
+                {"service": "stepboard.v1.StepIngest"},
+                {"service": "stepboard.v1.FriendGraph"},
+                {"service": "stepboard.v1.Ranking"},
+            ],
+            "retryPolicy": {
+                "maxAttempts": 4,
+                "initialBackoff": "0.05s",
+                "maxBackoff": "1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ],
+    "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.1},
+}
+_CHANNEL_OPTIONS = [
+    ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+    ("grpc.enable_retries", 1),
+    # The config above, never one published in DNS TXT records.
+    ("grpc.service_config_disable_resolution", 1),
+]
+
+
 class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Adds the bearer token to every call on a plaintext channel."""
 
@@ -73,9 +118,11 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
 
 
 def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
-    """A channel to ``address`` secured and authenticated as ``settings`` say."""
+    """A channel to ``address`` (``host:port`` or any gRPC target, e.g. ``dns:///host:port``)
+    secured and authenticated as ``settings`` say, spreading and retrying calls as
+    :data:`SERVICE_CONFIG` says."""
     if not settings.ca_file:
-        channel = grpc.insecure_channel(address)
+        channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
         return grpc.intercept_channel(channel, _BearerToken(settings.token)) if settings.token \
             else channel
     credentials = grpc.ssl_channel_credentials(
@@ -87,6 +134,7 @@ def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
         credentials = grpc.composite_channel_credentials(
             credentials, grpc.access_token_call_credentials(settings.token)
         )
-    options = [("grpc.ssl_target_name_override", settings.server_name)] \
-        if settings.server_name else []
+    options = [*_CHANNEL_OPTIONS]
+    if settings.server_name:
+        options.append(("grpc.ssl_target_name_override", settings.server_name))
     return grpc.secure_channel(address, credentials, options=options)

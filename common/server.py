@@ -3,12 +3,16 @@
 Every server gets the same interceptors (caller check with metrics and access log, error
 mapping; common.authz says who a caller is and what it may call), the
 standard health service, server reflection, optional TLS/mTLS, bounded message sizes, and a
-graceful shutdown: health NOT_SERVING, in-flight RPCs finish, then the process's clients
-are closed.
+graceful shutdown: health NOT_SERVING (clients that watch it turn to other replicas),
+in-flight RPCs finish, then the process's clients are closed. Connections can be recycled
+after a maximum age, so that clients re-resolve the server's name and spread over new
+replicas.
 """
 
 import gc
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -28,6 +32,9 @@ from common.metrics import serve_metrics
 from common.settings import default, read
 
 log = logging.getLogger(__name__)
+# How long a draining server watched by clients answers NOT_SERVING before it stops taking
+# calls (at most half the grace): long enough for the watching clients to hear it.
+ANNOUNCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,9 @@ class ServerSettings:
 
     grpc_port: int
     metrics_port: int | None
+    grpc_host: str = default("GRPC_HOST")
+    max_connection_age_s: float = default("MAX_CONNECTION_AGE_S")
+    max_connection_age_grace_s: float = default("MAX_CONNECTION_AGE_GRACE_S")
     max_workers: int = default("MAX_WORKERS")
     grace_seconds: float = default("GRACE_SECONDS")
     max_message_bytes: int = default("MAX_MESSAGE_BYTES")
@@ -130,6 +140,9 @@ class ServerSettings:
         return cls(
             grpc_port=read(env, "GRPC_PORT", component=component),
             metrics_port=read(env, "METRICS_PORT", component=component) or None,
+            grpc_host=read(env, "GRPC_HOST"),
+            max_connection_age_s=read(env, "MAX_CONNECTION_AGE_S"),
+            max_connection_age_grace_s=read(env, "MAX_CONNECTION_AGE_GRACE_S"),
             max_workers=read(env, "MAX_WORKERS"),
             grace_seconds=read(env, "GRACE_SECONDS"),
             max_message_bytes=read(env, "MAX_MESSAGE_BYTES"),
@@ -156,12 +169,43 @@ def register(
     return Registration(name, lambda server: add(servicer, server))
 
 
+class WatchedHealth(health.HealthServicer):
+    """The standard health servicer, counting the clients watching it: clients of
+    common.channels (client-side health checking) hear a drain begin and stop sending."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            experimental_non_blocking=True,
+            experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2),
+        )
+        self._watch_lock = threading.Lock()
+        self._watchers = 0
+
+    @property
+    def watched(self) -> bool:
+        """Whether any client watches the server's health now."""
+        with self._watch_lock:
+            return self._watchers > 0
+
+    def Watch(self, request, context, send_response_callback=None):
+        """The standard Watch, counted while it lasts."""
+        with self._watch_lock:
+            self._watchers += 1
+        if not context.add_callback(self._unwatched):  # the call has already ended
+            self._unwatched()
+        return super().Watch(request, context, send_response_callback)
+
+    def _unwatched(self) -> None:
+        with self._watch_lock:
+            self._watchers -= 1
+
+
 class BuiltServer(NamedTuple):
     """A configured, not yet started server, its bound port and its health servicer."""
 
     server: grpc.Server
     port: int
-    health: health.HealthServicer
+    health: WatchedHealth
 
 
 def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
@@ -173,6 +217,22 @@ def _server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
             require_client_auth=True,
         )
     return grpc.ssl_server_credentials([chain])
+
+
+def _connection_age_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    """Channel options that close each client connection after its maximum age, with a
+    grace for the calls in flight on it; none when the age is 0 (connections live on).
+
+    A client whose connection closes reconnects and re-resolves the server's name: with
+    several replicas behind it (a headless Service) its calls spread over new ones too.
+    """
+    if not settings.max_connection_age_s:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", max(1, round(settings.max_connection_age_s * 1000))),
+        ("grpc.max_connection_age_grace_ms",
+         round(settings.max_connection_age_grace_s * 1000)),
+    ]
 
 
 def build_grpc_server(
@@ -190,6 +250,7 @@ def build_grpc_server(
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
+        *_connection_age_options(settings),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.max_workers),
@@ -197,10 +258,7 @@ def build_grpc_server(
         options=options,
         maximum_concurrent_rpcs=settings.max_workers * 8,
     )
-    health_servicer = health.HealthServicer(
-        experimental_non_blocking=True,
-        experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2),
-    )
+    health_servicer = WatchedHealth()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in registrations:
         registration.add(server)
@@ -210,7 +268,7 @@ def build_grpc_server(
     )
     for name in ("", *names):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    address = f"[::]:{settings.grpc_port}"
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
     if settings.tls.enabled:
         port = server.add_secure_port(address, _server_credentials(settings.tls))
     else:
@@ -241,10 +299,16 @@ def run_until_signal(
 def drain(
     built: BuiltServer, settings: ServerSettings, closers: Sequence[Callable[[], None]] = ()
 ) -> None:
-    """Health NOT_SERVING, let in-flight RPCs finish (up to the grace), then close clients."""
+    """Health NOT_SERVING, a pause for clients to turn to other replicas, let in-flight RPCs
+    finish (all within the grace), then close clients."""
     log.info("shutting down: health NOT_SERVING, draining in-flight RPCs")
+    # Clients that watch health (common.channels.SERVICE_CONFIG) stop sending new calls once
+    # they see NOT_SERVING; a call still arriving as the server stops would be cancelled.
+    watched = built.health.watched
     built.health.enter_graceful_shutdown()
-    built.server.stop(settings.grace_seconds).wait()
+    announce_s = min(ANNOUNCE_S, settings.grace_seconds / 2) if watched else 0.0
+    time.sleep(announce_s)
+    built.server.stop(settings.grace_seconds - announce_s).wait()
     for close in closers:
         try:
             close()

@@ -95,6 +95,16 @@ _ALL = (
         "Servers", SERVERS,
         ("GRPC_PORT", "int", PerComponent({"ingest": 50051, "social": 50052, "rank": 50053}),
          "gRPC listen port (0 = any free port)", {"minimum": 0, "maximum": 65535}),
+        ("GRPC_HOST", "str", "[::]",
+         "address the gRPC port is bound on (`[::]`: every address; e.g. `127.0.0.2` to run "
+         "two servers on one port)"),
+        ("MAX_CONNECTION_AGE_S", "float", 0.0,
+         "close each client connection after about this long (GOAWAY, ±10% jitter), so "
+         "clients reconnect, re-resolve the server's name and spread over new replicas "
+         "(0 = never; the chart sets 300)", {"minimum": 0.0}),
+        ("MAX_CONNECTION_AGE_GRACE_S", "float", 30.0,
+         "how long calls in flight on a connection closed for its age may still finish",
+         {"minimum": 0.0}),
         ("MAX_WORKERS", "int", 32, "handler threads", {"minimum": 1, "maximum": 1024}),
         ("GRACE_SECONDS", "float", 10.0,
          "how long in-flight RPCs may finish on SIGTERM", {"minimum": 0.0}),

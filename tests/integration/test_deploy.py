@@ -114,13 +114,18 @@ def test_every_component_is_deployed_with_its_entry_point(values_file):
         assert container["command"] == command, component
         assert _runnable(command[2]), f"{command[2]} is not a runnable module"
     for component in SERVERS:
-        service = result.component("Service", component)
-        assert service is not None, f"no Service for {component}"
+        services = [
+            s for s in result.of_kind("Service")
+            if s["metadata"]["labels"]["app.kubernetes.io/component"] == component
+        ]
+        headless = sorted(s["spec"].get("clusterIP") == "None" for s in services)
+        assert headless == [False, True], f"{component}: not one Service and one headless"
         pod_labels = result.component("Deployment", component)["spec"]["template"]["metadata"][
             "labels"
         ]
-        assert service["spec"]["selector"].items() <= pod_labels.items()
-        assert service["spec"]["ports"][0]["targetPort"] == "grpc"
+        for service in services:
+            assert service["spec"]["selector"].items() <= pod_labels.items()
+            assert service["spec"]["ports"][0]["targetPort"] == "grpc"
     assert result.of_kind("ServiceAccount")
 
 
@@ -196,6 +201,7 @@ def test_env_names_cover_every_setting_in_common():
         "CLIENT_TOKEN",  # likewise, STEPBOARD_CLIENT_TOKEN_FILE
         "AUTH_POLICY_FILE",  # the chart sets the policy inline (STEPBOARD_AUTH_POLICY)
         "REDIS_URL",  # also left out in sentinel/cluster mode, where it is optional
+        "GRPC_HOST",  # a pod's servers listen on all its addresses, the default
     }
     in_code = {s.name for s in SETTINGS.values() if set(s.components) & set(COMPONENTS)}
     assert {"GRPC_PORT", "REDIS_MODE", "MYSQL_SHARD_DSNS", "SOCIAL_ADDR"} <= in_code
@@ -228,6 +234,9 @@ def _check_config(result, component, pod, config):
             assert server.auth_tokens == {"s3cret-token": "app-backend", "other-token": "ops"}
             auth = values["auth"]
             assert set(server.auth_policy.grants) == {*auth["policy"], *auth["appCallers"]}
+        assert server.max_connection_age_s == values["server"]["maxConnectionAgeSeconds"]
+        assert (server.max_connection_age_grace_s
+                == values["server"]["maxConnectionAgeGraceSeconds"])
         drain = server.grace_seconds + int(container["lifecycle"]["preStop"]["exec"]["command"][1])
         assert pod["terminationGracePeriodSeconds"] > drain, component
     if component != "migration":
@@ -256,10 +265,15 @@ def _check_config(result, component, pod, config):
         assert len(mysql.shard_dsns) == (len(shards) if shards else 2)
         assert mysql.logical_shards == values["mysql"]["logicalShards"]
     if component in ("ingest", "rank", "precompute"):
-        host, _, port = config.social_addr.rpartition(":")
+        target = config.social_addr
+        assert target.startswith("dns:///"), f"social is not dialed by DNS name: {target}"
+        host, _, port = target.removeprefix("dns:///").rpartition(":")
         social = result.get("Service", host)
         assert social is not None, f"STEPBOARD_SOCIAL_ADDR names no Service: {host}"
+        assert social["spec"]["clusterIP"] == "None", f"{host} is not headless"
         assert social["spec"]["ports"][0]["port"] == int(port)
+        deployment = result.component("Deployment", "social")
+        assert social["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     if component in ("ingest", "consumer"):
         kafka = config.kafka
         assert kafka.topic == values["kafka"]["topic"]

@@ -26,6 +26,12 @@ is the schema hook Job, which reads the social settings.
 {{- printf "%s-%s" (include "stepboard.fullname" .root) .component -}}
 {{- end -}}
 
+{{/* A server's headless Service, "<componentName>-headless" (cut to 63): its DNS name
+resolves to every ready pod, for clients that balance calls themselves. */}}
+{{- define "stepboard.headlessName" -}}
+{{- printf "%s-headless" (include "stepboard.componentName" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "stepboard.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -185,6 +191,8 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $_ := set $env "STEPBOARD_GRACE_SECONDS" (toString $v.server.graceSeconds) -}}
 {{- $_ := set $env "STEPBOARD_MAX_MESSAGE_BYTES" (toString (int64 $v.server.maxMessageBytes)) -}}
 {{- $_ := set $env "STEPBOARD_ACCESS_LOG" (toString $v.server.accessLog) -}}
+{{- $_ := set $env "STEPBOARD_MAX_CONNECTION_AGE_S" (toString $v.server.maxConnectionAgeSeconds) -}}
+{{- $_ := set $env "STEPBOARD_MAX_CONNECTION_AGE_GRACE_S" (toString $v.server.maxConnectionAgeGraceSeconds) -}}
 {{- if include "stepboard.authOn" . -}}
 {{- $_ := set $env "STEPBOARD_AUTH_TOKENS_FILE" (printf "%s/%s" (include "stepboard.authDir" .) $v.auth.key) -}}
 {{- $_ := set $env "STEPBOARD_AUTH_POLICY" (include "stepboard.authPolicy" .root) -}}
@@ -255,7 +263,8 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $_ := set $env "STEPBOARD_CLIENT_TOKEN_FILE" (printf "%s/%s" (include "stepboard.authDir" .) (index $v.auth.clientTokenKeys $c)) -}}
 {{- end -}}
 {{- if has $c (list "ingest" "rank" "precompute") -}}
-{{- $_ := set $env "STEPBOARD_SOCIAL_ADDR" (printf "%s:%d" (include "stepboard.componentName" (dict "root" .root "component" "social")) (int64 $v.social.service.port)) -}}
+{{- /* Through the headless Service: every social pod's address, calls spread round_robin. */}}
+{{- $_ := set $env "STEPBOARD_SOCIAL_ADDR" (printf "dns:///%s:%d" (include "stepboard.headlessName" (dict "root" .root "component" "social")) (int64 $v.social.service.port)) -}}
 {{- end -}}
 {{- if has $c (list "rank" "precompute") -}}
 {{- $_ := set $env "STEPBOARD_HOT_FRIENDS_THRESHOLD" (toString (int64 $v.precompute.hotFriendsThreshold)) -}}

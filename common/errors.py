@@ -73,9 +73,8 @@ def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
         return error.code, str(error)
     if isinstance(error, _UNAVAILABLE_ERRORS):
         return grpc.StatusCode.UNAVAILABLE, f"dependency unavailable: {type(error).__name__}"
-    if isinstance(error, grpc.RpcError) and error.code() in (
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-    ):
-        return grpc.StatusCode.UNAVAILABLE, f"upstream service: {error.details()}"
+    if isinstance(error, grpc.Call):  # another stepboard service failed or refused
+        return grpc.StatusCode.UNAVAILABLE, (
+            f"upstream service: {error.code().name}: {error.details()}"
+        )
     return grpc.StatusCode.INTERNAL, "internal error"

@@ -55,7 +55,6 @@ SOCIAL_CACHE_READS = Counter(
     "result (hit; miss: asked of social_svc).",
     ["kind", "result"],
 )
-_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 # The longest a call to social_svc may take: one that takes longer is unavailable. Within a
 # ranking call the wait is also bound by the caller's deadline (common.call_deadline).
 SOCIAL_TIMEOUT_S = 2.0
@@ -179,14 +178,13 @@ class FriendSource(Generic[Prepared]):
         With such a fallback social_svc gets half of what is left of the caller's deadline,
         so the stale list can still be ranked in time; without, all of it. A failure with
         nothing to fall back on is ``DeadlineExceeded`` when the caller's deadline cut the
-        wait short, else ``Unavailable`` (social_svc down, or slower than its timeout)."""
+        wait short, else ``Unavailable`` naming social_svc's status (down, slower than its
+        timeout, or refusing this process's caller)."""
         fallback = cached[1] if cached and cached[0] <= self._stale_s else None
         timeout_s, by_deadline = call_deadline.wait_s(SOCIAL_TIMEOUT_S, 0.5 if fallback else 1.0)
         try:
             return self._fetch(user_id, timeout_s, None if cached is None else cached[1][0])
-        except grpc.RpcError as error:
-            if error.code() not in _RETRYABLE:
-                raise
+        except grpc.RpcError as error:  # any refusal: social_svc cannot give the list now
             if fallback is not None:
                 STALE_FRIEND_LISTS.inc()
                 _, prepared, old_generation = fallback

@@ -314,3 +314,36 @@ def test_the_caller_labels_the_request_metrics_and_the_access_log(deployment, ca
     (line,) = [entry for entry in lines if entry["caller"] == "rank"]
     assert line["method"] == method.lstrip("/") and line["code"] == "PERMISSION_DENIED"
     assert line["peer"].startswith(("ipv4:", "ipv6:")) and line["duration_ms"] >= 0
+
+
+@pytest.mark.parametrize("token", ["ingest", "precompute"])
+def test_a_component_refused_by_social_fails_its_call_unavailable_naming_why(
+    deployment, tmp_path, token
+):
+    # rank_svc presenting another component's token: ingest's is refused the privacy
+    # exclusions, precompute's the friend list (it streams friends instead). The ranking says
+    # so as UNAVAILABLE naming social's refusal, never as an INTERNAL error.
+    (tmp_path / "client.token").write_text(deployment.tokens[token])
+    env = service_env(
+        STEPBOARD_GRPC_PORT="0", STEPBOARD_BOARD_NAMESPACE=unique("ns"),
+        STEPBOARD_SOCIAL_ADDR=f"localhost:{deployment.social.built.port}",
+        STEPBOARD_CLIENT_TLS_CA_FILE=str(deployment.tls / "ca.pem"),
+        STEPBOARD_CLIENT_TLS_CERT_FILE=str(deployment.tls / "client.pem"),
+        STEPBOARD_CLIENT_TLS_KEY_FILE=str(deployment.tls / "client-key.pem"),
+        STEPBOARD_CLIENT_TOKEN_FILE=str(tmp_path / "client.token"),
+    )
+    config = RankConfig.from_env(env)
+    redis = create_redis(RedisSettings.from_env(env))
+    channel = create_channel(config.social_addr, config.client)
+    rank = build_rank(config, redis, channel)
+    rank.server.start()
+    try:
+        stub = ranking_pb2_grpc.RankingStub(grpc.insecure_channel(f"localhost:{rank.port}"))
+        error = _error(lambda: stub.GetFriendRanking(ranking_pb2.GetFriendRankingRequest(
+            user_id=fresh_user_base(), day=today().isoformat()), timeout=10))
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        assert "PERMISSION_DENIED" in error.details()
+    finally:
+        rank.server.stop(None)
+        channel.close()
+        redis.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.channels import ChannelSettings, create_channel
 from common.server import ServerSettings, build_grpc_server, drain
@@ -122,14 +123,18 @@ def rank_dialing(port: int) -> Iterator[ranking_pb2_grpc.RankingStub]:
 
 
 def served(metrics_port: int, method: str = LIST_FRIENDS) -> int:
-    """How many ``method`` calls one social process answered OK (its metrics endpoint)."""
-    wanted = f'stepboard_grpc_requests_total{{code="OK",method="{method}"}} '
+    """How many ``method`` calls one social process answered OK, whoever called (its
+    metrics endpoint)."""
     url = f"http://127.0.0.1:{metrics_port}/metrics"
     with urllib.request.urlopen(url, timeout=5) as reply:
-        for line in reply.read().decode().splitlines():
-            if line.startswith(wanted):
-                return int(float(line.split()[1]))
-    return 0
+        text = reply.read().decode()
+    return int(sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "stepboard_grpc_requests_total"
+        and sample.labels.get("method") == method and sample.labels.get("code") == "OK"
+    ))
 
 
 def rank_once(

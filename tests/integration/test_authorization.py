@@ -108,6 +108,17 @@ class Deployment:
         return ingest_pb2_grpc.StepIngestStub(self.channel(self.ingest_port, caller))
 
 
+def social_client_env(tls: Path, social_port: int, token_file: Path) -> dict[str, str]:
+    """Settings of a social_svc client (rank_svc, ingest) over mTLS with ``token_file``."""
+    return {
+        "STEPBOARD_SOCIAL_ADDR": f"localhost:{social_port}",
+        "STEPBOARD_CLIENT_TLS_CA_FILE": str(tls / "ca.pem"),
+        "STEPBOARD_CLIENT_TLS_CERT_FILE": str(tls / "client.pem"),
+        "STEPBOARD_CLIENT_TLS_KEY_FILE": str(tls / "client-key.pem"),
+        "STEPBOARD_CLIENT_TOKEN_FILE": str(token_file),
+    }
+
+
 @pytest.fixture(scope="module", params=["stack", "chart"])
 def deployment(request, tls, tmp_path_factory):
     """Social, rank and ingest under mTLS, tokens and the named default policy."""
@@ -137,13 +148,7 @@ def deployment(request, tls, tmp_path_factory):
     }
 
     def client_of_social(caller: str) -> dict[str, str]:
-        return {
-            "STEPBOARD_SOCIAL_ADDR": f"localhost:{social.built.port}",
-            "STEPBOARD_CLIENT_TLS_CA_FILE": str(tls / "ca.pem"),
-            "STEPBOARD_CLIENT_TLS_CERT_FILE": str(tls / "client.pem"),
-            "STEPBOARD_CLIENT_TLS_KEY_FILE": str(tls / "client-key.pem"),
-            "STEPBOARD_CLIENT_TOKEN_FILE": str(directory / f"{caller}.token"),
-        }
+        return social_client_env(tls, social.built.port, directory / f"{caller}.token")
 
     databases = ShardDatabases([STACK_MARIADB])
     social = SocialServer(databases, unique("sg"), **secured)
@@ -326,11 +331,8 @@ def test_a_component_refused_by_social_fails_its_call_unavailable_naming_why(
     (tmp_path / "client.token").write_text(deployment.tokens[token])
     env = service_env(
         STEPBOARD_GRPC_PORT="0", STEPBOARD_BOARD_NAMESPACE=unique("ns"),
-        STEPBOARD_SOCIAL_ADDR=f"localhost:{deployment.social.built.port}",
-        STEPBOARD_CLIENT_TLS_CA_FILE=str(deployment.tls / "ca.pem"),
-        STEPBOARD_CLIENT_TLS_CERT_FILE=str(deployment.tls / "client.pem"),
-        STEPBOARD_CLIENT_TLS_KEY_FILE=str(deployment.tls / "client-key.pem"),
-        STEPBOARD_CLIENT_TOKEN_FILE=str(tmp_path / "client.token"),
+        **social_client_env(deployment.tls, deployment.social.built.port,
+                            tmp_path / "client.token"),
     )
     config = RankConfig.from_env(env)
     redis = create_redis(RedisSettings.from_env(env))

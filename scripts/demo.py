@@ -97,12 +97,12 @@ def seed_graph(social: social_pb2_grpc.FriendGraphStub) -> None:
     """Upserts the profiles and adds the friendships (both idempotent)."""
     for user_id, name in USERS.items():
         social.UpsertProfile(
-            social_pb2.Profile(
+            social_pb2.UpsertProfileRequest(profile=social_pb2.Profile(
                 user_id=user_id,
                 nickname=name,
                 avatar_url=f"https://avatars.example/{name.lower()}.png",
                 cover_url=f"https://covers.example/{name.lower()}.jpg",
-            ),
+            )),
             timeout=TIMEOUT_S,
         )
     for user_id, friend_id in FRIENDS:

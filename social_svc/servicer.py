@@ -56,18 +56,21 @@ def check_image_url(field: str, url: str) -> str:
     return url
 
 
-def check_profile(profile: social_pb2.Profile) -> StoredProfile:
+def check_profile(profile: social_pb2.Profile, prefix: str = "") -> StoredProfile:
     """A profile to store: valid id, nickname of 1-64 characters, avatar and cover each
-    empty or an https URL (:func:`check_image_url`)."""
-    check_user("user_id", profile.user_id)
+    empty or an https URL (:func:`check_image_url`). Errors name the field after
+    ``prefix`` (``profile.`` in UpsertProfile, as ReportSteps names ``report.user_id``)."""
+    check_user(f"{prefix}user_id", profile.user_id)
     nickname = profile.nickname
     if not 1 <= len(nickname) <= MAX_NICKNAME_CHARS:
         raise InvalidArgument(
-            "nickname", f"must be 1 to {MAX_NICKNAME_CHARS} characters, got {len(nickname)}"
+            f"{prefix}nickname",
+            f"must be 1 to {MAX_NICKNAME_CHARS} characters, got {len(nickname)}",
         )
     return StoredProfile(
-        profile.user_id, nickname, check_image_url("avatar_url", profile.avatar_url),
-        check_image_url("cover_url", profile.cover_url),
+        profile.user_id, nickname,
+        check_image_url(f"{prefix}avatar_url", profile.avatar_url),
+        check_image_url(f"{prefix}cover_url", profile.cover_url),
     )
 
 
@@ -116,9 +119,11 @@ class FriendGraphServicer(social_pb2_grpc.FriendGraphServicer):
 
     def UpsertProfile(self, request, context):
         """Creates or replaces the profile and returns it as stored."""
-        stored = check_profile(request)
+        if not request.HasField("profile"):
+            raise InvalidArgument("profile", "is required")
+        stored = check_profile(request.profile, prefix="profile.")
         self._graph.upsert_profile(stored)
-        return social_pb2.Profile(**stored._asdict())
+        return social_pb2.UpsertProfileResponse(profile=social_pb2.Profile(**stored._asdict()))
 
     def GetProfiles(self, request, context):
         """Profiles of the requested users in request order; unknown users are left out."""

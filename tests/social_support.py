@@ -167,6 +167,11 @@ class SocialServer:
         self.deps.close()
 
 
+def upsert_request(**fields: object) -> social_pb2.UpsertProfileRequest:
+    """An UpsertProfile request for the profile of ``fields`` (``Profile``'s fields)."""
+    return social_pb2.UpsertProfileRequest(profile=social_pb2.Profile(**fields))
+
+
 def rpc_error(call, *args, **kwargs) -> grpc.RpcError:
     """The error a call fails with (fails the test if it succeeds)."""
     try:

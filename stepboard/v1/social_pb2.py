@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepboard/v1/social.proto\x12\x0cstepboard.v1\":\n\x14\x41\x64\x64\x46riendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"\x17\n\x15\x41\x64\x64\x46riendshipResponse\"=\n\x17RemoveFriendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"\x1a\n\x18RemoveFriendshipResponse\"L\n\x12ListFriendsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x13ListFriendsResponse\x12\x12\n\nfriend_ids\x18\x01 \x03(\x03\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\";\n\x14StreamFriendsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x12\n\nchunk_size\x18\x02 \x01(\x05\"!\n\x0b\x46riendChunk\x12\x12\n\nfriend_ids\x18\x01 \x03(\x03\"S\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x12\n\navatar_url\x18\x03 \x01(\t\x12\x11\n\tcover_url\x18\x04 \x01(\t\"&\n\x12GetProfilesRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\x03\">\n\x13GetProfilesResponse\x12\'\n\x08profiles\x18\x01 \x03(\x0b\x32\x15.stepboard.v1.Profile\"Q\n\x13ListHotUsersRequest\x12\x13\n\x0bmin_friends\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"0\n\x07HotUser\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x14\n\x0c\x66riend_count\x18\x02 \x01(\x03\"U\n\x14ListHotUsersResponse\x12$\n\x05users\x18\x01 \x03(\x0b\x32\x15.stepboard.v1.HotUser\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x16\x43heckFriendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"*\n\x17\x43heckFriendshipResponse\x12\x0f\n\x07\x66riends\x18\x01 \x01(\x08\"?\n\x1bSetRankingVisibilityRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07visible\x18\x02 \x01(\x08\"\x1e\n\x1cSetRankingVisibilityResponse\"K\n\x15SetStepsHiddenRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\x12\x0e\n\x06hidden\x18\x03 \x01(\x08\"\x18\n\x16SetStepsHiddenResponse\",\n\x19GetPrivacySettingsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"L\n\x0fPrivacySettings\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x13\n\x0bin_rankings\x18\x02 \x01(\x08\x12\x13\n\x0bhidden_from\x18\x03 \x03(\x03\"K\n\x1bGetRankingExclusionsRequest\x12\x11\n\tviewer_id\x18\x01 \x01(\x03\x12\x19\n\x11include_opted_out\x18\x02 \x01(\x08\"m\n\x11RankingExclusions\x12\x11\n\topted_out\x18\x01 \x03(\x03\x12\x1c\n\x14opted_out_generation\x18\x02 \x01(\x0c\x12\x0e\n\x06hiders\x18\x03 \x03(\x03\x12\x17\n\x0fview_generation\x18\x04 \x01(\x0c\x32\xc8\x08\n\x0b\x46riendGraph\x12X\n\rAddFriendship\x12\".stepboard.v1.AddFriendshipRequest\x1a#.stepboard.v1.AddFriendshipResponse\x12\x61\n\x10RemoveFriendship\x12%.stepboard.v1.RemoveFriendshipRequest\x1a&.stepboard.v1.RemoveFriendshipResponse\x12R\n\x0bListFriends\x12 .stepboard.v1.ListFriendsRequest\x1a!.stepboard.v1.ListFriendsResponse\x12P\n\rStreamFriends\x12\".stepboard.v1.StreamFriendsRequest\x1a\x19.stepboard.v1.FriendChunk0\x01\x12=\n\rUpsertProfile\x12\x15.stepboard.v1.Profile\x1a\x15.stepboard.v1.Profile\x12R\n\x0bGetProfiles\x12 .stepboard.v1.GetProfilesRequest\x1a!.stepboard.v1.GetProfilesResponse\x12U\n\x0cListHotUsers\x12!.stepboard.v1.ListHotUsersRequest\x1a\".stepboard.v1.ListHotUsersResponse\x12^\n\x0f\x43heckFriendship\x12$.stepboard.v1.CheckFriendshipRequest\x1a%.stepboard.v1.CheckFriendshipResponse\x12m\n\x14SetRankingVisibility\x12).stepboard.v1.SetRankingVisibilityRequest\x1a*.stepboard.v1.SetRankingVisibilityResponse\x12[\n\x0eSetStepsHidden\x12#.stepboard.v1.SetStepsHiddenRequest\x1a$.stepboard.v1.SetStepsHiddenResponse\x12\\\n\x12GetPrivacySettings\x12\'.stepboard.v1.GetPrivacySettingsRequest\x1a\x1d.stepboard.v1.PrivacySettings\x12\x62\n\x14GetRankingExclusions\x12).stepboard.v1.GetRankingExclusionsRequest\x1a\x1f.stepboard.v1.RankingExclusionsBa\n\x10\x63om.stepboard.v1B\x0bSocialProtoP\x01Z>github.com/stepboard/stepboard/gen/go/stepboard/v1;stepboardv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19stepboard/v1/social.proto\x12\x0cstepboard.v1\":\n\x14\x41\x64\x64\x46riendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"\x17\n\x15\x41\x64\x64\x46riendshipResponse\"=\n\x17RemoveFriendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"\x1a\n\x18RemoveFriendshipResponse\"L\n\x12ListFriendsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"W\n\x13ListFriendsResponse\x12\x12\n\nfriend_ids\x18\x01 \x03(\x03\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\";\n\x14StreamFriendsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x12\n\nchunk_size\x18\x02 \x01(\x05\"!\n\x0b\x46riendChunk\x12\x12\n\nfriend_ids\x18\x01 \x03(\x03\"S\n\x07Profile\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x12\n\navatar_url\x18\x03 \x01(\t\x12\x11\n\tcover_url\x18\x04 \x01(\t\">\n\x14UpsertProfileRequest\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.stepboard.v1.Profile\"?\n\x15UpsertProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.stepboard.v1.Profile\"&\n\x12GetProfilesRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\x03\">\n\x13GetProfilesResponse\x12\'\n\x08profiles\x18\x01 \x03(\x0b\x32\x15.stepboard.v1.Profile\"Q\n\x13ListHotUsersRequest\x12\x13\n\x0bmin_friends\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"0\n\x07HotUser\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x14\n\x0c\x66riend_count\x18\x02 \x01(\x03\"U\n\x14ListHotUsersResponse\x12$\n\x05users\x18\x01 \x03(\x0b\x32\x15.stepboard.v1.HotUser\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x16\x43heckFriendshipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\"*\n\x17\x43heckFriendshipResponse\x12\x0f\n\x07\x66riends\x18\x01 \x01(\x08\"?\n\x1bSetRankingVisibilityRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07visible\x18\x02 \x01(\x08\"\x1e\n\x1cSetRankingVisibilityResponse\"K\n\x15SetStepsHiddenRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x11\n\tfriend_id\x18\x02 \x01(\x03\x12\x0e\n\x06hidden\x18\x03 \x01(\x08\"\x18\n\x16SetStepsHiddenResponse\",\n\x19GetPrivacySettingsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"L\n\x0fPrivacySettings\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x13\n\x0bin_rankings\x18\x02 \x01(\x08\x12\x13\n\x0bhidden_from\x18\x03 \x03(\x03\"K\n\x1bGetRankingExclusionsRequest\x12\x11\n\tviewer_id\x18\x01 \x01(\x03\x12\x19\n\x11include_opted_out\x18\x02 \x01(\x08\"m\n\x11RankingExclusions\x12\x11\n\topted_out\x18\x01 \x03(\x03\x12\x1c\n\x14opted_out_generation\x18\x02 \x01(\x0c\x12\x0e\n\x06hiders\x18\x03 \x03(\x03\x12\x17\n\x0fview_generation\x18\x04 \x01(\x0c\x32\xe3\x08\n\x0b\x46riendGraph\x12X\n\rAddFriendship\x12\".stepboard.v1.AddFriendshipRequest\x1a#.stepboard.v1.AddFriendshipResponse\x12\x61\n\x10RemoveFriendship\x12%.stepboard.v1.RemoveFriendshipRequest\x1a&.stepboard.v1.RemoveFriendshipResponse\x12R\n\x0bListFriends\x12 .stepboard.v1.ListFriendsRequest\x1a!.stepboard.v1.ListFriendsResponse\x12P\n\rStreamFriends\x12\".stepboard.v1.StreamFriendsRequest\x1a\x19.stepboard.v1.FriendChunk0\x01\x12X\n\rUpsertProfile\x12\".stepboard.v1.UpsertProfileRequest\x1a#.stepboard.v1.UpsertProfileResponse\x12R\n\x0bGetProfiles\x12 .stepboard.v1.GetProfilesRequest\x1a!.stepboard.v1.GetProfilesResponse\x12U\n\x0cListHotUsers\x12!.stepboard.v1.ListHotUsersRequest\x1a\".stepboard.v1.ListHotUsersResponse\x12^\n\x0f\x43heckFriendship\x12$.stepboard.v1.CheckFriendshipRequest\x1a%.stepboard.v1.CheckFriendshipResponse\x12m\n\x14SetRankingVisibility\x12).stepboard.v1.SetRankingVisibilityRequest\x1a*.stepboard.v1.SetRankingVisibilityResponse\x12[\n\x0eSetStepsHidden\x12#.stepboard.v1.SetStepsHiddenRequest\x1a$.stepboard.v1.SetStepsHiddenResponse\x12\\\n\x12GetPrivacySettings\x12\'.stepboard.v1.GetPrivacySettingsRequest\x1a\x1d.stepboard.v1.PrivacySettings\x12\x62\n\x14GetRankingExclusions\x12).stepboard.v1.GetRankingExclusionsRequest\x1a\x1f.stepboard.v1.RankingExclusionsBa\n\x10\x63om.stepboard.v1B\x0bSocialProtoP\x01Z>github.com/stepboard/stepboard/gen/go/stepboard/v1;stepboardv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,36 +50,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FRIENDCHUNK']._serialized_end=480
   _globals['_PROFILE']._serialized_start=482
   _globals['_PROFILE']._serialized_end=565
-  _globals['_GETPROFILESREQUEST']._serialized_start=567
-  _globals['_GETPROFILESREQUEST']._serialized_end=605
-  _globals['_GETPROFILESRESPONSE']._serialized_start=607
-  _globals['_GETPROFILESRESPONSE']._serialized_end=669
-  _globals['_LISTHOTUSERSREQUEST']._serialized_start=671
-  _globals['_LISTHOTUSERSREQUEST']._serialized_end=752
-  _globals['_HOTUSER']._serialized_start=754
-  _globals['_HOTUSER']._serialized_end=802
-  _globals['_LISTHOTUSERSRESPONSE']._serialized_start=804
-  _globals['_LISTHOTUSERSRESPONSE']._serialized_end=889
-  _globals['_CHECKFRIENDSHIPREQUEST']._serialized_start=891
-  _globals['_CHECKFRIENDSHIPREQUEST']._serialized_end=951
-  _globals['_CHECKFRIENDSHIPRESPONSE']._serialized_start=953
-  _globals['_CHECKFRIENDSHIPRESPONSE']._serialized_end=995
-  _globals['_SETRANKINGVISIBILITYREQUEST']._serialized_start=997
-  _globals['_SETRANKINGVISIBILITYREQUEST']._serialized_end=1060
-  _globals['_SETRANKINGVISIBILITYRESPONSE']._serialized_start=1062
-  _globals['_SETRANKINGVISIBILITYRESPONSE']._serialized_end=1092
-  _globals['_SETSTEPSHIDDENREQUEST']._serialized_start=1094
-  _globals['_SETSTEPSHIDDENREQUEST']._serialized_end=1169
-  _globals['_SETSTEPSHIDDENRESPONSE']._serialized_start=1171
-  _globals['_SETSTEPSHIDDENRESPONSE']._serialized_end=1195
-  _globals['_GETPRIVACYSETTINGSREQUEST']._serialized_start=1197
-  _globals['_GETPRIVACYSETTINGSREQUEST']._serialized_end=1241
-  _globals['_PRIVACYSETTINGS']._serialized_start=1243
-  _globals['_PRIVACYSETTINGS']._serialized_end=1319
-  _globals['_GETRANKINGEXCLUSIONSREQUEST']._serialized_start=1321
-  _globals['_GETRANKINGEXCLUSIONSREQUEST']._serialized_end=1396
-  _globals['_RANKINGEXCLUSIONS']._serialized_start=1398
-  _globals['_RANKINGEXCLUSIONS']._serialized_end=1507
-  _globals['_FRIENDGRAPH']._serialized_start=1510
-  _globals['_FRIENDGRAPH']._serialized_end=2606
+  _globals['_UPSERTPROFILEREQUEST']._serialized_start=567
+  _globals['_UPSERTPROFILEREQUEST']._serialized_end=629
+  _globals['_UPSERTPROFILERESPONSE']._serialized_start=631
+  _globals['_UPSERTPROFILERESPONSE']._serialized_end=694
+  _globals['_GETPROFILESREQUEST']._serialized_start=696
+  _globals['_GETPROFILESREQUEST']._serialized_end=734
+  _globals['_GETPROFILESRESPONSE']._serialized_start=736
+  _globals['_GETPROFILESRESPONSE']._serialized_end=798
+  _globals['_LISTHOTUSERSREQUEST']._serialized_start=800
+  _globals['_LISTHOTUSERSREQUEST']._serialized_end=881
+  _globals['_HOTUSER']._serialized_start=883
+  _globals['_HOTUSER']._serialized_end=931
+  _globals['_LISTHOTUSERSRESPONSE']._serialized_start=933
+  _globals['_LISTHOTUSERSRESPONSE']._serialized_end=1018
+  _globals['_CHECKFRIENDSHIPREQUEST']._serialized_start=1020
+  _globals['_CHECKFRIENDSHIPREQUEST']._serialized_end=1080
+  _globals['_CHECKFRIENDSHIPRESPONSE']._serialized_start=1082
+  _globals['_CHECKFRIENDSHIPRESPONSE']._serialized_end=1124
+  _globals['_SETRANKINGVISIBILITYREQUEST']._serialized_start=1126
+  _globals['_SETRANKINGVISIBILITYREQUEST']._serialized_end=1189
+  _globals['_SETRANKINGVISIBILITYRESPONSE']._serialized_start=1191
+  _globals['_SETRANKINGVISIBILITYRESPONSE']._serialized_end=1221
+  _globals['_SETSTEPSHIDDENREQUEST']._serialized_start=1223
+  _globals['_SETSTEPSHIDDENREQUEST']._serialized_end=1298
+  _globals['_SETSTEPSHIDDENRESPONSE']._serialized_start=1300
+  _globals['_SETSTEPSHIDDENRESPONSE']._serialized_end=1324
+  _globals['_GETPRIVACYSETTINGSREQUEST']._serialized_start=1326
+  _globals['_GETPRIVACYSETTINGSREQUEST']._serialized_end=1370
+  _globals['_PRIVACYSETTINGS']._serialized_start=1372
+  _globals['_PRIVACYSETTINGS']._serialized_end=1448
+  _globals['_GETRANKINGEXCLUSIONSREQUEST']._serialized_start=1450
+  _globals['_GETRANKINGEXCLUSIONSREQUEST']._serialized_end=1525
+  _globals['_RANKINGEXCLUSIONS']._serialized_start=1527
+  _globals['_RANKINGEXCLUSIONS']._serialized_end=1636
+  _globals['_FRIENDGRAPH']._serialized_start=1639
+  _globals['_FRIENDGRAPH']._serialized_end=2762
 # @@protoc_insertion_point(module_scope)

@@ -57,8 +57,8 @@ class FriendGraphStub:
                 _registered_method=True)
         self.UpsertProfile = channel.unary_unary(
                 '/stepboard.v1.FriendGraph/UpsertProfile',
-                request_serializer=stepboard_dot_v1_dot_social__pb2.Profile.SerializeToString,
-                response_deserializer=stepboard_dot_v1_dot_social__pb2.Profile.FromString,
+                request_serializer=stepboard_dot_v1_dot_social__pb2.UpsertProfileRequest.SerializeToString,
+                response_deserializer=stepboard_dot_v1_dot_social__pb2.UpsertProfileResponse.FromString,
                 _registered_method=True)
         self.GetProfiles = channel.unary_unary(
                 '/stepboard.v1.FriendGraph/GetProfiles',
@@ -130,7 +130,7 @@ class FriendGraphServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpsertProfile(self, request, context):
-        """Creates or replaces a user's profile.
+        """Creates or replaces a user's profile and returns it as stored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -222,8 +222,8 @@ def add_FriendGraphServicer_to_server(servicer, server):
             ),
             'UpsertProfile': grpc.unary_unary_rpc_method_handler(
                     servicer.UpsertProfile,
-                    request_deserializer=stepboard_dot_v1_dot_social__pb2.Profile.FromString,
-                    response_serializer=stepboard_dot_v1_dot_social__pb2.Profile.SerializeToString,
+                    request_deserializer=stepboard_dot_v1_dot_social__pb2.UpsertProfileRequest.FromString,
+                    response_serializer=stepboard_dot_v1_dot_social__pb2.UpsertProfileResponse.SerializeToString,
             ),
             'GetProfiles': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProfiles,
@@ -395,8 +395,8 @@ class FriendGraph:
             request,
             target,
             '/stepboard.v1.FriendGraph/UpsertProfile',
-            stepboard_dot_v1_dot_social__pb2.Profile.SerializeToString,
-            stepboard_dot_v1_dot_social__pb2.Profile.FromString,
+            stepboard_dot_v1_dot_social__pb2.UpsertProfileRequest.SerializeToString,
+            stepboard_dot_v1_dot_social__pb2.UpsertProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,7 +37,13 @@ from stepboard.v1 import (
 )
 from tests.deploy_render import CHART, render
 from tests.harness import service_env, today, unique
-from tests.social_support import STACK_MARIADB, ShardDatabases, SocialServer, fresh_user_base
+from tests.social_support import (
+    STACK_MARIADB,
+    ShardDatabases,
+    SocialServer,
+    fresh_user_base,
+    upsert_request,
+)
 from tests.stack import ROOT
 
 FG = "stepboard.v1.FriendGraph"
@@ -217,7 +223,7 @@ def _cases(d: Deployment, caller: str, user: int) -> tuple[list, list]:
         "precompute": (
             [(f"{FG}/ListHotUsers", lambda: graph.ListHotUsers(hot, timeout=10))],
             [(f"{FG}/UpsertProfile", lambda: graph.UpsertProfile(
-                social_pb2.Profile(user_id=user, nickname="x"), timeout=10)),
+                upsert_request(user_id=user, nickname="x"), timeout=10)),
              ("stepboard.v1.Ranking/GetGlobalTop", lambda: ranking.GetGlobalTop(
                  ranking_pb2.GetGlobalTopRequest(day=day), timeout=10))],
         ),

@@ -231,8 +231,13 @@ SOCIAL = {
     "ListFriends": list_friends_requests(),
     "StreamFriends": st.builds(social_pb2.StreamFriendsRequest, user_id=int64s,
                                chunk_size=int32s),
-    "UpsertProfile": st.builds(social_pb2.Profile, user_id=int64s, nickname=texts,
-                               avatar_url=st.one_of(texts, texts.map("https://x.example/".__add__))),
+    "UpsertProfile": st.builds(
+        social_pb2.UpsertProfileRequest,
+        profile=st.none() | st.builds(
+            social_pb2.Profile, user_id=int64s, nickname=texts,
+            avatar_url=st.one_of(texts, texts.map("https://x.example/".__add__)),
+        ),
+    ),
     "GetProfiles": st.builds(social_pb2.GetProfilesRequest,
                              user_ids=st.one_of(st.lists(int64s, max_size=20),
                                                 st.integers(1001, 1100).map(lambda n: [1] * n))),
@@ -250,10 +255,11 @@ def test_friend_graph(path, method):
         code, details, _ = status_of(getattr(path.social, method), request)
         assert code in (OK, INVALID), (code, details)
         if method == "UpsertProfile" and code == INVALID:
+            profile = request.profile
             stored = path.social.GetProfiles(
-                social_pb2.GetProfilesRequest(user_ids=[request.user_id]), timeout=10
-            ) if request.user_id > 0 else social_pb2.GetProfilesResponse()
-            assert all(p.nickname != request.nickname or p.avatar_url != request.avatar_url
+                social_pb2.GetProfilesRequest(user_ids=[profile.user_id]), timeout=10
+            ) if profile.user_id > 0 else social_pb2.GetProfilesResponse()
+            assert all(p.nickname != profile.nickname or p.avatar_url != profile.avatar_url
                        for p in stored.profiles)
 
     check()

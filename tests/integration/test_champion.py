@@ -17,7 +17,7 @@ from tests.integration.test_hot_users import befriend, hot_path, precomputed
 from tests.integration.test_write_path import send_rows
 from tests.model import BoardModel
 from tests.processes import stop_process
-from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base
+from tests.social_support import STACK_MARIADB, ShardDatabases, fresh_user_base, upsert_request
 from tests.stack import REDIS_DEPLOYMENTS
 from tests.unit.test_social_cache_format import profile_before_covers
 from tests.write_path import WritePath
@@ -116,7 +116,7 @@ def test_the_champion_is_rank_1_on_every_page_of_every_users_ranking(path):
                                      avatar_url=f"https://a.example/{user}.png")
         if kind == "cover":
             profile.cover_url = covers[user] = f"https://covers.example/{user}.jpg"
-        path.social.UpsertProfile(profile, timeout=10)
+        path.social.UpsertProfile(social_pb2.UpsertProfileRequest(profile=profile), timeout=10)
 
     now = today()
     days = [now - timedelta(days=back) for back in (0, 1, 2, 9)]
@@ -155,7 +155,7 @@ def test_a_precomputed_ranking_shows_its_champion_on_every_page(deployment):
         befriend(path, user, friends)
         covers = {u: f"https://covers.example/{u}.jpg" for u in friends[::2]}
         for u in [user, *friends]:
-            path.social.UpsertProfile(social_pb2.Profile(
+            path.social.UpsertProfile(upsert_request(
                 user_id=u, nickname=f"n{u - user}", cover_url=covers.get(u, "")), timeout=10)
         now = today()
         # The user is somewhere in the middle, so around_me is neither the first page nor

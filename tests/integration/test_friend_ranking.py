@@ -14,6 +14,7 @@ from tests.harness import today, wait_until
 from tests.integration.test_write_path import send_rows
 from tests.model import BoardModel
 from tests.processes import stop_process
+from tests.social_support import upsert_request
 from tests.stack import REDIS_DEPLOYMENTS
 from tests.write_path import WritePath
 
@@ -278,7 +279,7 @@ def test_a_list_and_profiles_social_svc_cached_are_read_without_calling_it(deplo
         names = {u: f"runner {u - user}" for u in (user, *friends)}
         for u, name in names.items():
             path.social.UpsertProfile(
-                social_pb2.Profile(user_id=u, nickname=name, avatar_url=f"https://a/{u}.png"),
+                upsert_request(user_id=u, nickname=name, avatar_url=f"https://a/{u}.png"),
                 timeout=10,
             )
         # What any replica's answers leave in social_svc's cache.

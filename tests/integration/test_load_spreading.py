@@ -30,7 +30,13 @@ from common.server import ServerSettings, build_grpc_server, drain
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.harness import free_port, service_env, start_process, today, wait_until
 from tests.processes import stop_process
-from tests.social_support import STACK_MARIADB, ShardDatabases, SocialServer, fresh_user_base
+from tests.social_support import (
+    STACK_MARIADB,
+    ShardDatabases,
+    SocialServer,
+    fresh_user_base,
+    upsert_request,
+)
 from tests.stack import ROOT
 
 HOSTS = ("127.0.0.2", "127.0.0.3")
@@ -53,7 +59,7 @@ def graph() -> Iterator[tuple[ShardDatabases, dict[int, set[int]]]]:
             friends = {viewer + offset for offset in range(1, FRIENDS + 1)}
             for user in (viewer, *friends):
                 writer.stub.UpsertProfile(
-                    social_pb2.Profile(user_id=user, nickname=f"u{user}"), timeout=10
+                    upsert_request(user_id=user, nickname=f"u{user}"), timeout=10
                 )
             for friend in friends:
                 writer.stub.AddFriendship(

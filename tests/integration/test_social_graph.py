@@ -20,6 +20,7 @@ from tests.social_support import (
     fresh_user_base,
     home_of,
     rpc_error,
+    upsert_request,
     users_on,
 )
 
@@ -254,7 +255,7 @@ def test_replicas_see_each_others_changes(databases, namespace, split_users):
     one, two = SocialServer(databases, namespace), SocialServer(databases, namespace)
     try:
         one.stub.AddFriendship(social_pb2.AddFriendshipRequest(user_id=a, friend_id=b))
-        one.stub.UpsertProfile(social_pb2.Profile(user_id=c, nickname="before"))
+        one.stub.UpsertProfile(upsert_request(user_id=c, nickname="before"))
         for stub in (one.stub, two.stub):  # both caches warm
             assert friends_of(stub, a) == [b]
             assert [p.nickname for p in stub.GetProfiles(
@@ -265,7 +266,7 @@ def test_replicas_see_each_others_changes(databases, namespace, split_users):
         two.stub.RemoveFriendship(social_pb2.RemoveFriendshipRequest(user_id=b, friend_id=a))
         assert friends_of(one.stub, a) == [c]
         assert friends_of(one.stub, b) == []
-        one.stub.UpsertProfile(social_pb2.Profile(user_id=c, nickname="after"))
+        one.stub.UpsertProfile(upsert_request(user_id=c, nickname="after"))
         reply = two.stub.GetProfiles(social_pb2.GetProfilesRequest(user_ids=[c]))
         assert [p.nickname for p in reply.profiles] == ["after"]
     finally:
@@ -298,7 +299,7 @@ def test_rank_svc_reads_what_social_svc_cached(server, namespace, redis_client, 
     a, b = split_users[0][0], split_users[1][0]
     profile = social_pb2.Profile(user_id=a, nickname="Ada", avatar_url="https://a/ada.png")
     server.stub.AddFriendship(social_pb2.AddFriendshipRequest(user_id=a, friend_id=b), timeout=5)
-    server.stub.UpsertProfile(profile, timeout=5)
+    server.stub.UpsertProfile(social_pb2.UpsertProfileRequest(profile=profile), timeout=5)
     shared = SocialCache(redis_client, namespace, SOCIAL_CACHE_READS)
 
     def reads(kind: str, result: str) -> float:
@@ -347,7 +348,7 @@ def test_redis_outage_falls_back_to_mysql(databases, split_users):
         for _ in range(2):
             stub.AddFriendship(social_pb2.AddFriendshipRequest(user_id=a, friend_id=b), timeout=5)
             assert friends_of(stub, a) == [b]
-            stub.UpsertProfile(social_pb2.Profile(user_id=a, nickname="no cache"), timeout=5)
+            stub.UpsertProfile(upsert_request(user_id=a, nickname="no cache"), timeout=5)
             reply = stub.GetProfiles(social_pb2.GetProfilesRequest(user_ids=[a, b]), timeout=5)
             assert [p.nickname for p in reply.profiles] == ["no cache"]
             chunks = stub.StreamFriends(social_pb2.StreamFriendsRequest(user_id=b), timeout=5)
@@ -361,7 +362,7 @@ def test_redis_outage_falls_back_to_mysql(databases, split_users):
 def test_profiles_are_batched_in_request_order(server, split_users):
     users = split_users[0][:3] + split_users[1][:3]
     for user in users[::2]:
-        server.stub.UpsertProfile(social_pb2.Profile(
+        server.stub.UpsertProfile(upsert_request(
             user_id=user, nickname=f"n{user} ✓", avatar_url=f"https://a.example/{user}.png"
         ))
     wanted = [*reversed(users), users[0], 999]
@@ -370,7 +371,7 @@ def test_profiles_are_batched_in_request_order(server, split_users):
         assert [(p.user_id, p.nickname, p.avatar_url) for p in reply.profiles] == [
             (u, f"n{u} ✓", f"https://a.example/{u}.png") for u in reversed(users[::2])
         ]
-    replaced = server.stub.UpsertProfile(social_pb2.Profile(user_id=users[0], nickname="x"))
+    replaced = server.stub.UpsertProfile(upsert_request(user_id=users[0], nickname="x")).profile
     assert (replaced.nickname, replaced.avatar_url) == ("x", "")
     reply = server.stub.GetProfiles(social_pb2.GetProfilesRequest(user_ids=[users[0]]))
     assert reply.profiles == [replaced]
@@ -379,7 +380,7 @@ def test_profiles_are_batched_in_request_order(server, split_users):
 def test_a_cover_is_stored_replaced_and_a_bad_one_changes_nothing(server, databases,
                                                                    split_users):
     """``cover_url`` goes with the profile (through the cache too); a bad one is
-    INVALID_ARGUMENT naming ``cover_url`` and leaves the stored profile, and its cached
+    INVALID_ARGUMENT naming ``profile.cover_url`` and leaves the stored profile, and its cached
     copy, as they were."""
     user = split_users[1][2]
 
@@ -387,15 +388,19 @@ def test_a_cover_is_stored_replaced_and_a_bad_one_changes_nothing(server, databa
         reply = server.stub.GetProfiles(social_pb2.GetProfilesRequest(user_ids=[user]))
         return list(reply.profiles)
 
+    def upserted(profile: social_pb2.Profile) -> social_pb2.Profile:
+        request = social_pb2.UpsertProfileRequest(profile=profile)
+        return server.stub.UpsertProfile(request, timeout=5).profile
+
     first = social_pb2.Profile(user_id=user, nickname="Grace", avatar_url="https://a/g.png",
                                cover_url="https://covers.example/g.jpg")
-    assert server.stub.UpsertProfile(first, timeout=5) == first
+    assert upserted(first) == first
     assert served() == served() == [first]  # from MySQL, then from the cache
     for bad in ("http://covers.example/g.jpg", "https://", "https://c/é.jpg", "ftp://c/x"):
-        error = rpc_error(server.stub.UpsertProfile, social_pb2.Profile(
+        error = rpc_error(server.stub.UpsertProfile, upsert_request(
             user_id=user, nickname="Changed", cover_url=bad), timeout=5)
         assert error.code() == INVALID
-        assert error.details().startswith("cover_url: "), error.details()
+        assert error.details().startswith("profile.cover_url: "), error.details()
         assert served() == [first]
     stored = databases.query(home_of(databases.settings(), user),
                              "SELECT nickname, cover_url FROM profiles WHERE user_id = %s",
@@ -403,10 +408,10 @@ def test_a_cover_is_stored_replaced_and_a_bad_one_changes_nothing(server, databa
     assert stored == [("Grace", "https://covers.example/g.jpg")]
     second = social_pb2.Profile(user_id=user, nickname="Grace",
                                 cover_url="https://covers.example/g2.jpg")
-    assert server.stub.UpsertProfile(second, timeout=5) == second
+    assert upserted(second) == second
     assert served() == [second]
     cleared = social_pb2.Profile(user_id=user, nickname="Grace")
-    assert server.stub.UpsertProfile(cleared, timeout=5) == cleared
+    assert upserted(cleared) == cleared
     assert served() == [cleared]
 
 
@@ -422,8 +427,8 @@ HOSTILE_NICKNAMES = [
 def test_hostile_strings_round_trip_as_data(server, split_users):
     users = split_users[0][:3] + split_users[1][:2]
     for user, nickname in zip(users, HOSTILE_NICKNAMES, strict=True):
-        stored = server.stub.UpsertProfile(social_pb2.Profile(user_id=user, nickname=nickname))
-        assert stored.nickname == nickname
+        stored = server.stub.UpsertProfile(upsert_request(user_id=user, nickname=nickname))
+        assert stored.profile.nickname == nickname
     for _ in range(2):  # from MySQL, then from the cache
         reply = server.stub.GetProfiles(social_pb2.GetProfilesRequest(user_ids=users))
         assert [p.nickname for p in reply.profiles] == HOSTILE_NICKNAMES
@@ -479,25 +484,29 @@ def _cases(user: int, other: int):
         ("StreamFriends", social_pb2.StreamFriendsRequest(user_id=0), "user_id"),
         ("StreamFriends", social_pb2.StreamFriendsRequest(user_id=user, chunk_size=10_001),
          "chunk_size"),
-        ("UpsertProfile", social_pb2.Profile(user_id=0, nickname="a"), "user_id"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname=""), "nickname"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="é" * 65), "nickname"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
-                                             avatar_url="http://a.example/x.png"), "avatar_url"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a", avatar_url="https://"),
-         "avatar_url"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
-                                             avatar_url=longest_url + "x"), "avatar_url"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
-                                             avatar_url="https://a.example/é.png"), "avatar_url"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
-                                             cover_url="http://a.example/c.jpg"), "cover_url"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a", cover_url="https://"),
-         "cover_url"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
-                                             cover_url=longest_url + "x"), "cover_url"),
-        ("UpsertProfile", social_pb2.Profile(user_id=user, nickname="a",
-                                             cover_url="https://a.example/a b.jpg"), "cover_url"),
+        ("UpsertProfile", social_pb2.UpsertProfileRequest(), "profile"),
+        ("UpsertProfile", upsert_request(user_id=0, nickname="a"), "profile.user_id"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname=""), "profile.nickname"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname="é" * 65), "profile.nickname"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname="a",
+                                         avatar_url="http://a.example/x.png"),
+         "profile.avatar_url"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname="a", avatar_url="https://"),
+         "profile.avatar_url"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname="a",
+                                         avatar_url=longest_url + "x"), "profile.avatar_url"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname="a",
+                                         avatar_url="https://a.example/é.png"),
+         "profile.avatar_url"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname="a",
+                                         cover_url="http://a.example/c.jpg"), "profile.cover_url"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname="a", cover_url="https://"),
+         "profile.cover_url"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname="a",
+                                         cover_url=longest_url + "x"), "profile.cover_url"),
+        ("UpsertProfile", upsert_request(user_id=user, nickname="a",
+                                         cover_url="https://a.example/a b.jpg"),
+         "profile.cover_url"),
         ("GetProfiles", social_pb2.GetProfilesRequest(user_ids=[user, 0]), "user_ids"),
         ("GetProfiles", social_pb2.GetProfilesRequest(user_ids=range(1, 1002)), "user_ids"),
         ("ListHotUsers", social_pb2.ListHotUsersRequest(min_friends=0), "min_friends"),
@@ -531,7 +540,8 @@ def test_limits_are_inclusive(server, split_users):
         cover_url="https://c.example/" + "y" * 494,
     )
     assert len(longest.avatar_url) == len(longest.cover_url) == 512
-    assert server.stub.UpsertProfile(longest) == longest
+    request = social_pb2.UpsertProfileRequest(profile=longest)
+    assert server.stub.UpsertProfile(request).profile == longest
     batch = social_pb2.GetProfilesRequest(user_ids=range(user, user + 1000))
     reply = server.stub.GetProfiles(batch)
     assert list(reply.profiles) == [longest]

@@ -18,6 +18,7 @@ from tests.social_support import (
     SocialServer,
     elapsed,
     fresh_user_base,
+    upsert_request,
     users_on,
 )
 
@@ -43,7 +44,7 @@ def test_repeated_reads_are_served_from_the_cache(private_mariadb, redis_client)
         stub = server.stub
         for friend in friends:
             stub.AddFriendship(social_pb2.AddFriendshipRequest(user_id=user, friend_id=friend))
-            stub.UpsertProfile(social_pb2.Profile(user_id=friend, nickname=f"f{friend}"))
+            stub.UpsertProfile(upsert_request(user_id=friend, nickname=f"f{friend}"))
         everyone = [user, *friends]
 
         def read_all() -> None:
@@ -89,7 +90,7 @@ def test_dead_shard_fails_fast_for_its_users_only(private_mariadb):
                            timeout=DEADLINE_S)
         assert b in stub.ListFriends(social_pb2.ListFriendsRequest(user_id=a),
                                      timeout=DEADLINE_S).friend_ids
-        stub.UpsertProfile(social_pb2.Profile(user_id=a, nickname="a"), timeout=DEADLINE_S)
+        stub.UpsertProfile(upsert_request(user_id=a, nickname="a"), timeout=DEADLINE_S)
         reply = stub.GetProfiles(social_pb2.GetProfilesRequest(user_ids=[a]), timeout=DEADLINE_S)
         assert [p.nickname for p in reply.profiles] == ["a"]
 
@@ -97,7 +98,7 @@ def test_dead_shard_fails_fast_for_its_users_only(private_mariadb):
         (stub.AddFriendship, social_pb2.AddFriendshipRequest(user_id=c, friend_id=d)),
         (stub.AddFriendship, social_pb2.AddFriendshipRequest(user_id=a, friend_id=e)),
         (stub.ListFriends, social_pb2.ListFriendsRequest(user_id=c)),
-        (stub.UpsertProfile, social_pb2.Profile(user_id=d, nickname="d")),
+        (stub.UpsertProfile, upsert_request(user_id=d, nickname="d")),
         (stub.GetProfiles, social_pb2.GetProfilesRequest(user_ids=[c])),
     ]
     try:

@@ -1,6 +1,6 @@
 MAKEFLAGS += --no-print-directory
 
-.PHONY: up down status install install-test-tools lock test test-unit check-protos protos config-doc lint demo chaos soak
+.PHONY: up down status install install-test-tools lock test test-unit check-protos protos api-baseline config-doc lint demo chaos soak
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
 # TLS=1: mTLS on every server and client, bearer tokens required, TLS to Redis and MariaDB
@@ -48,6 +48,12 @@ check-protos:
 
 protos:
 	.venv/bin/python scripts/gen_protos.py
+
+# At a release: the API as it is becomes the baseline `buf breaking` compares with
+# (tests/unit/test_api_checks.py; README, "API compatibility"). Commit protos/baseline/.
+api-baseline:
+	rm -rf protos/baseline/stepboard
+	cp -r protos/stepboard protos/baseline/stepboard
 
 # Regenerate docs/configuration.md from the settings registry (common/settings.py).
 config-doc:

@@ -1,11 +1,11 @@
-"""The gRPC service config of stepboard's channels (common/channels.py) is the one
+"""The gRPC service config of stepboard's channels (stepboard_client/config.py) is the one
 docs/deploy.md publishes for app backends, and it retries only within the stated bounds."""
 
 import json
 import re
 from pathlib import Path
 
-from common.channels import SERVICE_CONFIG
+from stepboard_client.config import SERVICE_CONFIG
 
 DEPLOY_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 

@@ -4,6 +4,7 @@ RPC of the three services against the running local stack (plaintext, 50051-5005
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,11 @@ def test_the_client_makes_every_call_of_the_three_services(venv):
     answered = {line.split()[1] for line in result.stdout.splitlines()
                 if line.startswith("called ")}
     assert answered == proto_methods()
+
+
+def test_the_readmes_python_example_runs_with_the_wheel_alone(venv):
+    (example,) = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    result = run(venv / "bin" / "python", "-c", example, cwd=venv, timeout=30)
+    lines = result.stdout.splitlines()
+    assert any(line.split()[1:2] == ["42"] for line in lines[:-1]), result.stdout
+    assert lines[-1].endswith("on today's board"), result.stdout

@@ -1,6 +1,9 @@
 """Every method of stepboard.v1 has a default deadline in the client package's table, and a
 call made through the client without a timeout gets it."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
@@ -57,3 +60,10 @@ def test_a_call_with_its_own_timeout_keeps_it():
         _Details("/stepboard.v1.FriendGraph/StreamFriends", 0.25), request=None,
     )
     assert seen == [0.25]
+
+
+def test_docs_clients_lists_the_deadline_table():
+    """docs/clients.md's table is the one the client applies."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "clients.md").read_text()
+    rows = re.findall(r"^\| `(stepboard\.v1\.\w+/\w+)` \| ([\d.]+) \|$", text, re.M)
+    assert {f"/{method}": float(seconds) for method, seconds in rows} == DEADLINES

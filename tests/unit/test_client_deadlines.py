@@ -2,11 +2,16 @@
 call made through the client without a timeout gets it."""
 
 import re
+import threading
+import time
+from concurrent import futures
 from pathlib import Path
 
+import grpc
 import pytest
 
 from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
+from stepboard_client import Client
 from stepboard_client.client import _DefaultDeadline
 from stepboard_client.config import DEADLINES
 
@@ -67,3 +72,31 @@ def test_docs_clients_lists_the_deadline_table():
     text = (Path(__file__).resolve().parents[2] / "docs" / "clients.md").read_text()
     rows = re.findall(r"^\| `(stepboard\.v1\.\w+/\w+)` \| ([\d.]+) \|$", text, re.M)
     assert {f"/{method}": float(seconds) for method, seconds in rows} == DEADLINES
+
+
+def test_a_client_call_to_a_hung_server_ends_at_its_default_deadline():
+    """A real channel: the Client's call without timeout is cut at the method's deadline."""
+    release = threading.Event()
+
+    def hang(request, context):
+        release.wait(30)
+        return ranking_pb2.GetGlobalRankResponse()
+
+    handler = grpc.method_handlers_generic_handler("stepboard.v1.Ranking", {
+        "GetGlobalRank": grpc.unary_unary_rpc_method_handler(
+            hang, ranking_pb2.GetGlobalRankRequest.FromString,
+            ranking_pb2.GetGlobalRankResponse.SerializeToString),
+    })
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2), handlers=[handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    target = f"127.0.0.1:{port}"
+    started = time.monotonic()
+    try:
+        with Client(target, target, target) as client, pytest.raises(grpc.RpcError) as error:
+            client.global_rank(1, "2026-05-04")
+    finally:
+        release.set()
+        server.stop(None)
+    assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < DEADLINES["/stepboard.v1.Ranking/GetGlobalRank"] + 2

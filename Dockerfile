@@ -24,6 +24,7 @@ COPY ingest_svc/ ingest_svc/
 COPY social_svc/ social_svc/
 COPY rank_svc/ rank_svc/
 COPY stepboard/ stepboard/
+COPY stepboard_client/ stepboard_client/
 # A regular (not editable) install: the final stage needs only the virtualenv. --no-deps:
 # the dependencies are the locked ones above, never resolved again.
 RUN pip install --no-deps . \

@@ -5,16 +5,17 @@ to social_svc): ``STEPBOARD_CLIENT_TLS_CA_FILE`` turns TLS on, a client certific
 add mTLS, and ``STEPBOARD_CLIENT_TOKEN`` (or ``_TOKEN_FILE``) is sent as
 ``authorization: Bearer <token>`` on every call.
 
-Every channel spreads its calls and retries them as :data:`SERVICE_CONFIG` says: it
-connects to every address the target resolves to (``dns:///<headless service>:<port>``
-gives one per server pod) and sends calls to them in turn (``round_robin``), leaving out a
-server that reports itself not serving (draining), and a call that fails ``UNAVAILABLE``
-(a server gone or overloaded) is tried again, on the next server, a bounded number of
-times, always within the call's own deadline.
-docs/deploy.md publishes the same service config for app backends.
+The channels are the client package's (``stepboard_client.create_channel``, the one an
+app backend uses), so they spread and retry calls as its
+:data:`stepboard_client.config.SERVICE_CONFIG` says: each connects to every address the
+target resolves to (``dns:///<headless service>:<port>`` gives one per server pod) and
+sends calls to them in turn (``round_robin``), leaving out a server that reports itself
+not serving (draining), and a call that fails ``UNAVAILABLE`` (a server gone or
+overloaded) is tried again, on the next server, a bounded number of times, always within
+the call's own deadline.
+docs/deploy.md and docs/clients.md publish that service config for app backends.
 """
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import grpc
 
 from common.config import ConfigError
 from common.settings import default, read
+from stepboard_client.channel import create_channel as client_channel
 
 
 @dataclass(frozen=True)
@@ -63,78 +65,15 @@ class ChannelSettings:
         return settings
 
 
-# round_robin over every address, skipping servers whose health (grpc.health.v1, the whole
-# server: "") is not SERVING, such as one draining after SIGTERM. Every stepboard call is
-# safe to retry (docs/design.md, "Retries"): reads, max-merged reports, and idempotent
-# upserts and deletes. gRPC retries a call only within its deadline, at most
-# ``maxAttempts`` times in all, and only while the channel's retry tokens last
-# (``retryThrottling``: a failure takes 1 of 100, a success gives 0.1 back, retries stop
-# below 50), so an outage of every server is not multiplied by the retries.
-SERVICE_CONFIG: dict = {
-    "loadBalancingConfig": [{"round_robin": {}}],
-    "healthCheckConfig": {"serviceName": ""},
-    "methodConfig": [
-        {
-            "name": [
-                {"service": "stepboard.v1.StepIngest"},
-                {"service": "stepboard.v1.FriendGraph"},
-                {"service": "stepboard.v1.Ranking"},
-            ],
-            "retryPolicy": {
-                "maxAttempts": 4,
-                "initialBackoff": "0.05s",
-                "maxBackoff": "1s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
-            },
-        }
-    ],
-    "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.1},
-}
-_CHANNEL_OPTIONS = [
-    ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
-    ("grpc.enable_retries", 1),
-    # The config above, never one published in DNS TXT records.
-    ("grpc.service_config_disable_resolution", 1),
-]
-
-
-class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """Adds the bearer token to every call on a plaintext channel."""
-
-    def __init__(self, token: str) -> None:
-        self._header = ("authorization", f"Bearer {token}")
-
-    def _with_token(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
-        return details._replace(metadata=[*(details.metadata or ()), self._header])
-
-    def intercept_unary_unary(self, continuation, client_call_details, request):
-        """Unary calls carry the token."""
-        return continuation(self._with_token(client_call_details), request)
-
-    def intercept_unary_stream(self, continuation, client_call_details, request):
-        """Server-streaming calls carry the token."""
-        return continuation(self._with_token(client_call_details), request)
-
-
 def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
     """A channel to ``address`` (``host:port`` or any gRPC target, e.g. ``dns:///host:port``)
     secured and authenticated as ``settings`` say, spreading and retrying calls as
-    :data:`SERVICE_CONFIG` says."""
-    if not settings.ca_file:
-        channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
-        return grpc.intercept_channel(channel, _BearerToken(settings.token)) if settings.token \
-            else channel
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=Path(settings.ca_file).read_bytes(),
-        private_key=Path(settings.key_file).read_bytes() if settings.key_file else None,
-        certificate_chain=Path(settings.cert_file).read_bytes() if settings.cert_file else None,
+    :data:`stepboard_client.config.SERVICE_CONFIG` says."""
+    return client_channel(
+        address,
+        ca_file=settings.ca_file,
+        cert_file=settings.cert_file,
+        key_file=settings.key_file,
+        token=settings.token,
+        server_name=settings.server_name,
     )
-    if settings.token:
-        credentials = grpc.composite_channel_credentials(
-            credentials, grpc.access_token_call_credentials(settings.token)
-        )
-    options = [*_CHANNEL_OPTIONS]
-    if settings.server_name:
-        options.append(("grpc.ssl_target_name_override", settings.server_name))
-    return grpc.secure_channel(address, credentials, options=options)

@@ -302,8 +302,9 @@ def drain(
     """Health NOT_SERVING, a pause for clients to turn to other replicas, let in-flight RPCs
     finish (all within the grace), then close clients."""
     log.info("shutting down: health NOT_SERVING, draining in-flight RPCs")
-    # Clients that watch health (common.channels.SERVICE_CONFIG) stop sending new calls once
-    # they see NOT_SERVING; a call still arriving as the server stops would be cancelled.
+    # Clients that watch health (stepboard_client.config.SERVICE_CONFIG) stop sending new
+    # calls once they see NOT_SERVING; a call still arriving as the server stops would be
+    # cancelled.
     watched = built.health.watched
     built.health.enter_graceful_shutdown()
     announce_s = min(ANNOUNCE_S, settings.grace_seconds / 2) if watched else 0.0

@@ -2,8 +2,10 @@
 
 Six users with profiles and friendships, and their step reports for the last 7 days up to
 today (UTC dates), which cover the current ISO week up to today, all sent through the public
-APIs exactly as an app backend would (one ``ReportStepsBatch``). It then prints user 1's
-friend ranking of today and of this week, and user 1's history over the seeded days.
+APIs exactly as an app backend would: through the client package (``stepboard_client``,
+docs/clients.md), with its default deadlines and retries (one ``ReportStepsBatch``). It
+then prints user 1's friend ranking of today and of this week, and user 1's history over
+the seeded days.
 
 The social side: every profile has a cover, Grace and Linus like Ada's day and Ada likes
 Grace's (``StepIngest.Like``), so Ada's daily ranking shows like counts, which entries she
@@ -29,17 +31,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from stepboard.v1 import (
-    ingest_pb2,
-    ingest_pb2_grpc,
-    ranking_pb2,
-    ranking_pb2_grpc,
-    social_pb2,
-    social_pb2_grpc,
-)
+from stepboard.v1 import ingest_pb2, ranking_pb2, social_pb2
+from stepboard_client import Client
 
 USERS = {1: "Ada", 2: "Grace", 3: "Linus", 4: "Barbara", 5: "Ken", 6: "Margaret"}
 FRIENDS = [(1, 2), (1, 3), (1, 4), (1, 5), (2, 3), (4, 6)]
@@ -51,7 +46,6 @@ ME = 1
 LIKES = [(2, 1), (3, 1), (1, 2)]
 HIDER = 5  # hides his steps from ME for a moment
 WAIT_S = 30.0
-TIMEOUT_S = 10.0
 
 
 def past_steps(user_id: int, day: date) -> int:
@@ -93,31 +87,25 @@ def reports(now: datetime) -> list[ingest_pb2.StepReport]:
     return sent
 
 
-def seed_graph(social: social_pb2_grpc.FriendGraphStub) -> None:
+def seed_graph(client: Client) -> None:
     """Upserts the profiles and adds the friendships (both idempotent)."""
     for user_id, name in USERS.items():
-        social.UpsertProfile(
+        client.social.UpsertProfile(
             social_pb2.UpsertProfileRequest(profile=social_pb2.Profile(
                 user_id=user_id,
                 nickname=name,
                 avatar_url=f"https://avatars.example/{name.lower()}.png",
                 cover_url=f"https://covers.example/{name.lower()}.jpg",
-            )),
-            timeout=TIMEOUT_S,
+            ))
         )
     for user_id, friend_id in FRIENDS:
-        social.AddFriendship(
-            social_pb2.AddFriendshipRequest(user_id=user_id, friend_id=friend_id),
-            timeout=TIMEOUT_S,
-        )
+        client.add_friendship(user_id, friend_id)
 
 
-def send(ingest: ingest_pb2_grpc.StepIngestStub, sent: list[ingest_pb2.StepReport]) -> bool:
+def send(client: Client, sent: list[ingest_pb2.StepReport]) -> bool:
     """Sends ``sent`` in one batch; prints every report not accepted and returns False if
     there was one."""
-    reply = ingest.ReportStepsBatch(
-        ingest_pb2.ReportStepsBatchRequest(reports=sent), timeout=TIMEOUT_S
-    )
+    reply = client.report_steps_batch(sent)
     refused = [result for result in reply.results if result.code]
     for result in refused:
         report = sent[result.index]
@@ -159,11 +147,10 @@ def ranking_at_least(expected: dict[int, int]) -> Callable[[object], bool]:
     return lambda answer: all(e.steps >= expected.get(e.user_id, 0) for e in answer.entries)
 
 
-def send_likes(ingest: ingest_pb2_grpc.StepIngestStub, day: str) -> None:
+def send_likes(client: Client, day: str) -> None:
     """Sends :data:`LIKES` for ``day``; each is acknowledged once stored in Kafka."""
     for liker, liked in LIKES:
-        ingest.Like(ingest_pb2.LikeRequest(liker_id=liker, liked_id=liked, day=day, liked=True),
-                    timeout=TIMEOUT_S)
+        client.like(liker, liked, day)
 
 
 def print_ranking(title: str, answer: ranking_pb2.GetFriendRankingResponse) -> None:
@@ -189,11 +176,10 @@ def print_likers(answer: ranking_pb2.ListLikesResponse) -> None:
         print(f"  {liker.nickname or liker.user_id:<10} at {when}")
 
 
-def set_hidden(social: social_pb2_grpc.FriendGraphStub, hidden: bool) -> None:
+def set_hidden(client: Client, hidden: bool) -> None:
     """Hides :data:`HIDER`'s steps from :data:`ME`, or shows them again."""
-    social.SetStepsHidden(
-        social_pb2.SetStepsHiddenRequest(user_id=HIDER, friend_id=ME, hidden=hidden),
-        timeout=TIMEOUT_S,
+    client.social.SetStepsHidden(
+        social_pb2.SetStepsHiddenRequest(user_id=HIDER, friend_id=ME, hidden=hidden)
     )
 
 
@@ -211,30 +197,31 @@ def print_history(answer: ranking_pb2.GetHistoryResponse) -> None:
 
 
 def main() -> int:
-    """Writes the demo data and prints user 1's rankings and history."""
+    """Runs the demo with one client of the three addresses given."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ingest", default="127.0.0.1:50051", help="StepIngest address")
     parser.add_argument("--social", default="127.0.0.1:50052", help="FriendGraph address")
     parser.add_argument("--rank", default="127.0.0.1:50053", help="Ranking address")
     args = parser.parse_args()
-    social = social_pb2_grpc.FriendGraphStub(grpc.insecure_channel(args.social))
-    ingest = ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel(args.ingest))
-    ranking = ranking_pb2_grpc.RankingStub(grpc.insecure_channel(args.rank))
+    with Client(args.ingest, args.social, args.rank) as client:
+        return run(client)
 
-    seed_graph(social)
+
+def run(client: Client) -> int:
+    """Writes the demo data and prints user 1's rankings and history."""
+    seed_graph(client)
     now = datetime.now(UTC)
     sent = reports(now)
     days = seeded_days(now.date())
     first, today = days[0].isoformat(), days[-1].isoformat()
-    if not send(ingest, sent):
+    if not send(client, sent):
         return 1
-    send_likes(ingest, today)
+    send_likes(client, today)
     print(f"demo data written for the last {DAYS} days, {first} to {today} (UTC): "
           f"{len(sent)} reports")
 
     def friends(period: ranking_pb2.Period) -> ranking_pb2.GetFriendRankingResponse:
-        request = ranking_pb2.GetFriendRankingRequest(user_id=ME, day=today, period=period)
-        return ranking.GetFriendRanking(request, timeout=TIMEOUT_S)
+        return client.friend_ranking(ME, today, period)
 
     liked = {liked: sum(1 for _, other in LIKES if other == liked) for _, liked in LIKES}
     daily = wait_for(
@@ -243,17 +230,16 @@ def main() -> int:
         and all(e.likes == liked.get(e.user_id, 0) for e in answer.entries),
     )
     print_ranking(f"friend ranking of user {ME} ({USERS[ME]}) for {today}:", daily)
-    likers = ranking.ListLikes(ranking_pb2.ListLikesRequest(user_id=ME, day=today),
-                               timeout=TIMEOUT_S)
+    likers = client.ranking.ListLikes(ranking_pb2.ListLikesRequest(user_id=ME, day=today))
     print(f"who liked {USERS[ME]}'s day, newest first ({likers.total}):")
     print_likers(likers)
-    set_hidden(social, True)
+    set_hidden(client, True)
     try:
         hidden = friends(ranking_pb2.PERIOD_DAY)
         print_ranking(f"{USERS[HIDER]} hides his steps from {USERS[ME]}; her ranking now "
                       f"({hidden.total} in it):", hidden)
     finally:
-        set_hidden(social, False)
+        set_hidden(client, False)
     print(f"{USERS[HIDER]} shows his steps to {USERS[ME]} again.")
     weekly = friends(ranking_pb2.PERIOD_WEEK)
     expected = week_totals(sent, weekly.window_first_day, weekly.window_last_day)
@@ -262,8 +248,8 @@ def main() -> int:
                   f"{weekly.window_first_day} to {weekly.window_last_day}:", weekly)
     mine = {r.day: r.steps for r in sent if r.user_id == ME}
     history = wait_for(
-        lambda: ranking.GetHistory(ranking_pb2.GetHistoryRequest(
-            user_id=ME, from_day=first, to_day=today), timeout=TIMEOUT_S),
+        lambda: client.ranking.GetHistory(ranking_pb2.GetHistoryRequest(
+            user_id=ME, from_day=first, to_day=today)),
         # An archived day is answered from the archive, final once written.
         lambda answer: all(d.archived or d.steps >= mine.get(d.day, 0) for d in answer.days),
     )

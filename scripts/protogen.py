@@ -37,4 +37,6 @@ def generate(out_dir: Path) -> list[Path]:
         raise SystemExit("protoc failed")
     for init in (out_dir / "stepboard" / "__init__.py", package_dir / "__init__.py"):
         init.write_text('"""Generated from protos/ by scripts/gen_protos.py; do not edit."""\n')
+    # PEP 561: type checkers read the messages' .pyi files of an installed package.
+    (out_dir / "stepboard" / "py.typed").write_text("")
     return sorted(p for p in (out_dir / "stepboard").rglob("*") if p.is_file())

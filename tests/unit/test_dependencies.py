@@ -20,6 +20,8 @@ RUNTIME = [Requirement(r) for r in PROJECT["dependencies"]]
 EXTRAS = [Requirement(r) for extra in ("dev", "bench")
           for r in PROJECT["optional-dependencies"][extra]]
 STUBS = ROOT / "stepboard" / "v1"
+CLIENT = [Requirement(r) for r in tomllib.loads(
+    (ROOT / "clients" / "python" / "pyproject.toml").read_text())["project"]["dependencies"]]
 
 
 def lock_pins(name: str) -> dict[str, list[Requirement]]:
@@ -97,8 +99,19 @@ def stub_floors() -> dict[str, Version]:
 ])
 def test_pyproject_floor_is_what_the_stubs_require(name: str, stub: str):
     """pyproject.toml admits no version the committed stubs refuse at import."""
-    floor = stub_floors()[stub]
     (req,) = [r for r in RUNTIME if canonicalize_name(r.name) == name]
+    assert_floor(req, stub_floors()[stub])
+
+
+def test_client_wheel_needs_only_grpcio_and_protobuf_at_the_stubs_floors():
+    """The client wheel (clients/python) ships the same stubs, so the same floors hold."""
+    assert sorted(canonicalize_name(r.name) for r in CLIENT) == ["grpcio", "protobuf"]
+    for req in CLIENT:
+        assert_floor(req, stub_floors()[canonicalize_name(req.name)])
+
+
+def assert_floor(req: Requirement, floor: Version) -> None:
+    """``req`` admits ``floor`` and nothing below it."""
     assert req.specifier.contains(floor), f"{req} refuses {floor}, which the stubs need"
     lows = [Version(s.version) for s in req.specifier if s.operator in (">=", "~=", "==")]
     assert lows and max(lows) >= floor, (

@@ -1,23 +1,27 @@
-"""The gRPC service config of stepboard's channels (common/channels.py) is the one
-docs/deploy.md publishes for app backends, and it retries only within the stated bounds."""
+"""The gRPC service config of stepboard's channels (stepboard_client/config.py) is the one
+docs/deploy.md and docs/clients.md publish for app backends, and it retries only within
+the stated bounds."""
 
 import json
 import re
 from pathlib import Path
 
-from common.channels import SERVICE_CONFIG
+import pytest
 
-DEPLOY_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
+from stepboard_client.config import SERVICE_CONFIG
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def published() -> dict:
-    """The JSON block of docs/deploy.md's app-backend paragraph (its only JSON block)."""
-    (block,) = re.findall(r"```json\n(.*?)```", DEPLOY_GUIDE.read_text(), re.DOTALL)
+def published(guide: str) -> dict:
+    """The service config a guide publishes: its only JSON block."""
+    (block,) = re.findall(r"```json\n(.*?)```", (DOCS / guide).read_text(), re.DOTALL)
     return json.loads(block)
 
 
-def test_the_deploy_guide_publishes_the_channels_service_config():
-    assert published() == SERVICE_CONFIG
+@pytest.mark.parametrize("guide", ["deploy.md", "clients.md"])
+def test_the_guides_publish_the_channels_service_config(guide):
+    assert published(guide) == SERVICE_CONFIG
 
 
 def test_retries_are_bounded_and_only_for_unavailable():

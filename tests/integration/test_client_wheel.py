@@ -100,3 +100,11 @@ def test_the_readmes_python_example_runs_with_the_wheel_alone(venv):
     lines = result.stdout.splitlines()
     assert any(line.split()[1:2] == ["42"] for line in lines[:-1]), result.stdout
     assert lines[-1].endswith("on today's board"), result.stdout
+
+
+def test_the_wheel_types_the_messages_and_the_service_stubs(venv):
+    (package,) = (venv / "lib").glob("python3*/site-packages/stepboard")
+    typed = {path.name for path in (package / "v1").glob("*.pyi")}
+    assert typed == {f"{name}{kind}.pyi" for name in ("ingest", "ranking", "social")
+                     for kind in ("_pb2", "_pb2_grpc")}
+    assert (package / "py.typed").exists()

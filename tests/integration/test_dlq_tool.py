@@ -30,6 +30,7 @@ USER = 912_345
 STEPS = 4321
 DAY_MS = 86_400_000
 FUTURE = "is in the future"
+GARBAGE = b"\xff\x00 not a report"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def poisoned() -> Iterator[WritePath]:
         key=str(USER).encode(), timestamp=now_ms - 2 * DAY_MS, partition=0,
         headers=[("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")],
     )
-    producer.produce(path.topic, value=b"\xff\x00 not a report", timestamp=now_ms, partition=1)
+    producer.produce(path.topic, value=GARBAGE, timestamp=now_ms, partition=1)
     assert producer.flush(10) == 0
     path.start_consumer()
     wait_until(lambda: path.log_end(path.dlq_topic) == 2, 30)
@@ -77,7 +78,8 @@ def test_inspect_filters_by_reason_time_and_partition(poisoned: WritePath) -> No
     assert sorted(row["reason"].split(":")[0] for row in rows) == [
         "invalid report [0]", "undecodable record"]
     undecodable = next(row for row in rows if row["reason"].startswith("undecodable"))
-    assert undecodable["value"].startswith("16 bytes: ff00") and undecodable["key"] is None
+    assert undecodable["value"] == f"{len(GARBAGE)} bytes: {GARBAGE.hex()}"
+    assert undecodable["key"] is None
 
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 3600))
     recent = dlq(poisoned, "inspect", "--json", "--since", since).stdout.splitlines()
@@ -90,26 +92,35 @@ def test_inspect_filters_by_reason_time_and_partition(poisoned: WritePath) -> No
 
 
 def test_replay_puts_the_fixed_record_on_the_board(poisoned: WritePath) -> None:
+    assert poisoned.board(today()) == []
+    # Replayed as it was, it is judged at its old stamp again, and parked again.
+    again = dlq(poisoned, "replay", "--reason", FUTURE)
+    assert again.returncode == 0, again.stderr
+    assert "replayed 1 of 1" in again.stderr
+    wait_until(lambda: poisoned.log_end(poisoned.dlq_topic) == 3, 30)
+    assert poisoned.board(today()) == []
+
+    # Both letters of the report match now: replaying a report twice is harmless.
     before = poisoned.log_end(poisoned.topic)
     dry = dlq(poisoned, "replay", "--reason", FUTURE, "--restamp", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.startswith("would send ") and dry.stdout.count("would send") == 1
-    assert '"headers": ["traceparent"]' in dry.stdout
+    assert dry.stdout.startswith("would send ") and dry.stdout.count("would send") == 2
+    assert dry.stdout.count('"headers": ["traceparent"]') == 2
+    assert "2 dead letters would be replayed" in dry.stderr
     assert poisoned.log_end(poisoned.topic) == before
 
     done = dlq(poisoned, "replay", "--reason", FUTURE, "--restamp")
     assert done.returncode == 0, done.stderr
-    assert f"replayed 1 of 1 dead letters to {poisoned.topic}" in done.stderr
-    assert poisoned.log_end(poisoned.topic) == before + 1
+    assert f"replayed 2 of 2 dead letters to {poisoned.topic}" in done.stderr
+    assert poisoned.log_end(poisoned.topic) == before + 2
     entries = wait_until(lambda: poisoned.board(today()), 30)
     assert [(user, steps) for user, steps, _ in entries] == [(USER, STEPS)]
 
     recent_ms = (time.time() - 3600) * 1000
-    (replayed,) = [m for m in poisoned.read_topic(poisoned.topic, before + 1)
-                   if m.key() == str(USER).encode() and m.timestamp()[1] > recent_ms]
-    assert replayed.key() == str(USER).encode()
-    assert [name for name, _ in replayed.headers()] == ["traceparent"]
-    assert poisoned.log_end(poisoned.dlq_topic) == 2  # judged valid: not parked again
+    replayed = [m for m in poisoned.read_topic(poisoned.topic, before + 2)
+                if m.key() == str(USER).encode() and m.timestamp()[1] > recent_ms]
+    assert [[name for name, _ in m.headers()] for m in replayed] == [["traceparent"]] * 2
+    assert poisoned.log_end(poisoned.dlq_topic) == 3  # judged valid: not parked again
 
 
 def test_unreadable_topic_exits_3(poisoned: WritePath) -> None:

@@ -12,6 +12,7 @@ certificate holds).
 import re
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from rank_svc.config import RankConfig
 from rank_svc.server import build_server as build_rank
 from tests.deploy_render import CHART, go_tool, render
 from tests.harness import service_env, unique
-from tests.stack import ROOT
+from tests.stack import ROOT, SERVERS
 
 MTLS_VALUES = CHART / "ci" / "sentinel-tls-values.yaml"
 
@@ -99,6 +100,30 @@ def test_tls_probe_without_the_pod_certificate_is_refused(tls: Path, server: Bui
     command = [f for f in local_probe(tls, server.port) if not f.startswith("-tls-client-")]
     refused = run(command)
     assert refused.returncode != 0, refused.stdout + refused.stderr
+
+
+def test_the_helm_test_check_calls_a_tls_server_with_the_pod_certificate(
+    tls: Path, server: BuiltServer
+) -> None:
+    """common.smoke as the test Pod runs it for a server in tls.servers under mTLS: the
+    stack's plaintext ingest and social, this TLS ranking server."""
+    env = service_env(
+        STEPBOARD_CLIENT_TLS_CA_FILE=str(tls / "ca.pem"),
+        STEPBOARD_CLIENT_TLS_CERT_FILE=str(tls / "client.pem"),
+        STEPBOARD_CLIENT_TLS_KEY_FILE=str(tls / "client-key.pem"),
+        STEPBOARD_CLIENT_TLS_SERVER_NAME="localhost",
+    )
+    args = [sys.executable, "-m", "common.smoke", f"--rank=127.0.0.1:{server.port}",
+            "--tls=rank", "--timeout=10"]
+    args += [f"--{name}=127.0.0.1:{port}" for name, (port, _) in SERVERS.items()
+             if name != "rank"]
+    done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rank: GetGlobalTop answered" in done.stdout
+    plaintext = subprocess.run([*(a for a in args if a != "--tls=rank"), "--timeout=2"],
+                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert plaintext.returncode == 1
+    assert "FAILED: rank: not SERVING" in plaintext.stderr
 
 
 def test_the_installed_probe_is_the_version_the_image_builds() -> None:

@@ -171,11 +171,12 @@ def _read(
         for message in consumer.consume(500, timeout=min(left, 1.0)):
             if message.error() is not None:
                 raise DlqUnreadable(f"reading {topic}: {message.error()}")
-            partition = message.partition()
-            if partition in remaining and message.offset() < remaining[partition]:
+            if message.offset() < remaining.get(message.partition(), -1):
                 yield message
-                if message.offset() + 1 >= remaining[partition]:
-                    del remaining[partition]
+        # Done with a partition once the position passes its end (offsets may have gaps).
+        for position in consumer.position([TopicPartition(topic, p) for p in remaining]):
+            if position.offset >= remaining[position.partition]:
+                del remaining[position.partition]
 
 
 def _end_offsets(
@@ -262,18 +263,21 @@ def replay(
                                          "headers": [k for k, _ in replay_headers(letter)]}
             print("would send " + json.dumps(fields), flush=True)
             continue
-        producer.produce(
-            settings.topic, value=letter.value(), key=letter.key(),
-            headers=replay_headers(letter), timestamp=stamp,
-            on_delivery=lambda error, _, c=count: _delivered(c, error),
-        )
+        try:
+            producer.produce(
+                settings.topic, value=letter.value(), key=letter.key(),
+                headers=replay_headers(letter), timestamp=stamp,
+                on_delivery=lambda error, _, c=count: _delivered(c, error),
+            )
+        except (BufferError, KafkaException) as error:
+            _delivered(count, error)  # not queued: counted as not replayed
         producer.poll(0)
     if producer is not None:
         producer.flush(settings.delivery_timeout_s + 1)
     return count
 
 
-def _delivered(count: ReplayCount, error: KafkaError | None) -> None:
+def _delivered(count: ReplayCount, error: KafkaError | Exception | None) -> None:
     if error is None:
         count.acknowledged += 1
     else:

@@ -2,10 +2,14 @@
 # One image for every stepboard process; the command picks the entry point:
 #   python -m ingest_svc | social_svc | social_svc migrate | rank_svc
 #   python -m rank_svc.consumer | rank_svc.precompute
+#   python -m rank_svc.dlq | common.smoke   (operator tools; `helm test` runs the latter)
 # The generated gRPC stubs are committed under stepboard/v1/, so nothing is generated here.
-# Every dependency ships manylinux wheels, so neither stage needs a compiler.
+# Every Python dependency ships manylinux wheels, so no stage needs a C compiler.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG GO_IMAGE=golang:1.25-bookworm
+# The Kubernetes probes of servers that serve TLS run it (the kubelet's gRPC probe has no TLS).
+ARG GRPC_HEALTH_PROBE_VERSION=v0.4.63
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
@@ -31,6 +35,12 @@ RUN pip install --no-deps . \
     && pip uninstall -y pip \
     && python -m compileall -q /opt/stepboard/lib
 
+FROM ${GO_IMAGE} AS probe
+ARG GRPC_HEALTH_PROBE_VERSION
+# A static binary, so it runs on the slim Python base.
+RUN CGO_ENABLED=0 GOBIN=/out go install \
+    github.com/grpc-ecosystem/grpc-health-probe@${GRPC_HEALTH_PROBE_VERSION}
+
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="stepboard" \
       org.opencontainers.image.description="stepboard gRPC services: ingest, social, rank, board consumer, precompute"
@@ -39,6 +49,7 @@ RUN groupadd --system --gid 10001 stepboard \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin stepboard
 COPY --from=build /opt/stepboard /opt/stepboard
+COPY --from=probe /out/grpc-health-probe /usr/local/bin/grpc_health_probe
 ENV PATH=/opt/stepboard/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

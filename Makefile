@@ -1,6 +1,6 @@
 MAKEFLAGS += --no-print-directory
 
-.PHONY: up down status install install-test-tools lock test test-unit check-protos protos api-baseline config-doc lint demo chaos soak
+.PHONY: up down status install install-test-tools lock test test-unit check-protos protos api-baseline config-doc chart-readme lint demo chaos soak
 
 # Install what is missing, start Kafka/Redis/MariaDB and the services, print how to call them.
 # TLS=1: mTLS on every server and client, bearer tokens required, TLS to Redis and MariaDB
@@ -58,6 +58,10 @@ api-baseline:
 # Regenerate docs/configuration.md from the settings registry (common/settings.py).
 config-doc:
 	.venv/bin/python scripts/gen_config_doc.py
+
+# Regenerate helm/stepboard/README.md from values.yaml's `# --` comments.
+chart-readme:
+	.venv/bin/python scripts/gen_chart_readme.py
 
 lint:
 	.venv/bin/ruff check .

@@ -90,7 +90,9 @@ HOLD_S = 5.0
 
 
 class DeadLetters:
-    """Sends records the writer cannot use to the dead-letter topic, reason in a header."""
+    """Sends records the writer cannot use to the dead-letter topic: the record's key,
+    timestamp and headers, plus the headers ``error`` (why) and ``source`` (where it was),
+    so ``python -m rank_svc.dlq replay`` can re-produce it as it was."""
 
     def __init__(self, producer: Producer, topic: str, timeout_s: float) -> None:
         """``timeout_s``: the producer's delivery timeout, after which it reports every
@@ -110,7 +112,10 @@ class DeadLetters:
                 self._producer.produce(
                     self._topic,
                     value=value,
+                    key=source.key(),
+                    timestamp=max(source.timestamp()[1], 0),  # 0: none, the time of sending
                     headers=[
+                        *(source.headers() or []),
                         ("error", reason.encode()),
                         ("source", f"{source.topic()}/{source.partition()}/{source.offset()}"
                          .encode()),

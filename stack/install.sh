@@ -14,6 +14,8 @@ APT_PACKAGES=(redis-server redis-tools mariadb-server mariadb-client)
 GRPCURL_VERSION=v1.9.4
 HELM_VERSION=v3.22.0
 GHZ_VERSION=v0.93.0
+# The Dockerfile's GRPC_HEALTH_PROBE_VERSION (tests/integration/test_tls_probes.py checks).
+GRPC_HEALTH_PROBE_VERSION=v0.4.63
 KAFKA_LIBS=$ROOT/.stack/kafka/libs
 KAFKA_POM=$ROOT/stack/kafka/pom.xml
 
@@ -98,8 +100,14 @@ install_ghz() {
     go_tool ghz github.com/bojand/ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION"
 }
 
+# The chart's TLS probes run it (tests/integration/test_tls_probes.py runs their command).
+install_grpc_health_probe() {
+    go_tool grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe \
+        github.com/grpc-ecosystem/grpc-health-probe "$GRPC_HEALTH_PROBE_VERSION"
+}
+
 steps=(apt venv kafka grpcurl)
-[ "${1:-}" = --test-tools ] && steps+=(helm ghz)
+[ "${1:-}" = --test-tools ] && steps+=(helm ghz grpc_health_probe)
 declare -A pids
 for s in "${steps[@]}"; do
     "install_$s" > "$LOGS/install-$s.log" 2>&1 &

@@ -45,18 +45,24 @@ class HelmError(AssertionError):
 
 
 @cache
-def helm() -> str:
-    """Path of the helm that stack/install.sh installs; fails (never skips) if it is missing."""
+def go_tool(name: str) -> str:
+    """Path of a tool stack/install.sh installs with ``go install`` (helm,
+    grpc-health-probe); fails (never skips) if it is missing."""
     go = shutil.which("go")
     if go is None:
-        raise AssertionError("go is not installed: stack/install.sh needs it to install helm")
+        raise AssertionError(f"go is not installed: stack/install.sh needs it to install {name}")
     gopath = subprocess.run(
         [go, "env", "GOPATH"], check=True, capture_output=True, text=True
     ).stdout.strip()
-    path = Path(gopath) / "bin" / "helm"
+    path = Path(gopath) / "bin" / name
     if not path.is_file():
         raise AssertionError(f"{path} is missing: run `bash stack/install.sh` (make test does)")
     return str(path)
+
+
+def helm() -> str:
+    """Path of the helm that stack/install.sh installs."""
+    return go_tool("helm")
 
 
 def run_helm(*args: str) -> subprocess.CompletedProcess:

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from packaging.version import Version
 
+from common import smoke
 from common.config import LogSettings
 from common.mysql_pools import MySQLSettings
 from common.settings import SETTINGS
@@ -33,6 +34,7 @@ from tests.deploy_render import (
     CHART,
     CI_VALUES,
     COMPONENTS,
+    RELEASE,
     SERVERS,
     HelmError,
     RecordingEnv,
@@ -139,14 +141,168 @@ def test_servers_have_grpc_health_probes(values_file):
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             spec = container[probe]
             if tls["enabled"] and component in tls["servers"]:
-                # The kubelet's gRPC probe cannot do TLS.
-                assert spec["tcpSocket"] == {"port": "grpc"}, (component, probe)
+                # The kubelet's gRPC probe cannot do TLS: the image's grpc_health_probe can.
+                assert spec["exec"]["command"] == _tls_probe(result.values, port), (
+                    component, probe)
+                for flag in spec["exec"]["command"]:
+                    if flag.startswith(("-tls-ca-cert=", "-tls-client-")):
+                        assert _projected(result.pod(component), container,
+                                          flag.split("=", 1)[1]), (component, flag)
             else:
                 assert spec["grpc"] == {"port": port, "service": ""}, (component, probe)
     for component in ("consumer", "precompute"):
         container = result.pod(component)["containers"][0]
         if result.values["metrics"]["enabled"]:
             assert container["livenessProbe"]["tcpSocket"] == {"port": "metrics"}
+
+
+def _tls_probe(values, port):
+    """The grpc_health_probe command a TLS server's probes run: the CA of tls.caKey, the
+    server name of probes.tlsServerName (else social's), the pod's certificate under mTLS."""
+    tls = values["tls"]
+    name = (values["probes"]["tlsServerName"] or tls["socialServerName"]
+            or f"{RELEASE}-stepboard-social-headless")
+    command = ["grpc_health_probe", f"-addr=localhost:{port}", "-tls",
+               f"-tls-ca-cert=/etc/stepboard/tls/{tls['caKey']}", f"-tls-server-name={name}"]
+    if tls["clientCaKey"]:
+        command += [f"-tls-client-cert=/etc/stepboard/tls/{tls['certKey']}",
+                    f"-tls-client-key=/etc/stepboard/tls/{tls['keyKey']}"]
+    return command
+
+
+def _projected(pod, container, path):
+    """Whether ``path`` is a file a Secret volume mounted in ``container`` projects."""
+    for mount in container["volumeMounts"]:
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(prefix):
+            volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+            items = volume.get("secret", {}).get("items", [])
+            return path.removeprefix(prefix) in {item["path"] for item in items}
+    return False
+
+
+def test_tls_probes_check_health_over_tls_with_the_pod_certificate_under_mtls():
+    """Server-only TLS on ingest and rank (ci/ops-values.yaml) and mTLS everywhere
+    (ci/sentinel-tls-values.yaml): exec probes over TLS, never a bare TCP connect."""
+    ops = rendered(CHART / "ci" / "ops-values.yaml")
+    assert "grpc" in ops.pod("social")["containers"][0]["readinessProbe"]  # plaintext social
+    rank = ops.pod("rank")["containers"][0]["readinessProbe"]["exec"]["command"]
+    assert "-tls-server-name=stepboard.example.internal" in rank
+    assert not any(flag.startswith("-tls-client-") for flag in rank)
+    mtls = rendered(CHART / "ci" / "sentinel-tls-values.yaml")
+    for component in SERVERS:
+        command = mtls.pod(component)["containers"][0]["livenessProbe"]["exec"]["command"]
+        assert "-tls-client-cert=/etc/stepboard/tls/tls.crt" in command, component
+        assert "-tls-server-name=stepboard-social.stepboard.svc" in command, component
+    for result in (ops, mtls):
+        for _, pod in result.pods():
+            for container in pod["containers"]:
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    assert "tcpSocket" not in container.get(probe, {}) or (
+                        container[probe]["tcpSocket"] == {"port": "metrics"})
+
+
+def test_dockerfile_puts_grpc_health_probe_on_the_path():
+    """The exec probes' grpc_health_probe: built in a Go stage at a pinned version and
+    copied into a directory of the final stage's PATH."""
+    stages = _stages()
+    go_stage = next(s for s in stages if "go install" in " ".join(r for _, r in s))
+    install = _with_arg_defaults(next(r for w, r in go_stage if w == "RUN" and "go install" in r))
+    assert re.search(r"github\.com/grpc-ecosystem/grpc-health-probe@v\d+\.\d+\.\d+", install)
+    alias = go_stage[0][1].split()[-1]
+    final = stages[-1]
+    copies = [r for w, r in final if w == "COPY" and f"--from={alias}" in r]
+    assert any(r.split()[-1] in ("/usr/local/bin/", "/usr/local/bin/grpc_health_probe")
+               and "grpc-health-probe" in r for r in copies), copies
+
+
+@value_sets
+def test_helm_test_pod_checks_every_server_and_one_ranking(values_file):
+    """The ``helm test`` hook runs common.smoke against the three Services, with TLS for
+    exactly the TLS servers, the files it reads projected, and a caller the policy lets
+    call GetGlobalTop."""
+    result = rendered(values_file)
+    v = result.values
+    (pod,) = [d for d in result.of_kind("Pod")
+              if d["metadata"]["annotations"].get("helm.sh/hook") == "test"]
+    spec = pod["spec"]
+    (container,) = spec["containers"]
+    command = container["command"]
+    assert command[:3] == ["python", "-m", "common.smoke"] and _runnable("common.smoke")
+    args = smoke.build_parser().parse_args(command[3:])
+    for server in SERVERS:
+        service = result.get("Service", f"{RELEASE}-stepboard-{server}")
+        assert getattr(args, server) == (f"{service['metadata']['name']}:"
+                                         f"{service['spec']['ports'][0]['port']}")
+    tls = set(v["tls"]["servers"]) if v["tls"]["enabled"] else set()
+    assert set(args.tls) == tls
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    files = [env[k] for k in env if k.endswith("_FILE")]
+    assert all(_projected(spec, container, path) for path in files), files
+    if tls:
+        assert env["STEPBOARD_CLIENT_TLS_SERVER_NAME"] == _tls_probe(v, 0)[4].split("=")[1]
+        assert ("STEPBOARD_CLIENT_TLS_CERT_FILE" in env) == bool(v["tls"]["clientCaKey"])
+    if v["auth"]["enabled"]:
+        assert args.caller == v["helmTest"]["caller"]
+        granted = v["auth"]["appCallers"][args.caller]
+        assert {"stepboard.v1.Ranking/*", "stepboard.v1.Ranking/GetGlobalTop"} & set(granted)
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    test_labels = pod["metadata"]["labels"]
+    for policy in result.of_kind("NetworkPolicy"):  # the servers let the test Pod in
+        component = policy["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component in SERVERS:
+            (grpc_rule,) = [r for r in policy["spec"]["ingress"]
+                            if r["ports"][0]["port"] == "grpc"]
+            assert any(_selects(peer.get("podSelector"), test_labels) and
+                       "namespaceSelector" not in peer for peer in grpc_rule["from"]), component
+
+
+def _selects(selector, labels):
+    """Whether a label selector (matchLabels / matchExpressions with In) matches."""
+    if selector is None:
+        return False
+    return selector.get("matchLabels", {}).items() <= labels.items() and all(
+        labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", [])
+    )
+
+
+def test_image_digest_labels_priority_env_and_volumes_reach_every_pod():
+    """ci/ops-values.yaml: the digest wins over the tag, and the global extras (podLabels,
+    priorityClassName, extraEnv, extraVolumes/Mounts) reach every pod, a component's own
+    settings winning; the selectors keep only the chart's labels."""
+    result = rendered(CHART / "ci" / "ops-values.yaml")
+    v = result.values
+    pods = [*result.pods(), ("test", result.of_kind("Pod")[0]["spec"])]
+    assert len(pods) == len(COMPONENTS) + 2  # with the migration Job and the test Pod
+    for component, pod in pods:
+        own = v.get(component, {})
+        (container,) = pod["containers"]
+        assert container["image"] == f"stepboard@{v['image']['digest']}", component
+        assert pod["priorityClassName"] == (own.get("priorityClassName")
+                                            or v["priorityClassName"]), component
+        env = [(e["name"], e.get("value")) for e in container["env"]]
+        extra = [(e["name"], e["value"]) for e in v["extraEnv"] + own.get("extraEnv", [])]
+        assert env[-len(extra):] == extra, component  # the component's own last: it wins
+        assert {"name": "corp-ca", "configMap": {"name": "corp-ca-bundle"}} in pod["volumes"]
+        assert v["extraVolumeMounts"][0] in container["volumeMounts"], component
+    rank = result.component("Deployment", "rank")
+    labels = rank["spec"]["template"]["metadata"]["labels"]
+    assert labels.items() >= {"team": "steps", "cost-center": "42", "tier": "serving"}.items()
+    assert "team" not in rank["spec"]["selector"]["matchLabels"]
+    assert result.pod("rank")["priorityClassName"] == "stepboard-critical"
+    default = rendered(CI_VALUES[0]).pod("rank")
+    assert "priorityClassName" not in default
+    assert default["containers"][0]["image"] == "stepboard:0.1.0"
+
+
+def test_chart_metadata_names_the_project_and_its_kubernetes_floor():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.27.0-0"  # native gRPC probes are GA from 1.27
+    assert chart["maintainers"] and all(m["name"] for m in chart["maintainers"])
+    assert {"grpc", "leaderboard", "kafka", "redis"} <= set(chart["keywords"])
+    images = yaml.safe_load(chart["annotations"]["artifacthub.io/images"])
+    assert images == [{"name": "stepboard", "image": f"stepboard:{chart['appVersion']}"}]
 
 
 @value_sets
@@ -181,7 +337,9 @@ def test_rendered_env_is_exactly_what_the_services_read(values_file, tmp_path):
         chart_set = {name for name in env if name.startswith("STEPBOARD_")}
         unread = chart_set - recording.asked
         assert not unread, f"{component}: the chart sets {sorted(unread)}, nothing reads them"
-        helpers = {name for name in env if not name.startswith("STEPBOARD_")}
+        extra = result.values["extraEnv"] + result.values[component].get("extraEnv", [])
+        helpers = {name for name in env if not name.startswith("STEPBOARD_")} - {
+            e["name"] for e in extra}  # what the operator adds
         assert all(re.fullmatch(r"MYSQL_SHARD_DSN_\d+", n) for n in helpers), helpers
         _check_config(result, component, pod, config)
 
@@ -393,6 +551,10 @@ APP_PEERS = [
     },
     {"namespaceSelector": {"matchLabels": {"team": "app-backend"}}, "podSelector": CALLERS},
 ]
+# The release's helm test Pod, which calls every server.
+TEST_PEER = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "stepboard",
+                                             "app.kubernetes.io/instance": RELEASE,
+                                             "app.kubernetes.io/component": "test"}}}
 
 
 def test_social_is_closed_to_app_namespaces_when_no_app_caller_may_call_it(tmp_path):
@@ -405,7 +567,8 @@ def test_social_is_closed_to_app_namespaces_when_no_app_caller_may_call_it(tmp_p
     (grpc_rule,) = [r for r in social["spec"]["ingress"] if r["ports"][0]["port"] == "grpc"]
     (peer,) = grpc_rule["from"]
     assert set(peer) == {"podSelector"}
-    assert result.component("NetworkPolicy", "rank")["spec"]["ingress"][0]["from"] == APP_PEERS
+    assert result.component("NetworkPolicy", "rank")["spec"]["ingress"][0]["from"] == [
+        *APP_PEERS, TEST_PEER]
 
 
 def test_auth_is_on_by_default_with_least_privilege_per_component():
@@ -453,7 +616,7 @@ def test_cluster_value_set_has_network_policies_and_fixed_replicas():
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
         ]
         if component in ("ingest", "rank"):
-            assert grpc_rules[0]["from"] == APP_PEERS
+            assert grpc_rules[0]["from"] == [*APP_PEERS, TEST_PEER]
         elif component == "social":
             # app-backend may call FriendGraph methods: its namespaces reach social too.
             peer, *apps = grpc_rules[0]["from"]
@@ -461,7 +624,7 @@ def test_cluster_value_set_has_network_policies_and_fixed_replicas():
             assert set(peer) == {"podSelector"}, "only pods of this namespace"
             expressions = {e["key"]: e["values"] for e in peer["podSelector"]["matchExpressions"]}
             assert sorted(expressions["app.kubernetes.io/component"]) == [
-                "ingest", "precompute", "rank"
+                "ingest", "precompute", "rank", "test"
             ]
             assert expressions["app.kubernetes.io/instance"] == ["sb"]
         else:
@@ -576,6 +739,9 @@ def test_all_contradictions_are_reported_at_once():
          "/containerSecurityContext/readOnlyRootFilesystem"),
         (["kafka.partitons=3"], "partitons"),
         (["redis.clusterNodes={redis-0}", "redis.mode=cluster"], "/redis/clusterNodes/0"),
+        (["image.digest=latest"], "/image/digest"),
+        (["rank.podLabels.tier=1"], "/rank/podLabels/tier"),
+        (["helmTest.caller=no callers"], "/helmTest/caller"),
     ],
 )
 def test_values_schema_rejects_bad_types_and_unknown_keys(sets, where):
@@ -671,6 +837,14 @@ def _stages():
     return stages
 
 
+def _with_arg_defaults(text):
+    """``text`` with each ``${NAME}`` replaced by the Dockerfile's ``ARG NAME=`` default."""
+    defaults = dict(
+        rest.split("=", 1) for word, rest in _dockerfile() if word == "ARG" and "=" in rest
+    )
+    return re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], text)
+
+
 def _args(rest):
     if rest.startswith("["):
         return json.loads(rest)
@@ -762,11 +936,8 @@ def test_dockerfile_copies_every_package_the_project_installs():
 def test_dockerfile_final_stage_is_slim_non_root_and_runs_an_entry_point():
     stages = _stages()
     assert len(stages) >= 2, "multi-stage build"
-    arg_defaults = dict(
-        rest.split("=", 1) for word, rest in _dockerfile() if word == "ARG" and "=" in rest
-    )
     final = stages[-1]
-    base = re.sub(r"\$\{(\w+)\}", lambda m: arg_defaults[m.group(1)], final[0][1].split()[0])
+    base = _with_arg_defaults(final[0][1].split()[0])
     assert re.fullmatch(r"python:3\.11[\w.-]*-slim[\w.-]*", base), base
     body = " ".join(rest for _, rest in final)
     for tool in ("apt-get install", "gcc", "build-essential", "pip install"):

@@ -70,8 +70,35 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* The image: repository@digest when image.digest is set (it wins over the tag). */}}
 {{- define "stepboard.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Pod extras of one component (ctx: root, component): its labels (the chart's labels, the
+component's podLabels, podLabels: the first to set a label wins, so the selector labels
+stay), its priorityClassName (empty: none), and the env
+entries every container adds (extraEnv, then the component's). The migration Job and the
+test Pod have no section of their own: they get the global ones.
+*/}}
+{{- define "stepboard.podLabels" -}}
+{{- $own := (index .root.Values .component | default dict).podLabels | default dict -}}
+{{- $labels := merge (dict) (include "stepboard.labels" . | fromYaml) $own .root.Values.podLabels -}}
+{{- toYaml $labels -}}
+{{- end -}}
+{{- define "stepboard.priorityClassName" -}}
+{{- (index .root.Values .component | default dict).priorityClassName | default .root.Values.priorityClassName -}}
+{{- end -}}
+{{- define "stepboard.extraEnv" -}}
+{{- $own := (index .root.Values .component | default dict).extraEnv | default list -}}
+{{- with concat .root.Values.extraEnv $own }}
+{{- toYaml . }}
+{{- end -}}
 {{- end -}}
 
 {{/* Whether TLS / bearer auth is on for one server: "true" or "". */}}
@@ -102,7 +129,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and (include "stepboard.tlsOn" .) $v.tls.clientCaKey -}}
 {{- $keys = append $keys $v.tls.clientCaKey -}}
 {{- end -}}
-{{- if include "stepboard.clientTlsOn" . -}}
+{{- if or (include "stepboard.clientTlsOn" .) (include "stepboard.tlsOn" .) -}}
+{{- /* A TLS server's probes check its certificate against the CA. */ -}}
 {{- $keys = append $keys $v.tls.caKey -}}
 {{- end -}}
 {{- join " " (uniq $keys) -}}
@@ -433,6 +461,9 @@ which restores the week and month boards from it after Redis lost data */ -}}
       - key: {{ $v.kafka.ssl.caKey | quote }}
         path: {{ $v.kafka.ssl.caKey | quote }}
 {{- end }}
+{{- with $v.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "stepboard.volumeMounts" -}}
@@ -461,17 +492,25 @@ which restores the week and month boards from it after Redis lost data */ -}}
   mountPath: {{ include "stepboard.kafkaCaDir" . }}
   readOnly: true
 {{- end }}
+{{- with $v.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{/*
-Probes of one server: native gRPC health checks, or TCP when the server speaks TLS
-(the kubelet's gRPC probe has no TLS). The empty service name is the server's overall
-status, which goes NOT_SERVING as soon as it starts draining.
+Probes of one server: the kubelet's native gRPC health check, or, when the server speaks
+TLS (the kubelet's gRPC probe has none), the image's grpc_health_probe over TLS, checking
+the certificate against tls.caKey under probes.tlsServerName and presenting the pod's
+certificate when the server requires client certificates. The empty service name is the
+server's overall status, which goes NOT_SERVING as soon as it starts draining.
 */}}
 {{- define "stepboard.serverProbes" -}}
 {{- $p := .root.Values.probes -}}
 {{- $port := int64 (index .root.Values .component).grpcPort -}}
-{{- $check := ternary (dict "tcpSocket" (dict "port" "grpc")) (dict "grpc" (dict "port" $port "service" "")) (eq (include "stepboard.tlsOn" .) "true") -}}
+{{- $check := dict "grpc" (dict "port" $port "service" "") -}}
+{{- if include "stepboard.tlsOn" . -}}
+{{- $check = dict "exec" (dict "command" (include "stepboard.tlsProbeCommand" . | fromYamlArray)) -}}
+{{- end -}}
 startupProbe:
   {{- toYaml $check | nindent 2 }}
   periodSeconds: {{ $p.startup.periodSeconds }}
@@ -486,4 +525,20 @@ livenessProbe:
   periodSeconds: {{ $p.liveness.periodSeconds }}
   timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
   failureThreshold: {{ $p.liveness.failureThreshold }}
+{{- end -}}
+
+{{/* The TLS health check of one server: grpc_health_probe's arguments, as a YAML list. */}}
+{{- define "stepboard.tlsProbeCommand" -}}
+{{- $v := .root.Values -}}
+{{- $dir := include "stepboard.tlsDir" . -}}
+{{- $name := $v.probes.tlsServerName | default $v.tls.socialServerName | default (include "stepboard.headlessName" (dict "root" .root "component" "social")) -}}
+- grpc_health_probe
+- -addr=localhost:{{ (index $v .component).grpcPort }}
+- -tls
+- -tls-ca-cert={{ $dir }}/{{ $v.tls.caKey }}
+- -tls-server-name={{ $name }}
+{{- if $v.tls.clientCaKey }}
+- -tls-client-cert={{ $dir }}/{{ $v.tls.certKey }}
+- -tls-client-key={{ $dir }}/{{ $v.tls.keyKey }}
+{{- end }}
 {{- end -}}

@@ -12,6 +12,9 @@ server that reports itself not serving (draining), and a call that fails ``UNAVA
 (a server gone or overloaded) is tried again, on the next server, a bounded number of
 times, always within the call's own deadline.
 docs/deploy.md publishes the same service config for app backends.
+
+Every call is counted and timed (``grpc_client_handled_total``,
+``grpc_client_handling_seconds``: :class:`common.metrics.ClientMetrics`).
 """
 
 import json
@@ -22,6 +25,7 @@ from pathlib import Path
 import grpc
 
 from common.config import ConfigError
+from common.metrics import ClientMetrics
 from common.settings import default, read
 
 
@@ -120,11 +124,11 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
 def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
     """A channel to ``address`` (``host:port`` or any gRPC target, e.g. ``dns:///host:port``)
     secured and authenticated as ``settings`` say, spreading and retrying calls as
-    :data:`SERVICE_CONFIG` says."""
+    :data:`SERVICE_CONFIG` says, its calls counted and timed."""
     if not settings.ca_file:
         channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
-        return grpc.intercept_channel(channel, _BearerToken(settings.token)) if settings.token \
-            else channel
+        token = [_BearerToken(settings.token)] if settings.token else []
+        return grpc.intercept_channel(channel, ClientMetrics(), *token)
     credentials = grpc.ssl_channel_credentials(
         root_certificates=Path(settings.ca_file).read_bytes(),
         private_key=Path(settings.key_file).read_bytes() if settings.key_file else None,
@@ -137,4 +141,6 @@ def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
     options = [*_CHANNEL_OPTIONS]
     if settings.server_name:
         options.append(("grpc.ssl_target_name_override", settings.server_name))
-    return grpc.secure_channel(address, credentials, options=options)
+    return grpc.intercept_channel(
+        grpc.secure_channel(address, credentials, options=options), ClientMetrics()
+    )

@@ -192,6 +192,17 @@ def retry_until(action: Callable[[], T], stop: threading.Event, what: str) -> T 
     return None
 
 
+def try_once(action: Callable[[], T], what: str) -> T | None:
+    """Runs ``action`` once; None if Redis failed (counted and logged as a retry: the
+    caller tries again later)."""
+    try:
+        return action()
+    except redis.exceptions.RedisError as error:
+        REDIS_RETRIES.inc()
+        log.warning("redis error, retrying later", extra={"during": what, "error": repr(error)})
+        return None
+
+
 def check_log_holds(consumer: Consumer, topic: str, partition: int, needed: int) -> bool:
     """Whether the log of ``partition`` still starts at or before offset ``needed``, where a
     replay must start to restore what Redis lost. If records were deleted past it

@@ -63,6 +63,7 @@ from rank_svc.consumed_batch import (
     collapse,
     records_to_ask,
     retry_until,
+    try_once,
 )
 from rank_svc.join_watch import JoinWatch
 from rank_svc.rebuild import rebuild_command
@@ -296,14 +297,14 @@ class BoardConsumer:
         log.warning("redis lost board data, replaying", extra={"from": marks})
 
     def _apply(
-        self, scores: dict, last_offsets: dict[int, int], like_ops: dict | None = None
+        self, scores: dict, last_offsets: dict[int, int], like_ops: dict | None = None,
+        once: bool = False,
     ) -> bool:
-        """Writes a batch (its scores and likes); False (nothing stored) if Redis lost data
-        or we are stopping."""
+        """Writes a batch (its scores and likes), retrying Redis errors (``once``: trying
+        once); False (nothing stored) if Redis lost data, failed once, or we are stopping."""
         marks = {p: (self.applied.get(p, UNKNOWN), last) for p, last in last_offsets.items()}
-        lost = retry_until(
-            lambda: self.store.apply(scores, marks, like_ops), self.stop, "apply"
-        )
+        write = functools.partial(self.store.apply, scores, marks, like_ops)
+        lost = try_once(write, "idle check") if once else retry_until(write, self.stop, "apply")
         if lost is None:
             return False
         if lost:
@@ -403,10 +404,13 @@ class BoardConsumer:
             HELD.set(len(self.held))
 
     def check_idle(self) -> None:
-        """With no traffic, still notice a Redis that lost data (empty write, same marks)."""
+        """With no traffic, still notice a Redis that lost data (empty write, same marks).
+        A Redis error waits for the next check rather than being retried here, so records
+        arriving meanwhile are read (and their wait shows in
+        ``stepboard_consumer_lag_seconds``) while their own write retries."""
         known = {p: a for p, a in self.applied.items() if a != UNKNOWN}
         if known:
-            self._apply({}, known)
+            self._apply({}, known, once=True)
 
     def _replace_if_stuck(self) -> None:
         """No assignment for too long: if the broker answers, the join is stuck

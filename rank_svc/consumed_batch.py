@@ -44,7 +44,7 @@ T = TypeVar("T")
 
 
 # The bounded reasons of dead letters (the ``reason`` label of
-# ``stepboard_consumer_dead_letters_total``); the ``error`` header starts with the same words.
+# ``stepboard_consumer_dead_letters_total``); the ``error`` header says more.
 UNDECODABLE_RECORD = "undecodable_record"
 INVALID_REPORT = "invalid_report"
 UNDECODABLE_LIKE = "undecodable_like"

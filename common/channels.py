@@ -14,6 +14,9 @@ not serving (draining), and a call that fails ``UNAVAILABLE`` (a server gone or
 overloaded) is tried again, on the next server, a bounded number of times, always within
 the call's own deadline.
 docs/deploy.md and docs/clients.md publish that service config for app backends.
+
+Every call is counted and timed (``grpc_client_handled_total``,
+``grpc_client_handling_seconds``: :class:`common.metrics.ClientMetrics`).
 """
 
 from collections.abc import Mapping
@@ -23,6 +26,7 @@ from pathlib import Path
 import grpc
 
 from common.config import ConfigError
+from common.metrics import ClientMetrics
 from common.settings import default, read
 from stepboard_client.channel import create_channel as client_channel
 
@@ -68,12 +72,12 @@ class ChannelSettings:
 def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
     """A channel to ``address`` (``host:port`` or any gRPC target, e.g. ``dns:///host:port``)
     secured and authenticated as ``settings`` say, spreading and retrying calls as
-    :data:`stepboard_client.config.SERVICE_CONFIG` says."""
-    return client_channel(
+    :data:`stepboard_client.config.SERVICE_CONFIG` says, its calls counted and timed."""
+    return grpc.intercept_channel(client_channel(
         address,
         ca_file=settings.ca_file,
         cert_file=settings.cert_file,
         key_file=settings.key_file,
         token=settings.token,
         server_name=settings.server_name,
-    )
+    ), ClientMetrics())

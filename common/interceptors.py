@@ -24,7 +24,13 @@ from common.authz import (
     Policy,
 )
 from common.errors import InvalidArgument, status_for
-from common.metrics import GRPC_LATENCY, GRPC_REQUESTS
+from common.metrics import (
+    SERVER_HANDLED,
+    SERVER_HANDLING,
+    SERVER_STARTED,
+    grpc_type,
+    method_labels,
+)
 
 log = logging.getLogger(__name__)
 # One line per call (method, code, caller, duration_ms, peer), as STEPBOARD_ACCESS_LOG says.
@@ -169,8 +175,9 @@ class AccessInterceptor(grpc.ServerInterceptor):
     With ``authenticator`` unset (no tokens, no policy) every caller is ``anonymous`` and
     allowed. Otherwise a call without a caller is ``UNAUTHENTICATED`` and a call its caller
     is not granted by ``policy`` is ``PERMISSION_DENIED`` (health and reflection are open).
-    Every call is counted by method, status code and caller label (the caller when
-    ``labels`` holds it, else ``other``) and timed; ``access_log`` (off, failed or all)
+    Every call is counted (``grpc_server_started_total``, ``grpc_server_handled_total``)
+    by method, status code and caller label (the caller when ``labels`` holds it, else
+    ``other``) and timed; ``access_log`` (off, failed or all)
     says which calls also get an access log line.
     """
 
@@ -191,17 +198,22 @@ class AccessInterceptor(grpc.ServerInterceptor):
         """Wraps the method's handler with the caller check and the call's record."""
         method = handler_call_details.method
         inner = continuation(handler_call_details)
-        return self._built.get(method, inner, lambda: decorate_handler(inner, self._access(method)))
+        return self._built.get(
+            method, inner, lambda: decorate_handler(inner, self._access(method, inner))
+        )
 
-    def _access(self, method: str) -> Decorator:
+    def _access(self, method: str, inner: grpc.RpcMethodHandler) -> Decorator:
         """The decorator of ``method``'s calls; who may call it is resolved here, once."""
         admit = self._admission(method)
-        record = self._recorder(method)
+        labels = method_labels(grpc_type(inner.request_streaming, inner.response_streaming), method)
+        started_total = SERVER_STARTED.labels(*labels)
+        record = self._recorder(method, labels)
 
         def decorate(behavior: Behavior, streaming: bool) -> Behavior:
             if streaming:
                 def checked_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                     started = time.perf_counter()
+                    started_total.inc()
                     caller, refusal = admit(context)
                     try:
                         if refusal is not None:
@@ -213,6 +225,7 @@ class AccessInterceptor(grpc.ServerInterceptor):
 
             def checked(request: Any, context: grpc.ServicerContext) -> Any:
                 started = time.perf_counter()
+                started_total.inc()
                 caller, refusal = admit(context)
                 try:
                     if refusal is not None:
@@ -247,9 +260,12 @@ class AccessInterceptor(grpc.ServerInterceptor):
             return caller, None
         return admit
 
-    def _recorder(self, method: str) -> Callable[[grpc.ServicerContext, str, float], None]:
-        """A function counting, timing and (per ``access_log``) logging one call; its
-        metric children are resolved once per label and code."""
+    def _recorder(
+        self, method: str, labels: tuple[str, str, str]
+    ) -> Callable[[grpc.ServicerContext, str, float], None]:
+        """A function counting, timing and (per ``access_log``) logging one call of
+        ``method`` (``labels``: its grpc_type, grpc_service, grpc_method); its metric
+        children are resolved once per caller label and code."""
         counters: dict[tuple[str, grpc.StatusCode], Any] = {}
         latencies: dict[str, Any] = {}
         name = method.removeprefix("/")
@@ -260,11 +276,11 @@ class AccessInterceptor(grpc.ServerInterceptor):
             label = caller if caller in self._labels else OTHER
             counter = counters.get((label, code))
             if counter is None:
-                counter = counters[label, code] = GRPC_REQUESTS.labels(method, code.name, label)
+                counter = counters[label, code] = SERVER_HANDLED.labels(*labels, code.name, label)
             counter.inc()
             latency = latencies.get(label)
             if latency is None:
-                latency = latencies[label] = GRPC_LATENCY.labels(method, label)
+                latency = latencies[label] = SERVER_HANDLING.labels(*labels, label)
             latency.observe(elapsed)
             if self._access_log == "all" or (
                 self._access_log == "failed" and code != grpc.StatusCode.OK

@@ -43,13 +43,24 @@ REPLAY_GAPS = Counter(
 T = TypeVar("T")
 
 
+# The bounded reasons of dead letters (the ``reason`` label of
+# ``stepboard_consumer_dead_letters_total``); the ``error`` header says more.
+UNDECODABLE_RECORD = "undecodable_record"
+INVALID_REPORT = "invalid_report"
+UNDECODABLE_LIKE = "undecodable_like"
+INVALID_LIKE = "invalid_like"
+DEAD_LETTER_REASONS = (UNDECODABLE_RECORD, INVALID_REPORT, UNDECODABLE_LIKE, INVALID_LIKE)
+
+
 class DeadLetter(NamedTuple):
     """What the writer could not use: the record it came in, the value to park (the whole
-    record if undecodable, else the one bad report as a record of its own) and why."""
+    record if undecodable, else the one bad report as a record of its own), why (the
+    ``error`` header) and the kind of why (one of :data:`DEAD_LETTER_REASONS`)."""
 
     source: Message
     value: bytes | None
     reason: str
+    kind: str
 
 
 @dataclass
@@ -111,7 +122,8 @@ def collapse(
         try:
             reports = decode_reports(message.value())
         except DecodeError as error:
-            dead.append(DeadLetter(message, message.value(), f"undecodable record: {error}"))
+            dead.append(DeadLetter(message, message.value(), f"undecodable record: {error}",
+                                   UNDECODABLE_RECORD))
             continue
         decoded += len(reports)
         accepted_s = accepted_at_s(message)
@@ -122,7 +134,8 @@ def collapse(
                 )
             except InvalidArgument as error:
                 dead.append(DeadLetter(
-                    message, encode_reports([report]), f"invalid report [{index}]: {error}"
+                    message, encode_reports([report]), f"invalid report [{index}]: {error}",
+                    INVALID_REPORT,
                 ))
                 continue
             is_open = open_days.get(day)
@@ -150,9 +163,11 @@ def _valid_like(message: Message, dead: list[DeadLetter]) -> ValidLike | None:
             decode_like(message.value()), accepted_at_s(message), RECORD_LIMITS.late_days
         )
     except DecodeError as error:
-        dead.append(DeadLetter(message, message.value(), f"undecodable like record: {error}"))
+        dead.append(DeadLetter(
+            message, message.value(), f"undecodable like record: {error}", UNDECODABLE_LIKE
+        ))
     except InvalidArgument as error:
-        dead.append(DeadLetter(message, message.value(), f"invalid like: {error}"))
+        dead.append(DeadLetter(message, message.value(), f"invalid like: {error}", INVALID_LIKE))
     return None
 
 
@@ -175,6 +190,17 @@ def retry_until(action: Callable[[], T], stop: threading.Event, what: str) -> T 
             stop.wait(delay)
             delay = min(delay * 2, 5.0)
     return None
+
+
+def try_once(action: Callable[[], T], what: str) -> T | None:
+    """Runs ``action`` once; None if Redis failed (counted and logged as a retry: the
+    caller tries again later)."""
+    try:
+        return action()
+    except redis.exceptions.RedisError as error:
+        REDIS_RETRIES.inc()
+        log.warning("redis error, retrying later", extra={"during": what, "error": repr(error)})
+        return None
 
 
 def check_log_holds(consumer: Consumer, topic: str, partition: int, needed: int) -> bool:

@@ -31,6 +31,8 @@ import json
 import logging
 import threading
 import time
+import weakref
+from collections.abc import Iterator
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -41,7 +43,8 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from prometheus_client import Counter, Gauge
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
 
 from common.kafka_clients import consumer_config, producer_config
 from common.lifecycle import stop_on_signals
@@ -52,11 +55,15 @@ from common.runtime import load
 from rank_svc.board_writer import BoardWriter
 from rank_svc.config import ConsumerConfig
 from rank_svc.consumed_batch import (
+    DEAD_LETTER_REASONS,
+    Collapsed,
     DeadLetter,
+    accepted_at_s,
     check_log_holds,
     collapse,
     records_to_ask,
     retry_until,
+    try_once,
 )
 from rank_svc.join_watch import JoinWatch
 from rank_svc.rebuild import rebuild_command
@@ -66,7 +73,51 @@ log = logging.getLogger("rank_svc.consumer")
 
 REPORTS = Counter("stepboard_consumer_reports_total", "Reports consumed, by outcome.", ["outcome"])
 REPLAYS = Counter("stepboard_consumer_replays_total", "Rewinds after Redis lost board data.")
-LAG = Gauge("stepboard_consumer_lag", "Records behind the log end, by partition.", ["partition"])
+LAG = Gauge(
+    "stepboard_consumer_lag_records", "Records behind the log end, by partition.", ["partition"]
+)
+FRESHNESS = Histogram(
+    "stepboard_freshness_seconds",
+    "From ingest accepting a record (its timestamp) to the board write holding it returning.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+DEAD_LETTERS = Counter(
+    "stepboard_consumer_dead_letters_total", "Dead letters stored, by reason.", ["reason"]
+)
+for _reason in DEAD_LETTER_REASONS:
+    DEAD_LETTERS.labels(_reason)  # every reason exported from the start, at 0
+
+
+class _LagAge:
+    """``stepboard_consumer_lag_seconds{partition}``: per partition a writer owns, the age
+    of its oldest record not yet applied (0: none), read at scrape time, so it keeps growing
+    while a writer retries Redis. A record is known once consumed; past the last applied
+    record of a partition not caught up with its log end, the age of that last record is
+    given (the next record was accepted no earlier, so its age is at most that)."""
+
+    def __init__(self) -> None:
+        self.writers: weakref.WeakSet[BoardConsumer] = weakref.WeakSet()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The gauge family, one sample per owned partition."""
+        family = GaugeMetricFamily(
+            "stepboard_consumer_lag_seconds",
+            "Age of the oldest record not yet applied, by partition (0: caught up).",
+            labels=["partition"],
+        )
+        now = time.time()
+        for writer in list(self.writers):
+            since = writer.unapplied_since.copy()
+            for partition in writer.applied.copy():
+                accepted = since.get(partition)
+                family.add_metric(
+                    [str(partition)], 0.0 if accepted is None else max(0.0, now - accepted)
+                )
+        yield family
+
+
+LAG_SECONDS = _LagAge()
+REGISTRY.register(LAG_SECONDS)
 DEAD_LETTER_FAILURES = Counter(
     "stepboard_consumer_dead_letter_failures_total",
     "Dead letters the dead-letter topic did not acknowledge (their partition is held).",
@@ -106,7 +157,7 @@ class DeadLetters:
         partition, the offset of the first record whose letter it did not acknowledge
         (empty: all are stored)."""
         verdicts: dict[int, str | None] = {}  # index -> None (stored) or the error
-        for index, (source, value, reason) in enumerate(dead):
+        for index, (source, value, reason, _) in enumerate(dead):
             log.warning("dead letter", extra={"offset": source.offset(), "reason": reason})
             try:
                 self._producer.produce(
@@ -126,7 +177,7 @@ class DeadLetters:
                 verdicts[index] = f"not queued: {error}"
         self._producer.flush(self._timeout_s + 1)
         unsent: dict[int, int] = {}
-        for index, (source, _, _) in enumerate(dead):
+        for index, (source, *_) in enumerate(dead):
             error = verdicts.get(index, "not acknowledged in time")
             if error is not None:
                 DEAD_LETTER_FAILURES.inc()
@@ -164,9 +215,12 @@ class BoardConsumer:
         self.windows = windows
         self.applied: dict[int, int] = {}
         self.held: dict[int, float] = {}  # partition -> when (monotonic) to read it again
+        # partition -> when ingest accepted its oldest record not yet applied (_LagAge)
+        self.unapplied_since: dict[int, float] = {}
         self.records_per_consume = 1  # until a batch shows how many reports a record holds
         self.consumer = self._subscribed_consumer()
         self.join_watch = JoinWatch(config.rejoin_after_s, time.monotonic())
+        LAG_SECONDS.writers.add(self)
 
     def _subscribed_consumer(self) -> Consumer:
         consumer = Consumer(
@@ -210,6 +264,7 @@ class BoardConsumer:
         for tp in partitions:
             self.applied.pop(tp.partition, None)
             self.held.pop(tp.partition, None)
+            self.unapplied_since.pop(tp.partition, None)
             with contextlib.suppress(KeyError):
                 LAG.remove(str(tp.partition))
         HELD.set(len(self.held))
@@ -247,14 +302,14 @@ class BoardConsumer:
         log.warning("redis lost board data, replaying", extra={"from": marks})
 
     def _apply(
-        self, scores: dict, last_offsets: dict[int, int], like_ops: dict | None = None
+        self, scores: dict, last_offsets: dict[int, int], like_ops: dict | None = None,
+        once: bool = False,
     ) -> bool:
-        """Writes a batch (its scores and likes); False (nothing stored) if Redis lost data
-        or we are stopping."""
+        """Writes a batch (its scores and likes), retrying Redis errors (``once``: trying
+        once); False (nothing stored) if Redis lost data, failed once, or we are stopping."""
         marks = {p: (self.applied.get(p, UNKNOWN), last) for p, last in last_offsets.items()}
-        lost = retry_until(
-            lambda: self.store.apply(scores, marks, like_ops), self.stop, "apply"
-        )
+        write = functools.partial(self.store.apply, scores, marks, like_ops)
+        lost = try_once(write, "idle check") if once else retry_until(write, self.stop, "apply")
         if lost is None:
             return False
         if lost:
@@ -274,6 +329,7 @@ class BoardConsumer:
                 log.warning("consume error", extra={"error": str(message.error())})
         if not usable:
             return
+        self._note_consumed(usable)
         batch = collapse(usable, self.config.board.retention_days)
         self.records_per_consume = records_to_ask(
             self.config.batch_size, len(usable), batch.reports
@@ -287,13 +343,46 @@ class BoardConsumer:
             batch = collapse(usable, self.config.board.retention_days)  # letters all stored
         if not self._apply(batch.scores, batch.last_offsets, batch.likes):
             return
+        self._note_applied(usable, batch)
         self.consumer.store_offsets(offsets=[
             TopicPartition(self.config.kafka.topic, p, offset + 1)
             for p, offset in batch.last_offsets.items()
         ])
+        for letter in batch.dead:
+            DEAD_LETTERS.labels(letter.kind).inc()
         REPORTS.labels("dead_letter").inc(len(batch.dead))
         REPORTS.labels("expired").inc(batch.expired)
         REPORTS.labels("applied").inc(batch.merged)
+
+    def _note_consumed(self, messages: list[Message]) -> None:
+        """Notes, per partition, when ingest accepted its oldest record consumed and not
+        applied (for ``stepboard_consumer_lag_seconds``)."""
+        for message in messages:
+            partition, accepted = message.partition(), accepted_at_s(message)
+            if accepted < self.unapplied_since.get(partition, accepted + 1):
+                self.unapplied_since[partition] = accepted
+
+    def _note_applied(self, applied: list[Message], batch: Collapsed) -> None:
+        """Observes the freshness of each record just applied (dead letters are not on a
+        board) and moves each partition's oldest unapplied record past them: none if the
+        partition reached its log end as last fetched, else the last record applied
+        (see :class:`_LagAge`)."""
+        now = time.time()
+        dead = {(d.source.partition(), d.source.offset()) for d in batch.dead}
+        last: dict[int, float] = {}
+        for message in applied:
+            accepted = last[message.partition()] = accepted_at_s(message)
+            if (message.partition(), message.offset()) not in dead:
+                FRESHNESS.observe(now - accepted)
+        topic = self.config.kafka.topic
+        for partition, offset in batch.last_offsets.items():
+            _, end = self.consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), cached=True
+            )
+            if offset + 1 >= end:
+                self.unapplied_since.pop(partition, None)
+            else:
+                self.unapplied_since[partition] = last[partition]
 
     def _hold(self, unsent: dict[int, int]) -> None:
         """Holds each partition of ``unsent`` at the record whose dead letter was not stored:
@@ -320,10 +409,13 @@ class BoardConsumer:
             HELD.set(len(self.held))
 
     def check_idle(self) -> None:
-        """With no traffic, still notice a Redis that lost data (empty write, same marks)."""
+        """With no traffic, still notice a Redis that lost data (empty write, same marks).
+        A Redis error waits for the next check rather than being retried here, so records
+        arriving meanwhile are read (and their wait shows in
+        ``stepboard_consumer_lag_seconds``) while their own write retries."""
         known = {p: a for p, a in self.applied.items() if a != UNKNOWN}
         if known:
-            self._apply({}, known)
+            self._apply({}, known, once=True)
 
     def _replace_if_stuck(self) -> None:
         """No assignment for too long: if the broker answers, the join is stuck

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import grpc
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from common.channels import create_channel
 from common.errors import DeadlineExceeded, Unavailable
@@ -63,6 +63,11 @@ REFRESHES = Counter(
 REFRESH_SECONDS = Histogram(
     "stepboard_precompute_refresh_seconds", "Time to refresh one hot user's rankings.",
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+OLDEST_RANKING = Gauge(
+    "stepboard_precompute_oldest_ranking_timestamp_seconds",
+    "When the oldest hot user's rankings were computed, as of this replica's last round "
+    "(a user another replica held counts as refreshed then; 0 before the first round).",
 )
 SCORE_CHUNK = 50_000
 STREAM_TIMEOUT_S = 120.0
@@ -113,6 +118,9 @@ class Precomputer:
         # users this replica refreshed in the current round -> the generations it used
         # (friend list, view)
         self.refreshed: dict[int, tuple[bytes | None, bytes]] = {}
+        # hot users -> when their rankings were last computed (OLDEST_RANKING); a user
+        # never refreshed counts from the round it was first seen in
+        self.computed_at: dict[int, float] = {}
 
     def hot_users(self) -> list[int]:
         """Every user with more friends than the threshold, from social_svc."""
@@ -143,6 +151,7 @@ class Precomputer:
         try:
             if not self._claim(user_id):
                 REFRESHES.labels("skipped").inc()
+                self.computed_at[user_id] = time.time()  # by the replica holding the lock
                 return False
             self._recompute(user_id, now)
         except grpc.RpcError as error:
@@ -152,7 +161,7 @@ class Precomputer:
         return True
 
     def _recompute(self, user_id: int, now: datetime) -> None:
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         boards = open_boards(now)
         tokens = self.hot.fence(user_id, boards)  # before the list: a later token, a later list
         generation = (None if self.social_cache is None
@@ -172,16 +181,22 @@ class Precomputer:
                 view.generation,
             )
         self.refreshed[user_id] = (generation, view.generation)
+        self.computed_at[user_id] = started_at
         REFRESHES.labels("done" if published else "superseded").inc()
         REFRESH_SECONDS.observe(time.monotonic() - started)
         log.info("refreshed", extra={"user_id": user_id, "members": len(members),
                                      "published": published})
 
     def run_once(self) -> int:
-        """One round over all hot users; returns how many this replica refreshed."""
+        """One round over all hot users; returns how many this replica refreshed. Then
+        sets ``OLDEST_RANKING`` (a failed refresh keeps the user's older time)."""
         now = datetime.now(UTC)
         self.refreshed = {}
-        return sum(self.refresh(user_id, now) for user_id in self.hot_users())
+        users = self.hot_users()
+        done = sum(self.refresh(user_id, now) for user_id in users)
+        self.computed_at = {u: self.computed_at.get(u, now.timestamp()) for u in users}
+        OLDEST_RANKING.set(min(self.computed_at.values(), default=now.timestamp()))
+        return done
 
     def refresh_changed(self) -> int:
         """Refreshes the users this replica refreshed this round whose friend list or view

@@ -308,8 +308,9 @@ def test_the_caller_labels_the_request_metrics_and_the_access_log(deployment, ca
     method = f"/{FG}/AddFriendship"
 
     def count(caller: str, code: str) -> float:
-        labels = {"method": method, "code": code, "caller": caller}
-        return REGISTRY.get_sample_value("stepboard_grpc_requests_total", labels) or 0.0
+        labels = {"grpc_type": "unary", "grpc_service": FG, "grpc_method": "AddFriendship",
+                  "grpc_code": code, "caller": caller}
+        return REGISTRY.get_sample_value("grpc_server_handled_total", labels) or 0.0
 
     before = {c: count(c, "PERMISSION_DENIED") for c in ("rank", "other")}
     caplog.set_level(logging.INFO, logger="stepboard.access")

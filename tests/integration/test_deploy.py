@@ -34,6 +34,7 @@ from tests.deploy_render import (
     CHART,
     CI_VALUES,
     COMPONENTS,
+    NAMESPACE,
     RELEASE,
     SERVERS,
     HelmError,
@@ -60,7 +61,7 @@ RUNS = {
 # Kubernetes versions the rendered objects must be valid for: the chart's kubeVersion floor
 # (native gRPC probes are GA from 1.27) and the newest the bundled schemas know.
 KUBE_VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
-CUSTOM_KINDS = {"ServiceMonitor"}  # CRDs: no bundled schema, checked by hand below
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs: no schema, checked by hand below
 
 value_sets = pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda p: p.stem)
 
@@ -492,6 +493,8 @@ def test_default_values_autoscale_the_servers_with_budgets():
         assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert not result.of_kind("NetworkPolicy")
     assert not result.of_kind("ServiceMonitor")
+    assert not result.of_kind("PrometheusRule")
+    assert result.component("ConfigMap", "dashboards") is None
 
 
 def test_sentinel_value_set_wires_shards_tls_tokens_and_monitoring():
@@ -537,6 +540,31 @@ def test_sentinel_value_set_wires_shards_tls_tokens_and_monitoring():
         COMPONENTS
     )
     assert all(any(p["name"] == "metrics" for p in s["spec"]["ports"]) for s in scraped)
+
+
+def test_sentinel_value_set_ships_the_dashboard_and_the_alerts():
+    """The dashboard ConfigMap carries the Grafana sidecar's label and the chart's JSON as
+    is; the PrometheusRule has every alert of docs/operations.md, scoped to the release's
+    namespace (tests/integration/test_observability.py checks the metric names)."""
+    result = rendered(CHART / "ci" / "sentinel-tls-values.yaml")
+    dashboards = result.component("ConfigMap", "dashboards")
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboards["data"]["stepboard.json"]) == json.loads(
+        (CHART / "dashboards" / "stepboard.json").read_text()
+    )
+    (rule,) = result.of_kind("PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    rules = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert set(rules) == {
+        "StepboardConsumerLagRecords", "StepboardConsumerLagSeconds", "StepboardFreshnessP99",
+        "StepboardErrorRatio", "StepboardStaleFriendLists", "StepboardDeadLetters",
+        "StepboardDeadLettersNotStored", "StepboardPrecomputedRankingsOld",
+    }
+    for alert in rules.values():
+        assert f'namespace="{NAMESPACE}"' in alert["expr"], alert["alert"]
+    max_age = result.values["precompute"]["maxAgeSeconds"]
+    assert rules["StepboardPrecomputedRankingsOld"]["expr"].endswith(f"> {max_age}")
 
 
 CALLERS = {"matchLabels": {"stepboard.io/client": "true"}}

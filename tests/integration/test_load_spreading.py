@@ -42,7 +42,7 @@ from tests.stack import ROOT
 HOSTS = ("127.0.0.2", "127.0.0.3")
 VIEWERS = 40
 FRIENDS = 3
-LIST_FRIENDS = "/stepboard.v1.FriendGraph/ListFriends"
+LIST_FRIENDS = "ListFriends"  # of stepboard.v1.FriendGraph
 CALL_TIMEOUT_S = 10.0
 
 
@@ -138,8 +138,8 @@ def served(metrics_port: int, method: str = LIST_FRIENDS) -> int:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "stepboard_grpc_requests_total"
-        and sample.labels.get("method") == method and sample.labels.get("code") == "OK"
+        if sample.name == "grpc_server_handled_total"
+        and sample.labels.get("grpc_method") == method and sample.labels.get("grpc_code") == "OK"
     ))
 
 

@@ -22,7 +22,7 @@ from common.report_rules import ValidationSettings, accepted_days
 from ingest_svc.producer import ReportProducer
 from ingest_svc.servicer import StepIngestServicer
 from rank_svc.config import ConsumerConfig
-from rank_svc.consumed_batch import DeadLetter
+from rank_svc.consumed_batch import UNDECODABLE_RECORD, DeadLetter
 from rank_svc.consumer import BoardConsumer, DeadLetters
 from stepboard.v1 import ingest_pb2
 from tests.harness import (
@@ -226,7 +226,7 @@ def test_a_dead_letter_the_client_refuses_to_queue_is_reported_not_raised():
         produce(path, [b"\xff\x00 poison"], partition=2)
         (source,) = path.read_topic(path.topic, 1)
         letters = DeadLetters(producer, path.dlq_topic, 2)
-        too_big = DeadLetter(source, b"x" * 1_100_000, "undecodable record")
+        too_big = DeadLetter(source, b"x" * 1_100_000, "undecodable record", UNDECODABLE_RECORD)
         assert letters.send([too_big]) == {2: 0}
         assert path.log_end(path.dlq_topic) == 0
     finally:

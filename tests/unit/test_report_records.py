@@ -6,7 +6,7 @@ from google.protobuf.message import DecodeError
 from common.record_format import decode_reports, encode_reports
 from common.report_rules import day_start
 from rank_svc.board_format import encode_score
-from rank_svc.consumed_batch import collapse, records_to_ask
+from rank_svc.consumed_batch import DEAD_LETTER_REASONS, collapse, records_to_ask
 from stepboard.v1 import ingest_pb2
 from tests.fake_message import FakeMessage
 from tests.harness import report, today
@@ -43,10 +43,12 @@ def test_collapse_keeps_each_users_best_and_parks_each_bad_report_alone():
     assert batch.scores == {(day, 1): encode_score(day, 30, start + 9),
                             (day, 2): encode_score(day, 5, start + 5)}
     assert (batch.reports, batch.merged, batch.last_offsets) == (5, 4, {0: 2})
-    assert [(d.source.offset(), d.value, d.reason.split(":")[0]) for d in batch.dead] == [
-        (0, encode_reports([bad]), "invalid report [1]"),
-        (2, b"\xff\x00", "undecodable record"),
+    assert [(d.source.offset(), d.value, d.reason.split(":")[0], d.kind)
+            for d in batch.dead] == [
+        (0, encode_reports([bad]), "invalid report [1]", "invalid_report"),
+        (2, b"\xff\x00", "undecodable record", "undecodable_record"),
     ]
+    assert {d.kind for d in batch.dead} <= set(DEAD_LETTER_REASONS)
 
 
 @pytest.mark.parametrize(("records", "reports", "asked"), [

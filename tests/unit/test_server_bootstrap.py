@@ -18,10 +18,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
 from common.authz import Policy
+from common.channels import ChannelSettings, create_channel
 from common.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from common.server import ServerSettings, build_grpc_server, drain, register
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
-from tests.harness import free_port, start_process
+from tests.harness import free_port, start_process, wait_until
 from tests.processes import stop_process
 
 GLOBAL_RANK = "/stepboard.v1.Ranking/GetGlobalRank"
@@ -87,14 +88,46 @@ def test_domain_errors_map_to_status_codes(server, user_id, code, details):
 
 
 def test_requests_are_counted_by_method_code_and_caller(server):
-    def count() -> float:
-        labels = {"method": GLOBAL_RANK, "code": "NOT_FOUND", "caller": "anonymous"}
-        return REGISTRY.get_sample_value("stepboard_grpc_requests_total", labels) or 0.0
+    method = {"grpc_type": "unary", "grpc_service": "stepboard.v1.Ranking",
+              "grpc_method": "GetGlobalRank"}
 
-    before = count()
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, method | labels) or 0.0
+
+    def counts() -> tuple[float, float, float]:
+        return (
+            sample("grpc_server_started_total"),
+            sample("grpc_server_handled_total", grpc_code="NOT_FOUND", caller="anonymous"),
+            sample("grpc_server_handling_seconds_count", caller="anonymous"),
+        )
+
+    before = counts()
     with pytest.raises(grpc.RpcError):
         stub_for(server.port).GetGlobalRank(ranking_pb2.GetGlobalRankRequest(user_id=2))
-    assert count() == before + 1
+    assert counts() == tuple(count + 1 for count in before)
+
+
+def test_calls_on_a_service_channel_are_counted_by_the_client(server):
+    """create_channel's channels count and time each call when it completes, blocking or
+    not (a future's code is known only later)."""
+    labels = {"grpc_type": "unary", "grpc_service": "stepboard.v1.Ranking",
+              "grpc_method": "GetGlobalRank"}
+
+    def counts() -> tuple[float, float]:
+        handled = labels | {"grpc_code": "NOT_FOUND"}
+        return (REGISTRY.get_sample_value("grpc_client_handled_total", handled) or 0.0,
+                REGISTRY.get_sample_value("grpc_client_handling_seconds_count", labels) or 0.0)
+
+    before = counts()
+    with create_channel(f"127.0.0.1:{server.port}", ChannelSettings(token="t")) as channel:
+        stub = ranking_pb2_grpc.RankingStub(channel)
+        request = ranking_pb2.GetGlobalRankRequest(user_id=2)
+        with pytest.raises(grpc.RpcError):
+            stub.GetGlobalRank(request, timeout=5)
+        with pytest.raises(grpc.RpcError):
+            stub.GetGlobalRank.future(request, timeout=5).result()
+    # a future's callbacks may run just after its result is in
+    wait_until(lambda: counts() == (before[0] + 2, before[1] + 2), 5, 0.01)
 
 
 def test_bearer_token_required_except_for_health():

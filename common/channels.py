@@ -23,6 +23,7 @@ import grpc
 
 from common.config import ConfigError
 from common.settings import default, read
+from common.tracing import traced_channel
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,10 @@ def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
     :data:`SERVICE_CONFIG` says."""
     if not settings.ca_file:
         channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
-        return grpc.intercept_channel(channel, _BearerToken(settings.token)) if settings.token \
+        return traced_channel(
+            grpc.intercept_channel(channel, _BearerToken(settings.token)) if settings.token
             else channel
+        )
     credentials = grpc.ssl_channel_credentials(
         root_certificates=Path(settings.ca_file).read_bytes(),
         private_key=Path(settings.key_file).read_bytes() if settings.key_file else None,
@@ -137,4 +140,4 @@ def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
     options = [*_CHANNEL_OPTIONS]
     if settings.server_name:
         options.append(("grpc.ssl_target_name_override", settings.server_name))
-    return grpc.secure_channel(address, credentials, options=options)
+    return traced_channel(grpc.secure_channel(address, credentials, options=options))

@@ -49,6 +49,7 @@ from common.metrics import serve_metrics
 from common.redis_clients import create_redis, require_noeviction
 from common.report_rules import parse_day
 from common.runtime import load
+from common.tracing import applied_spans, configure
 from rank_svc.board_writer import BoardWriter
 from rank_svc.config import ConsumerConfig
 from rank_svc.consumed_batch import (
@@ -344,7 +345,8 @@ class BoardConsumer:
             while not self.stop.is_set():
                 messages = self.consumer.consume(self.records_per_consume, timeout=CONSUME_WAIT_S)
                 if messages:
-                    self.process(messages)
+                    with applied_spans(messages):
+                        self.process(messages)
                     last_check = time.monotonic()
                 elif time.monotonic() - last_check >= IDLE_CHECK_S:
                     self.check_idle()
@@ -361,6 +363,7 @@ def serve(config: ConsumerConfig) -> None:
     """Runs the board writer until SIGTERM/SIGINT."""
     stop = stop_on_signals()
     serve_metrics(config.metrics_port)
+    configure(config.tracing)
     client = create_redis(config.redis)
     require_noeviction(client, config.redis.allow_eviction)
     store = BoardWriter(client, config.board, config.kafka.topic)
@@ -390,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     what.add_argument("--windows", action="store_true",
                       help="every week and month board that may exist")
     args = parser.parse_args(argv)
-    config = load("rank_svc.consumer", ConsumerConfig.from_env)
+    config = load("rank_svc.consumer", ConsumerConfig.from_env, traced_as="consumer")
     if args.command == "rebuild":
         day = None if args.windows else parse_day(args.day, "--day")
         raise SystemExit(0 if rebuild_command(config, day) else 1)

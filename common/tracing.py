@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from common.authz import OPEN_PREFIXES
 from common.config import ConfigError
 from common.interceptors import Behavior, _Built, decorate_handler
 from common.settings import default, read
@@ -119,7 +120,8 @@ def span(
 # -- gRPC ---------------------------------------------------------------------------------
 class ServerTracing(grpc.ServerInterceptor):
     """A server span per call, named after the method, parented to the ``traceparent`` in
-    the call's metadata; its status is the call's."""
+    the call's metadata; its status is the call's. Health checks and reflection are not
+    traced: probes would start a trace every few seconds."""
 
     def __init__(self) -> None:
         self._built = _Built()
@@ -128,6 +130,8 @@ class ServerTracing(grpc.ServerInterceptor):
         """Wraps the method's handler in its span."""
         method = handler_call_details.method
         inner = continuation(handler_call_details)
+        if method.startswith(OPEN_PREFIXES):
+            return inner
         return self._built.get(
             method, inner, lambda: decorate_handler(inner, _server_spans(method))
         )

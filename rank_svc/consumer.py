@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     what.add_argument("--windows", action="store_true",
                       help="every week and month board that may exist")
     args = parser.parse_args(argv)
-    config = load("rank_svc.consumer", ConsumerConfig.from_env, traced_as="consumer")
+    config = load("rank_svc.consumer", ConsumerConfig.from_env)
     if args.command == "rebuild":
         day = None if args.windows else parse_day(args.day, "--day")
         raise SystemExit(0 if rebuild_command(config, day) else 1)

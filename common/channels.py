@@ -28,6 +28,7 @@ import grpc
 from common.config import ConfigError
 from common.metrics import ClientMetrics
 from common.settings import default, read
+from common.tracing import traced_channel
 from stepboard_client.channel import create_channel as client_channel
 
 
@@ -73,11 +74,11 @@ def create_channel(address: str, settings: ChannelSettings) -> grpc.Channel:
     """A channel to ``address`` (``host:port`` or any gRPC target, e.g. ``dns:///host:port``)
     secured and authenticated as ``settings`` say, spreading and retrying calls as
     :data:`stepboard_client.config.SERVICE_CONFIG` says, its calls counted and timed."""
-    return grpc.intercept_channel(client_channel(
+    return traced_channel(grpc.intercept_channel(client_channel(
         address,
         ca_file=settings.ca_file,
         cert_file=settings.cert_file,
         key_file=settings.key_file,
         token=settings.token,
         server_name=settings.server_name,
-    ), ClientMetrics())
+    ), ClientMetrics()))

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
@@ -30,6 +30,7 @@ from common.interceptors import AccessInterceptor, ErrorMappingInterceptor
 from common.lifecycle import stop_on_signals, wait_for
 from common.metrics import serve_metrics
 from common.settings import default, read
+from common.tracing import TraceSettings, server_interceptors
 
 log = logging.getLogger(__name__)
 # How long a draining server watched by clients answers NOT_SERVING before it stops taking
@@ -101,6 +102,7 @@ class ServerSettings:
     auth_policy: Policy | None = None
     access_log: str = default("ACCESS_LOG")
     tls: TlsSettings = TlsSettings()
+    tracing: TraceSettings = field(default_factory=TraceSettings)
 
     def __post_init__(self) -> None:
         """Refuses authentication without a policy (every token would call every method)
@@ -136,7 +138,7 @@ class ServerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str], component: str) -> "ServerSettings":
         """Reads ``STEPBOARD_GRPC_PORT``, ``_METRICS_PORT`` (0 disables; both default by
-        ``component``: ingest, social or rank) and the rest."""
+        ``component``: ingest, social or rank) and the rest, tracing included."""
         return cls(
             grpc_port=read(env, "GRPC_PORT", component=component),
             metrics_port=read(env, "METRICS_PORT", component=component) or None,
@@ -150,6 +152,7 @@ class ServerSettings:
             auth_policy=read_policy(read(env, "AUTH_POLICY"), read(env, "AUTH_POLICY_FILE")),
             access_log=read(env, "ACCESS_LOG"),
             tls=TlsSettings.from_env(env),
+            tracing=TraceSettings.from_env(env, component),
         )
 
 
@@ -240,6 +243,7 @@ def build_grpc_server(
 ) -> BuiltServer:
     """Creates a server with interceptors, the servicers, health and reflection, bound."""
     interceptors = [
+        *server_interceptors(),
         AccessInterceptor(
             settings.authenticator, settings.auth_policy, settings.caller_labels,
             settings.access_log,

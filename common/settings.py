@@ -141,6 +141,20 @@ _ALL = (
          "Prometheus HTTP port (0 disables)", {"minimum": 0, "maximum": 65535}),
     )
     + _declare(
+        "Tracing", ("ingest", "social", "rank", "consumer"),
+        ("OTLP_ENDPOINT", "str", "",
+         "OpenTelemetry collector to send spans to over OTLP/gRPC (`http://host:4317`: "
+         "plaintext, `https://`: TLS); empty: tracing off, at no cost per call"),
+        ("TRACE_SERVICE_NAME", "str",
+         PerComponent({"ingest": "stepboard-ingest", "social": "stepboard-social",
+                       "rank": "stepboard-rank", "consumer": "stepboard-consumer"}),
+         "the `service.name` of this process's spans"),
+        ("TRACE_SAMPLE_RATIO", "float", 0.01,
+         "share of the traces this process starts (ReportSteps, GetFriendRanking, ...) that "
+         "are recorded, 0 to 1; a call or record that carries a trace context follows its "
+         "caller's decision", {"minimum": 0.0, "maximum": 1}),
+    )
+    + _declare(
         "Client of social_svc", ("ingest", "rank", "precompute", "tools"),
         ("CLIENT_TLS_CA_FILE", "str", "", "dial social_svc over TLS, trusting this CA"),
         ("CLIENT_TLS_CERT_FILE", "str", "", "client certificate for mTLS (with _KEY_FILE)"),

@@ -24,6 +24,7 @@ from prometheus_client import Counter
 
 from common.redis_clients import RedisClient, mget
 from common.settings import default, read
+from common.tracing import REDIS, span
 from stepboard.v1 import social_pb2
 
 FRIENDS, PROFILE = "friends", "profile"
@@ -165,9 +166,10 @@ class SocialCache:
         and the cached list (None: not cached), in one ``MGET``: both keys share a hash
         slot, and social_svc replaces a generation and drops its entry in one script, so a
         list read here is never older than the generation read with it."""
-        generation, value = self._client.mget(
-            [self.generation_key(user_id), entry_key(self._namespace, FRIENDS, user_id)]
-        )
+        with span("redis read friends", REDIS):
+            generation, value = self._client.mget(
+                [self.generation_key(user_id), entry_key(self._namespace, FRIENDS, user_id)]
+            )
         self._counts[FRIENDS, "miss" if value is None else "hit"].inc()
         return generation, None if value is None else decode_friends(value)
 
@@ -182,7 +184,8 @@ class SocialCache:
     def profiles(self, user_ids: Sequence[int]) -> dict[int, social_pb2.Profile | None]:
         """The cached profiles among ``user_ids`` (None: the user is known to have none);
         users not in the cache are left out."""
-        values = mget(self._client, [entry_key(self._namespace, PROFILE, u) for u in user_ids])
+        with span("redis read profiles", REDIS):
+            values = mget(self._client, [entry_key(self._namespace, PROFILE, u) for u in user_ids])
         found = {user_id: decode_profile(value)
                  for user_id, value in zip(user_ids, values, strict=True) if value is not None}
         self._counts[PROFILE, "hit"].inc(len(found))

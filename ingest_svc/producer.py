@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from common.errors import DeadlineExceeded, DomainError, ResourceExhausted, Unavailable
 from common.kafka_clients import KafkaSettings, producer_config
 from common.record_format import Record
+from common.tracing import record_headers
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,13 @@ class ReportProducer:
         (``deadline_bound``) while the broker is reachable.
         """
         pending = _Pending(len(records))
+        headers = record_headers()  # the caller's trace context, if traced
         # One produce() per record (a call gives one record unless it holds more than
         # REPORTS_PER_RECORD reports): produce_batch() cannot set a record's timestamp.
         for index, (key, value) in enumerate(records):
             try:
                 self._producer.produce(
-                    self.topic, value=value, key=key, timestamp=accepted_at_ms,
+                    self.topic, value=value, key=key, timestamp=accepted_at_ms, headers=headers,
                     on_delivery=functools.partial(pending.delivered, index),
                 )
             except BufferError:

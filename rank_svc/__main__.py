@@ -5,6 +5,7 @@ from common.mysql_pools import ShardPools
 from common.redis_clients import create_redis, require_noeviction
 from common.runtime import load
 from common.server import run_until_signal
+from common.tracing import configure
 from rank_svc.config import RankConfig
 from rank_svc.server import build_server
 
@@ -13,6 +14,7 @@ def main() -> None:
     """Reads config, checks Redis evicts no keys, serves until SIGTERM, drains, closes its
     clients (and the day archive's pools, with one configured)."""
     config = load("rank_svc", RankConfig.from_env)
+    configure(config.server.tracing)  # before the server and channels are made
     client = create_redis(config.redis)
     require_noeviction(client, config.redis.allow_eviction)
     social = create_channel(config.social_addr, config.client)

@@ -16,6 +16,7 @@ from redis.cluster import RedisCluster
 from common.redis_clients import RedisClient, mget
 from common.report_rules import Window
 from common.sharding import shard_of
+from common.tracing import REDIS, span
 from rank_svc.board_format import BoardKeys, BoardSettings, Row, sort_key
 
 WIRE_KEY_DAYS = 8  # days whose encoded board keys a reader keeps (see _wire_board_keys)
@@ -143,6 +144,19 @@ class BoardReader(BoardKeys):
         One ``ZMSCORE`` per shard, all in one round trip (measured: as fast end to end as
         one script call, at half the Redis CPU). On a single server the commands go out as
         the prepared bytes; a Cluster routes them through redis-py's cluster pipeline."""
+        with span("redis read scores", REDIS):
+            replies = self._round_trip(day, members, watch, extra)
+        watched = replies.pop() if watch is not None else None
+        extra_replies = replies[len(replies) - len(extra):]
+        del replies[len(replies) - len(extra):]
+        scores = [None if value is None else int(value) for reply in replies for value in reply]
+        return scores, watched, extra_replies
+
+    def _round_trip(
+        self, day: date | Window, members: Members, watch: str | None,
+        extra: Sequence[Command],
+    ) -> list:
+        """The replies of :meth:`read_scores_with`'s commands, in the order sent."""
         groups = zip(members.shards, members.counts, members.ends, strict=True)
         if self._one_server:
             keys = self._wire_board_keys(day)
@@ -154,8 +168,8 @@ class BoardReader(BoardKeys):
             commands += [command.wire for command in extra]
             if watch is not None:
                 commands += [b"*2\r\n$3\r\nGET\r\n", bulk(watch.encode())]
-            replies = self._send_packed(b"".join(commands),
-                                        len(members.shards) + len(extra) + (watch is not None))
+            return self._send_packed(b"".join(commands),
+                                     len(members.shards) + len(extra) + (watch is not None))
         else:
             pipe = self.client.pipeline(transaction=False)
             start = 0
@@ -166,12 +180,7 @@ class BoardReader(BoardKeys):
                 pipe.execute_command(*command.args)
             if watch is not None:
                 pipe.get(watch)
-            replies = pipe.execute()
-        watched = replies.pop() if watch is not None else None
-        extra_replies = replies[len(replies) - len(extra):]
-        del replies[len(replies) - len(extra):]
-        scores = [None if value is None else int(value) for reply in replies for value in reply]
-        return scores, watched, extra_replies
+            return pipe.execute()
 
     def _wire_board_keys(self, day: date | Window) -> list[bytes]:
         """Every shard's board key of ``day`` as a RESP bulk string; kept for a few days,

@@ -15,6 +15,7 @@ from common.settings import (
     read,
 )
 from common.social_cache_format import CacheSettings
+from common.tracing import TraceSettings
 from rank_svc.board_format import BoardSettings
 
 
@@ -114,13 +115,14 @@ class ConsumerConfig:
     metrics_port: int | None
     rejoin_after_s: float = default("CONSUMER_REJOIN_S")
     archive: MySQLSettings | None = None
+    tracing: TraceSettings = field(default_factory=TraceSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ConsumerConfig":
         """Reads Kafka, Redis, board, group, batch size, metrics port, how
         long a group join may go without an assignment, and the day archive the week and
         month boards are restored from after Redis lost data (``archive`` None without
-        ``STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS``)."""
+        ``STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS``), and tracing."""
         archive = MySQLSettings.from_env(env, "ARCHIVE_", required=False)
         return cls(
             kafka=KafkaSettings.from_env(env),
@@ -131,6 +133,7 @@ class ConsumerConfig:
             metrics_port=read(env, "METRICS_PORT", component="consumer") or None,
             rejoin_after_s=read(env, "CONSUMER_REJOIN_S"),
             archive=archive if archive.shard_dsns else None,
+            tracing=TraceSettings.from_env(env, "consumer"),
         )
 
 

@@ -52,6 +52,7 @@ from common.metrics import serve_metrics
 from common.redis_clients import create_redis, require_noeviction
 from common.report_rules import parse_day
 from common.runtime import load
+from common.tracing import applied_spans, configure
 from rank_svc.board_writer import BoardWriter
 from rank_svc.config import ConsumerConfig
 from rank_svc.consumed_batch import (
@@ -441,7 +442,8 @@ class BoardConsumer:
             while not self.stop.is_set():
                 messages = self.consumer.consume(self.records_per_consume, timeout=CONSUME_WAIT_S)
                 if messages:
-                    self.process(messages)
+                    with applied_spans(messages):
+                        self.process(messages)
                     last_check = time.monotonic()
                 elif time.monotonic() - last_check >= IDLE_CHECK_S:
                     self.check_idle()
@@ -458,6 +460,7 @@ def serve(config: ConsumerConfig) -> None:
     """Runs the board writer until SIGTERM/SIGINT."""
     stop = stop_on_signals()
     serve_metrics(config.metrics_port)
+    configure(config.tracing)
     client = create_redis(config.redis)
     require_noeviction(client, config.redis.allow_eviction)
     store = BoardWriter(client, config.board, config.kafka.topic)

@@ -5,6 +5,7 @@ import sys
 from common.mysql_pools import MySQLSettings, migrate_shards
 from common.runtime import load
 from common.server import run_until_signal
+from common.tracing import configure
 from social_svc.config import SocialConfig
 from social_svc.schema import migrate
 from social_svc.server import SocialDeps, build_server
@@ -19,6 +20,7 @@ def main(argv: list[str]) -> None:
         migrate_shards(load("social_svc", MySQLSettings.from_env), migrate)
         return
     config = load("social_svc", SocialConfig.from_env)
+    configure(config.server.tracing)  # before the server and channels are made
     deps = SocialDeps.open(config)
     built = build_server(config, deps)
     run_until_signal(built, config.server, closers=[deps.close])

@@ -233,6 +233,11 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if and $v.tracing.otlpEndpoint (has $c (list "ingest" "social" "rank" "consumer")) -}}
+{{- $_ := set $env "STEPBOARD_OTLP_ENDPOINT" (toString $v.tracing.otlpEndpoint) -}}
+{{- $_ := set $env "STEPBOARD_TRACE_SAMPLE_RATIO" (toString $v.tracing.sampleRatio) -}}
+{{- $_ := set $env "STEPBOARD_TRACE_SERVICE_NAME" (printf "%s-%s" $v.tracing.serviceNamePrefix $c) -}}
+{{- end -}}
 {{- if has $c (list "ingest" "consumer") -}}
 {{- $_ := set $env "STEPBOARD_KAFKA_BOOTSTRAP" (toString $v.kafka.bootstrap) -}}
 {{- $_ := set $env "STEPBOARD_KAFKA_TOPIC" (toString $v.kafka.topic) -}}

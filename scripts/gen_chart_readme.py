@@ -17,6 +17,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: make the project's packages importable
+from scripts.generated_file import write_or_check  # noqa: E402
+
 CHART = ROOT / "helm" / "stepboard"
 README = CHART / "README.md"
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+):(?:\s|$)")
@@ -105,17 +108,7 @@ def render() -> str:
 
 def main(argv: list[str]) -> int:
     """Writes the README, or with ``--check`` compares it."""
-    text = render()
-    name = README.relative_to(ROOT)
-    if "--check" in argv:
-        if not README.exists() or README.read_text() != text:
-            print(f"{name} differs from values.yaml (run `make chart-readme` and commit)")
-            return 1
-        print(f"{name} matches values.yaml")
-        return 0
-    README.write_text(text)
-    print(f"wrote {name}")
-    return 0
+    return write_or_check(README, render(), ROOT, "values.yaml", "chart-readme", argv)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make the project's packages importable
 from common.config import REQUIRED  # noqa: E402
 from common.settings import SETTINGS, Derived, PerComponent, Setting  # noqa: E402
+from scripts.generated_file import write_or_check  # noqa: E402
 
 DOC = ROOT / "docs" / "configuration.md"
 HEADER = """\
@@ -83,17 +84,8 @@ def render() -> str:
 
 def main(argv: list[str]) -> int:
     """Writes the page, or with ``--check`` compares it."""
-    text = render()
-    if "--check" in argv:
-        if not DOC.exists() or DOC.read_text() != text:
-            print(f"{DOC.relative_to(ROOT)} differs from common/settings.py "
-                  "(run `make config-doc` and commit)")
-            return 1
-        print(f"{DOC.relative_to(ROOT)} matches common/settings.py ({len(SETTINGS)} settings)")
-        return 0
-    DOC.write_text(text)
-    print(f"wrote {DOC.relative_to(ROOT)} ({len(SETTINGS)} settings)")
-    return 0
+    return write_or_check(DOC, render(), ROOT, "common/settings.py", "config-doc", argv,
+                          f" ({len(SETTINGS)} settings)")
 
 
 if __name__ == "__main__":

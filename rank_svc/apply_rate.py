@@ -2,12 +2,13 @@
 
 A write storm then waits in Kafka instead of taking Redis and CPU from the readers
 (``STEPBOARD_CONSUMER_MAX_REPORTS_PER_S``); its cost is lag, ``excess / rate`` seconds.
-The bucket holds up to ``burst`` reports and fills at ``per_s``; it starts full. A batch
-is charged after it is read, when its size is known (every report and every like counts
-one), and may take the bucket below zero: the debt is paid by waiting before the next
-read. So over any stretch the writer applies at most ``burst + per_s * seconds`` reports,
-plus the part of its last batch beyond what the bucket held (a record holds up to a whole
-``ReportStepsBatch``). Pure logic: the clock is passed in.
+The bucket holds up to ``burst`` reports and fills at ``per_s``; it starts full. The
+consumer cuts each batch it read to what the bucket holds (every report and every like
+counts one), gives the rest back to Kafka and charges what it applies; a single record
+beyond the bucket (a record holds up to a whole ``ReportStepsBatch``) is applied and
+takes the bucket below zero, a debt paid by waiting before the next read. So over any
+stretch the writer applies at most ``burst + per_s * seconds`` reports, plus such a
+record. Pure logic: the clock is passed in.
 """
 
 import math
@@ -46,6 +47,7 @@ class ApplyRate:
         return max(0.0, (self.quantum - self._tokens) / self.per_s)
 
     def take(self, reports: int, now: float) -> None:
-        """Charges a batch of ``reports`` just read (possibly past zero: a debt)."""
+        """Charges a batch of ``reports`` about to be applied (possibly past zero: a
+        debt)."""
         self._refill(now)
         self._tokens -= reports

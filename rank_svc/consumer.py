@@ -71,6 +71,7 @@ from rank_svc.consumed_batch import (
     check_log_holds,
     collapse,
     records_to_ask,
+    reports_in,
     retry_until,
     try_once,
 )
@@ -351,7 +352,7 @@ class BoardConsumer:
         self._note_consumed(usable)
         batch = collapse(usable, self.config.board.retention_days)
         if self.rate is not None:
-            self.rate.take(batch.reports, time.monotonic())
+            usable, batch = self._within_rate(usable, batch)
         self.records_per_consume = records_to_ask(
             self.config.batch_size, len(usable), batch.reports
         )
@@ -374,6 +375,30 @@ class BoardConsumer:
         REPORTS.labels("dead_letter").inc(len(batch.dead))
         REPORTS.labels("expired").inc(batch.expired)
         REPORTS.labels("applied").inc(batch.merged)
+
+    def _within_rate(self, messages: list[Message], batch: Collapsed) -> tuple[list, Collapsed]:
+        """The longest start of ``messages`` whose reports the apply rate allows now (at
+        least one record: one beyond the bucket is a debt, paid by waiting before the next
+        read), charged, and its collapse. The records after it go back to Kafka (each
+        partition seeks to its first one) and are read again when the bucket allows."""
+        now = time.monotonic()
+        allowed = self.rate.available(now)
+        if batch.reports > allowed:
+            kept = reports = 0
+            for message in messages:
+                count = reports_in(message)
+                if kept and reports + count > allowed:
+                    break
+                kept, reports = kept + 1, reports + count
+            returned: dict[int, int] = {}
+            for message in messages[kept:]:
+                returned.setdefault(message.partition(), message.offset())
+            for partition, offset in returned.items():
+                self.consumer.seek(TopicPartition(self.config.kafka.topic, partition, offset))
+            messages = messages[:kept]
+            batch = collapse(messages, self.config.board.retention_days)
+        self.rate.take(batch.reports, now)
+        return messages, batch
 
     def _note_consumed(self, messages: list[Message]) -> None:
         """Notes, per partition, when ingest accepted its oldest record consumed and not

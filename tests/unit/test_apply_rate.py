@@ -3,7 +3,11 @@ held to its rate is tested in tests/integration/test_apply_rate.py)."""
 
 import pytest
 
+from common.record_format import encode_like, encode_reports
 from rank_svc.apply_rate import ApplyRate
+from rank_svc.consumed_batch import collapse, reports_in
+from stepboard.v1 import ingest_pb2
+from tests.fake_message import FakeMessage
 
 
 def test_a_full_bucket_allows_the_burst_at_once_then_refills_at_the_rate():
@@ -56,3 +60,13 @@ def test_an_unusable_rate_or_burst_is_refused():
         ApplyRate(0, burst=10, now=0.0)
     with pytest.raises(ValueError):
         ApplyRate(10, burst=0, now=0.0)
+
+
+def test_a_record_counts_its_reports_a_like_one_and_an_undecodable_one_none():
+    """What the consumer charges per record is what collapse counts as the batch's reports."""
+    reports = [ingest_pb2.StepReport(user_id=u, day="2026-12-01", steps=10) for u in (1, 2, 3)]
+    like = ingest_pb2.LikeRequest(liker_id=1, liked_id=2, day="2026-12-01", liked=True)
+    messages = [FakeMessage(value, offset, 0) for offset, value in enumerate(
+        [encode_reports(reports), encode_like(like), b"\xff\xff not a record"])]
+    assert [reports_in(m) for m in messages] == [3, 1, 0]
+    assert collapse(messages, retention_days=3).reports == 4

@@ -6,6 +6,10 @@ private topic, group and board namespace (:mod:`tests.write_path`)."""
 import os
 import time
 
+from confluent_kafka import Producer
+
+from common.kafka_clients import producer_config
+from common.record_format import encode_reports
 from common.report_rules import day_start
 from stepboard.v1 import ingest_pb2
 from tests.harness import free_port, metric, report, today, wait_until
@@ -15,7 +19,7 @@ from tests.write_path import WritePath
 RATE = 200  # reports per second
 BURST = 200
 REPORTS = 1800
-PER_CALL = 10  # reports per ReportStepsBatch call, one record each
+PER_RECORD = 10  # reports per record, as a ReportStepsBatch call of 10 writes them
 NICE = 5
 
 
@@ -37,13 +41,16 @@ def test_a_burst_waits_in_kafka_and_is_applied_in_full_at_the_configured_rate():
         wait_until(lambda: path.store.participants(day) == 1, timeout_s=30, interval_s=0.05)
         time.sleep(1.0)  # the bucket refills to its burst
 
+        # The burst lands at once (a consume could take all of it): produced straight to
+        # the topic, in records of PER_RECORD reports (the warm-up's record held one).
+        producer = Producer(producer_config(path.kafka))
         sent = time.monotonic()
-        for start in range(2, REPORTS + 2, PER_CALL):
+        for start in range(2, REPORTS + 2, PER_RECORD):
             batch = [report(user, day, 1000 + user, 60 + user)
-                     for user in range(start, start + PER_CALL)]
-            path.ingest.ReportStepsBatch(
-                ingest_pb2.ReportStepsBatchRequest(reports=batch), timeout=10)
+                     for user in range(start, start + PER_RECORD)]
+            producer.produce(path.topic, value=encode_reports(batch))
             model.add_all((day, r.user_id, r.steps, 60 + r.user_id) for r in batch)
+        assert producer.flush(30) == 0
         wait_until(lambda: path.store.participants(day) == REPORTS + 1, timeout_s=30,
                    interval_s=0.05)
         elapsed = time.monotonic() - sent

@@ -62,16 +62,20 @@ class Scale:
     partitions: int
     board_shards: int
     consumers: int
+    # The rate phase's STEPBOARD_CONSUMER_MAX_REPORTS_PER_S (reports/s per consumer): well
+    # below what a consumer applies unlimited, so the storm waits in Kafka.
+    consumer_max_rate: int
 
 
 PRESETS = {
-    "tiny": Scale("tiny", 3_000, 40, 0.6, 2, 600, 2_000, 2, 2.0, 3.0, 4.0, 500, 4, 16, 1),
+    "tiny": Scale("tiny", 3_000, 40, 0.6, 2, 600, 2_000, 2, 2.0, 3.0, 4.0, 500, 4, 16, 1,
+                  2_000),
     "quick": Scale("quick", 50_000, 60, 0.6, 5, 5_000, 50_000, 2, 5.0, 10.0, 10.0, 5_000,
-                   8, 16, 1),
+                   8, 16, 1, 10_000),
     # Three consumers at full scale: each waits on its Redis apply ~40 % of the time (two
     # ran at 56-62 % CPU each), so a third fills the two cores.
     "full": Scale("full", 1_000_000, 60, 0.6, 20, 5_000, 1_000_000, 2, 15.0, 30.0, 20.0,
-                  5_000, 8, 16, 3),
+                  5_000, 8, 16, 3, 10_000),
 }
 
 

@@ -61,6 +61,7 @@ from stepboard.v1 import (
     social_pb2_grpc,
 )
 from tests.board_store import BoardStore
+from tests.harness import metric
 
 INGEST = "stepboard.v1.StepIngest"
 RANKING = "stepboard.v1.Ranking"
@@ -564,6 +565,111 @@ def storm(state: State) -> dict:
     print(f"  naive: JOIN friend ranking under {ingest_rate:,.0f} upserts/s", flush=True)
     out["naive"] = naive.storm(state, ingest_rate, s)
     return out
+
+
+# -- controlled apply rate ----------------------------------------------------------------
+# Probe reports during a storm's drain are sent this often; after it, this many.
+PROBE_EVERY_S = 0.25
+PROBES_AFTER = 5
+
+
+def apply_rate(state: State) -> dict:
+    """The same storm of reports, appended straight to the topic in records of
+    ``REPORTS_PER_RECORD`` (one and a half ``storm_s`` of the limited consumers' rate),
+    applied by the consumers unlimited, then each held to ``consumer_max_rate``
+    reports/s (``STEPBOARD_CONSUMER_MAX_REPORTS_PER_S``): the rate absorbed, the time to
+    drain, and the freshness (ack → on the board) of probe reports sent through ingest
+    during the drain and after it."""
+    ctx = state.ctx
+    rate, consumers = ctx.scale.consumer_max_rate, ctx.scale.consumers
+    per_user = max(1, round(1.5 * ctx.scale.storm_s * rate * consumers / ctx.scale.users))
+    storm_records = day_records(ctx.day, ctx.scale.users, per_user, REPORTS_PER_RECORD, seed=31)
+    probe = _Probes(ctx, state.store, first_user=ctx.scale.users + 10)
+    out = {"max_reports_per_s": rate, "consumers": consumers,
+           "storm_reports": ctx.scale.users * per_user}
+    for label, limit in (("unlimited", 0), ("limited", rate)):
+        print(f"  consumers {label}: a storm of {out['storm_reports']:,} reports", flush=True)
+        ports = start_consumers(ctx, state.procs, limit)
+        probe.after(1)  # the group has joined and applies
+        out[label] = _drain(state, probe, storm_records) | {
+            "throttled_s": round(sum(metric(port, "stepboard_consumer_throttled_seconds_total")
+                                     or 0.0 for port in ports), 1)}
+    start_consumers(ctx, state.procs)  # unlimited again for the phases after
+    return out
+
+
+def _drain(state: State, probe: "_Probes", records: list) -> dict:
+    """Appends ``records`` and probes freshness until the consumers applied them all, then
+    probes ``PROBES_AFTER`` times more."""
+    low, _ = _log_span(state.ctx)
+    started = time.monotonic()
+    raw_produce(state.ctx.env, records)
+    end = _log_span(state.ctx)[1]
+    total = sum(end[p] - low[p] for p in low)
+    during = []
+    while _applied(state, low, end) < total:
+        if time.monotonic() - started > 600:
+            raise RuntimeError("the storm was not applied in 10 min")
+        probe.send()
+        probe.seen(during, wait_s=PROBE_EVERY_S)
+    drained_s = time.monotonic() - started
+    probe.seen(during, wait_s=120, all_of_them=True)
+    after = probe.after(PROBES_AFTER)
+    reports = len(records) * REPORTS_PER_RECORD
+    return {"seconds_to_apply": round(drained_s, 2),
+            "reports_per_s": round(reports / drained_s),
+            "freshness_during_ms": _spread(during), "freshness_after_ms": _spread(after)}
+
+
+def _spread(seconds: list[float]) -> dict:
+    """p50, p99 and max, in ms, of freshness samples."""
+    if not seconds:
+        return {"probes": 0}
+    ms = np.array(seconds) * 1000
+    return {"probes": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p99_ms": round(float(np.percentile(ms, 99)), 1), "max_ms": round(float(ms.max()), 1)}
+
+
+class _Probes:
+    """Reports of fresh users through ingest, and when each appears on the board."""
+
+    def __init__(self, ctx: Context, store: BoardStore, first_user: int) -> None:
+        self.ctx = ctx
+        self.store = store
+        self.next_user = first_user
+        self.pending: dict[int, float] = {}  # user -> when ingest acknowledged the report
+        self.ingest = ingest_pb2_grpc.StepIngestStub(grpc.insecure_channel(ctx.addr("ingest")))
+
+    def send(self) -> None:
+        """One report of a user not on the board yet."""
+        report = ingest_pb2.StepReport(user_id=self.next_user, day=self.ctx.day.isoformat(),
+                                       steps=1000)
+        report.measured_at.FromDatetime(datetime(self.ctx.day.year, self.ctx.day.month,
+                                                 self.ctx.day.day, 12, tzinfo=UTC))
+        self.ingest.ReportSteps(ingest_pb2.ReportStepsRequest(report=report), timeout=10)
+        self.pending[self.next_user] = time.monotonic()
+        self.next_user += 1
+
+    def seen(self, delays: list[float], wait_s: float, all_of_them: bool = False) -> None:
+        """Adds to ``delays`` the freshness of each pending report that is on the board
+        within ``wait_s``; ``all_of_them``: each must be."""
+        deadline = time.monotonic() + wait_s
+        while self.pending and time.monotonic() < deadline:
+            now = time.monotonic()
+            scores = self.store.scores(self.ctx.day, list(self.pending))
+            for user in [u for u, score in scores.items() if score is not None]:
+                delays.append(now - self.pending.pop(user))
+            time.sleep(0.005)
+        if all_of_them and self.pending:
+            raise RuntimeError(f"probe reports not applied in {wait_s} s: {self.pending}")
+
+    def after(self, count: int) -> list[float]:
+        """The freshness of ``count`` reports sent one after the other."""
+        delays: list[float] = []
+        for _ in range(count):
+            self.send()
+            self.seen(delays, wait_s=120, all_of_them=True)
+        return delays
 
 
 def rss(state: State) -> dict:

@@ -286,6 +286,30 @@ def _past_lines(g, rk: dict) -> list[str]:
     return out
 
 
+def _rate_lines(rate: dict | None) -> list[str]:
+    """The rate phase: the storm applied unlimited and at the max rate, and freshness."""
+    if not rate:
+        return []
+    out = []
+    unlimited = rate["unlimited"]["reports_per_s"]
+    for label in ("unlimited", "limited"):
+        run = rate[label]
+        cap = (f"at most {_fmt(rate['max_reports_per_s'])} reports/s each" if label == "limited"
+               else "no max rate")
+        base = ("unlimited", _fmt(_ratio(run["reports_per_s"], unlimited), 2)) if (
+            label == "limited") else ("", "")
+        out.append(f"| apply rate: a storm of {_fmt(rate['storm_reports'])} reports applied by "
+                   f"{rate['consumers']} consumer(s), {cap} (in {_fmt(run['seconds_to_apply'])} s,"
+                   f" {_fmt(run['throttled_s'])} s throttled) | - | {_fmt(run['reports_per_s'])}"
+                   f" | - | - | {base[0]} | {base[1]} |")
+        for when in ("during", "after"):
+            fresh = run[f"freshness_{when}_ms"]
+            out.append(f"| apply rate, {label}: freshness ack → board {when} the storm "
+                       f"({fresh['probes']} probes) | - | - | {_fmt(fresh.get('p50_ms'))} | "
+                       f"{_fmt(fresh.get('p99_ms'))} | | |")
+    return out
+
+
 def markdown(results: dict) -> str:
     """The run's table."""
     g = lambda *p: _get(results, *p)  # noqa: E731
@@ -368,6 +392,7 @@ def markdown(results: dict) -> str:
         out.append(_line(f"storm: naive JOIN 200 @ {_fmt(na['upserts']['rows_per_s'])} "
                          "upserts/s", na["friend_ranking_200"], "stepboard under storm",
                          sb["friend_ranking_200"], key="p99_ms"))
+    out += _rate_lines(g("rate"))
     lib = g("library")
     if lib:
         out.append(_line("leaderboard lib rank_for", lib.get("global_rank"),

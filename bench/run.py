@@ -22,7 +22,7 @@ from bench.procs import Processes
 from bench.services import create_topics, delete_topics, start_servers
 
 ALL_PHASES = ("backlog", "ingest", "consumer", "memory", "ranking", "freshness", "naive",
-              "storm", "library", "windows", "archive", "history", "likes", "left", "rss")
+              "storm", "rate", "library", "windows", "archive", "history", "likes", "left", "rss")
 PAST_PHASES = ("windows", "archive", "history")  # those that need the past days seeded
 
 
@@ -43,6 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--storm-seconds", type=float, dest="storm_s")
     p.add_argument("--freshness-rate", type=int, help="background reports/s during freshness")
     p.add_argument("--consumers", type=int, help="consumer processes")
+    p.add_argument("--consumer-max-rate", type=int, dest="consumer_max_rate",
+                   help="reports/s per consumer in the rate phase's limited run")
     p.add_argument("--phases", default=",".join(ALL_PHASES),
                    help=f"comma-separated subset of {','.join(ALL_PHASES)}")
     p.add_argument("--reload", action="store_true", help="reload the graph even if loaded")
@@ -57,7 +59,7 @@ def main(argv: list[str]) -> dict:
     fields = {k: getattr(args, k) for k in (
         "users", "avg_friends", "skew", "tail_users", "tail_friends", "hot_friends",
         "reports_per_user", "duration_s", "freshness_s", "storm_s", "freshness_rate",
-        "consumers")}
+        "consumers", "consumer_max_rate")}
     scale = scale_with(args.scale, **fields)
     if scale.users != config.PRESETS[args.scale].users and args.scale != "tiny":
         scale = scale_with(args.scale, **fields, name=f"{args.scale}-{scale.users}")
@@ -108,6 +110,8 @@ def main(argv: list[str]) -> dict:
             phase("naive", naive.idle, state)
         if "storm" in wanted:
             phase("storm", phases.storm, state)
+        if "rate" in wanted:
+            phase("rate", phases.apply_rate, state)
         if "library" in wanted:
             friend_lists = dataset.friend_lists(
                 ctx, [user for user, _ in state.users_at.get("200", [])[:20]])

@@ -5,7 +5,7 @@ import time
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.config import Context
+from bench.config import Context, free_port
 from bench.procs import Processes, wait_ready
 
 SERVERS = {"social": "social_svc", "rank": "rank_svc", "ingest": "ingest_svc"}
@@ -48,7 +48,14 @@ def start_servers(ctx: Context, procs: Processes) -> None:
         wait_ready(ctx.addr(name), procs.started[name], procs.log(name))
 
 
-def start_consumers(ctx: Context, procs: Processes) -> None:
-    """``scale.consumers`` members of the run's consumer group."""
+def start_consumers(ctx: Context, procs: Processes, max_rate: int = 0) -> list[int]:
+    """``scale.consumers`` members of the run's consumer group, in place of those running,
+    each applying at most ``max_rate`` reports/s (0: unlimited); their metrics ports."""
+    ports = []
     for index in range(ctx.scale.consumers):
-        procs.start(f"consumer{index}", ["-m", "rank_svc.consumer"], ctx.env)
+        procs.stop(f"consumer{index}")
+        ports.append(free_port())
+        procs.start(f"consumer{index}", ["-m", "rank_svc.consumer"], ctx.env | {
+            "STEPBOARD_CONSUMER_MAX_REPORTS_PER_S": str(max_rate),
+            "STEPBOARD_METRICS_PORT": str(ports[-1])})
+    return ports

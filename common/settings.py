@@ -194,6 +194,16 @@ _ALL = (
         ("CONSUMER_REJOIN_S", "float", 30.0,
          "a group join with no assignment for this long while the broker answers is "
          "stuck: the writer replaces its Kafka consumer", {"minimum": 1.0}),
+        ("CONSUMER_MAX_REPORTS_PER_S", "int", 0,
+         "most reports (and likes) a writer process applies per second, a token bucket: a "
+         "write storm beyond it waits in Kafka (lag: excess / rate) instead of taking Redis "
+         "and CPU from the readers (0 = unlimited)", {"minimum": 0}),
+        ("CONSUMER_BURST_REPORTS", "int", Derived("STEPBOARD_CONSUMER_BATCH"),
+         "with a max rate: how many reports may be applied at once after a quiet spell (the "
+         "token bucket's size)", {"minimum": 1}),
+        ("CONSUMER_NICE", "int", 0,
+         "`os.nice` increment the writer applies to itself at start, so the CPU it shares "
+         "goes to the readers first", {"minimum": 0, "maximum": 19}),
     )
     + _declare(
         "Report validation", ("ingest",),

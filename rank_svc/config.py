@@ -114,24 +114,32 @@ class ConsumerConfig:
     batch_size: int
     metrics_port: int | None
     rejoin_after_s: float = default("CONSUMER_REJOIN_S")
+    max_reports_per_s: int = default("CONSUMER_MAX_REPORTS_PER_S")
+    burst_reports: int = default("CONSUMER_BATCH")
+    nice: int = default("CONSUMER_NICE")
     archive: MySQLSettings | None = None
     tracing: TraceSettings = field(default_factory=TraceSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ConsumerConfig":
         """Reads Kafka, Redis, board, group, batch size, metrics port, how
-        long a group join may go without an assignment, and the day archive the week and
-        month boards are restored from after Redis lost data (``archive`` None without
+        long a group join may go without an assignment, the apply rate (its burst: one
+        batch by default) and niceness, the day archive the week and month boards are
+        restored from after Redis lost data (``archive`` None without
         ``STEPBOARD_ARCHIVE_MYSQL_SHARD_DSNS``), and tracing."""
         archive = MySQLSettings.from_env(env, "ARCHIVE_", required=False)
+        batch_size = read(env, "CONSUMER_BATCH")
         return cls(
             kafka=KafkaSettings.from_env(env),
             redis=RedisSettings.from_env(env),
             board=BoardSettings.from_env(env),
             group_id=read(env, "CONSUMER_GROUP"),
-            batch_size=read(env, "CONSUMER_BATCH"),
+            batch_size=batch_size,
             metrics_port=read(env, "METRICS_PORT", component="consumer") or None,
             rejoin_after_s=read(env, "CONSUMER_REJOIN_S"),
+            max_reports_per_s=read(env, "CONSUMER_MAX_REPORTS_PER_S"),
+            burst_reports=read(env, "CONSUMER_BURST_REPORTS", derived=batch_size),
+            nice=read(env, "CONSUMER_NICE"),
             archive=archive if archive.shard_dsns else None,
             tracing=TraceSettings.from_env(env, "consumer"),
         )

@@ -171,6 +171,17 @@ def _valid_like(message: Message, dead: list[DeadLetter]) -> ValidLike | None:
     return None
 
 
+def reports_in(message: Message) -> int:
+    """The reports a record holds as :func:`collapse` counts them: a like is one, an
+    undecodable record none."""
+    if is_like(message.value()):
+        return 1
+    try:
+        return len(decode_reports(message.value()))
+    except DecodeError:
+        return 0
+
+
 def records_to_ask(target_reports: int, records: int, reports: int) -> int:
     """How many records the next consume should ask for so that its batch holds about
     ``target_reports`` reports, judged by the last batch (``records`` held ``reports``):

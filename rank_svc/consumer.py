@@ -19,6 +19,12 @@ also held days whose boards have expired, so each rewind also asks for a restore
 window board in the background (:class:`rank_svc.window_restore.BackgroundRestore`), from
 the day archive (``STEPBOARD_ARCHIVE_*``) and the kept day boards.
 
+A controlled apply rate (``STEPBOARD_CONSUMER_MAX_REPORTS_PER_S``,
+:mod:`rank_svc.apply_rate`) makes a write storm wait in Kafka: while its bucket is empty
+the writer reads nothing, in short waits so its loop still serves the group, and its lag
+and freshness grow instead of its load on Redis. ``STEPBOARD_CONSUMER_NICE`` lowers its
+CPU priority below the readers'.
+
 ``python -m rank_svc.consumer rebuild --day YYYY-MM-DD`` rebuilds one day's board from the
 log, and its week and month boards, on demand; ``rebuild --windows`` restores every week
 and month board (:mod:`rank_svc.rebuild`).
@@ -29,6 +35,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import threading
 import time
 import weakref
@@ -53,6 +60,7 @@ from common.redis_clients import create_redis, require_noeviction
 from common.report_rules import parse_day
 from common.runtime import load
 from common.tracing import applied_spans, configure
+from rank_svc.apply_rate import ApplyRate
 from rank_svc.board_writer import BoardWriter
 from rank_svc.config import ConsumerConfig
 from rank_svc.consumed_batch import (
@@ -63,6 +71,7 @@ from rank_svc.consumed_batch import (
     check_log_holds,
     collapse,
     records_to_ask,
+    reports_in,
     retry_until,
     try_once,
 )
@@ -127,6 +136,10 @@ HELD = Gauge(
     "stepboard_consumer_held_partitions",
     "Partitions held at a record whose dead letter is not stored yet.",
 )
+THROTTLED = Counter(
+    "stepboard_consumer_throttled_seconds_total",
+    "Time the writer waited for its apply rate (STEPBOARD_CONSUMER_MAX_REPORTS_PER_S).",
+)
 REPLACED = Counter(
     "stepboard_consumer_replaced_total",
     "Kafka consumers replaced because a group join got no assignment in time.",
@@ -139,6 +152,9 @@ CONSUME_WAIT_S = 0.1
 # How long a partition held at an unstored dead letter waits before it is read (and the
 # letter sent) again.
 HOLD_S = 5.0
+# Longest single wait for the apply rate: the loop still releases held partitions and
+# watches its group join between waits, and reads again within this once allowed.
+THROTTLE_WAIT_S = 0.2
 
 
 class DeadLetters:
@@ -219,6 +235,9 @@ class BoardConsumer:
         # partition -> when ingest accepted its oldest record not yet applied (_LagAge)
         self.unapplied_since: dict[int, float] = {}
         self.records_per_consume = 1  # until a batch shows how many reports a record holds
+        self.rate = None if config.max_reports_per_s == 0 else ApplyRate(
+            config.max_reports_per_s, config.burst_reports, time.monotonic()
+        )
         self.consumer = self._subscribed_consumer()
         self.join_watch = JoinWatch(config.rejoin_after_s, time.monotonic())
         LAG_SECONDS.writers.add(self)
@@ -332,6 +351,8 @@ class BoardConsumer:
             return
         self._note_consumed(usable)
         batch = collapse(usable, self.config.board.retention_days)
+        if self.rate is not None:
+            usable, batch = self._within_rate(usable, batch)
         self.records_per_consume = records_to_ask(
             self.config.batch_size, len(usable), batch.reports
         )
@@ -354,6 +375,30 @@ class BoardConsumer:
         REPORTS.labels("dead_letter").inc(len(batch.dead))
         REPORTS.labels("expired").inc(batch.expired)
         REPORTS.labels("applied").inc(batch.merged)
+
+    def _within_rate(self, messages: list[Message], batch: Collapsed) -> tuple[list, Collapsed]:
+        """The longest start of ``messages`` whose reports the apply rate allows now (at
+        least one record: one beyond the bucket is a debt, paid by waiting before the next
+        read), charged, and its collapse. The records after it go back to Kafka (each
+        partition seeks to its first one) and are read again when the bucket allows."""
+        now = time.monotonic()
+        allowed = self.rate.available(now)
+        if batch.reports > allowed:
+            kept = reports = 0
+            for message in messages:
+                count = reports_in(message)
+                if kept and reports + count > allowed:
+                    break
+                kept, reports = kept + 1, reports + count
+            returned: dict[int, int] = {}
+            for message in messages[kept:]:
+                returned.setdefault(message.partition(), message.offset())
+            for partition, offset in returned.items():
+                self.consumer.seek(TopicPartition(self.config.kafka.topic, partition, offset))
+            messages = messages[:kept]
+            batch = collapse(messages, self.config.board.retention_days)
+        self.rate.take(batch.reports, now)
+        return messages, batch
 
     def _note_consumed(self, messages: list[Message]) -> None:
         """Notes, per partition, when ingest accepted its oldest record consumed and not
@@ -435,12 +480,42 @@ class BoardConsumer:
             self.consumer = self._subscribed_consumer()
         self.join_watch = JoinWatch(self.config.rejoin_after_s, time.monotonic())
 
+    def _throttled(self) -> bool:
+        """With an apply rate, whether the bucket is too low to read now; if so, waits
+        (at most ``THROTTLE_WAIT_S``, counted in ``stepboard_consumer_throttled_seconds_total``)
+        while Kafka holds the records. The waits are short and the loop reads again as soon
+        as the bucket allows, so the consumer stays well inside ``max.poll.interval.ms`` and
+        serves rebalances within about the debt of one batch."""
+        if self.rate is None:
+            return False
+        wait_s = self.rate.wait_s(time.monotonic())
+        if wait_s <= 0:
+            return False
+        waited = min(wait_s, THROTTLE_WAIT_S)
+        self.stop.wait(waited)
+        THROTTLED.inc(waited)
+        return True
+
+    def _records_to_read(self) -> int:
+        """How many records the next consume asks for: a batch's worth, or with an apply
+        rate no more than the reports its bucket allows now (by the last batch's reports
+        per record)."""
+        if self.rate is None:
+            return self.records_per_consume
+        allowed = min(self.rate.available(time.monotonic()), self.config.batch_size)
+        return max(1, self.records_per_consume * allowed // self.config.batch_size)
+
     def run(self) -> None:
         """Consumes until stopped, then commits what was applied and leaves the group."""
         last_check = time.monotonic()
         try:
             while not self.stop.is_set():
-                messages = self.consumer.consume(self.records_per_consume, timeout=CONSUME_WAIT_S)
+                if self._throttled():
+                    messages = []
+                    last_check = time.monotonic()
+                else:
+                    messages = self.consumer.consume(self._records_to_read(),
+                                                     timeout=CONSUME_WAIT_S)
                 if messages:
                     with applied_spans(messages):
                         self.process(messages)
@@ -457,7 +532,9 @@ class BoardConsumer:
 
 
 def serve(config: ConsumerConfig) -> None:
-    """Runs the board writer until SIGTERM/SIGINT."""
+    """Runs the board writer until SIGTERM/SIGINT, at its configured niceness."""
+    if config.nice:
+        os.nice(config.nice)
     stop = stop_on_signals()
     serve_metrics(config.metrics_port)
     configure(config.tracing)

@@ -25,12 +25,14 @@ def test_bench_harness_runs_at_tiny_scale(tmp_path):
     results = json.loads(out.read_text())
     assert results["errors"] == {}, results["errors"]
     for phase in ("backlog", "ingest", "consumer", "memory", "ranking", "freshness", "naive",
-                  "storm", "library", "windows", "archive", "history", "likes", "like_calls",
-                  "left_rankings", "rss"):
+                  "storm", "rate", "library", "windows", "archive", "history", "likes",
+                  "like_calls", "left_rankings", "rss"):
         assert phase in results["phases"], phase
     phases = results["phases"]
     assert phases["consumer"]["single"]["reports_per_s"] > 0
     assert phases["consumer"]["batched"]["reports_per_s"] > 0
+    assert phases["rate"]["limited"]["throttled_s"] > 0
+    assert phases["rate"]["unlimited"]["throttled_s"] == 0
     assert phases["windows"]["GetFriendRanking 200, week"]["calls"] > 0
     assert phases["windows"]["week"]["entries"] > 0
     archived = phases["archive"]

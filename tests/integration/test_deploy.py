@@ -361,6 +361,7 @@ def test_env_names_cover_every_setting_in_common():
         "AUTH_POLICY_FILE",  # the chart sets the policy inline (STEPBOARD_AUTH_POLICY)
         "REDIS_URL",  # also left out in sentinel/cluster mode, where it is optional
         "GRPC_HOST",  # a pod's servers listen on all its addresses, the default
+        "CONSUMER_BURST_REPORTS",  # one batch, its default, suits a pod (else extraEnv)
     }
     in_code = {s.name for s in SETTINGS.values() if set(s.components) & set(COMPONENTS)}
     assert {"GRPC_PORT", "REDIS_MODE", "MYSQL_SHARD_DSNS", "SOCIAL_ADDR"} <= in_code

@@ -315,6 +315,8 @@ ConfigMap). Each component gets exactly the settings its config dataclass reads.
 {{- $_ := set $env "STEPBOARD_CONSUMER_GROUP" (toString $v.consumer.group) -}}
 {{- $_ := set $env "STEPBOARD_CONSUMER_BATCH" (toString (int64 $v.consumer.batch)) -}}
 {{- $_ := set $env "STEPBOARD_CONSUMER_REJOIN_S" (toString $v.consumer.rejoinSeconds) -}}
+{{- $_ := set $env "STEPBOARD_CONSUMER_MAX_REPORTS_PER_S" (toString (int64 $v.consumer.maxReportsPerSecond)) -}}
+{{- $_ := set $env "STEPBOARD_CONSUMER_NICE" (toString (int64 $v.consumer.nice)) -}}
 {{- end -}}
 {{- /* rank reads social's cache: the generations of friend lists, and lists and profiles;
 precompute records the generation each hot ranking was computed from */ -}}

@@ -92,6 +92,7 @@ QUESTIONS = {"GetGlobalTop(100)": "global_top", "GetGlobalRank": "global_rank",
 # Result names of the ranking phase's other series, shared by the phase and the report.
 SATURATED = "GetFriendRanking 200, saturated"  # SATURATION_READERS callers: the max RPS
 ECHO_FLOOR = "echo, 4 callers"  # a bare gRPC call at the ranking questions' load
+RANK_BESIDE_ECHO = "GetGlobalRank vs echo RPS at the same callers"  # issue 26's target row
 TOP_WITH_GHZ = "GetGlobalTop(100), ghz"  # the load-tool comparison
 # Callers for the saturation run that finds a rank process's maximum RPS.
 SATURATION_READERS = 16

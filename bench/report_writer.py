@@ -18,6 +18,7 @@ from bench.config import (
     LIST_FRIENDS,
     PLAIN_FRIENDS,
     QUESTIONS,
+    RANK_BESIDE_ECHO,
     RANK_NONE_LEFT,
     RANK_SOME_LEFT,
     READERS,
@@ -126,6 +127,7 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     rows.append((f"global rank ≥ 10x faster than SQL COUNT at {_fmt(g('ranking', 'participants'))}"
                  " participants", f"p50 {_fmt(gr, 2)} ms vs SQL {_fmt(sql, 2)} ms = {_fmt(r, 1)}x",
                  None if not r else r >= 10))
+    rows.append(_rank_beside_echo(g("ranking", "GetGlobalRank") or {}, floor))
     gt, sqlt = g("ranking", "GetGlobalTop(100)", "p50_ms"), g("naive", "global_top", "p50_ms")
     rows.append(("global top(100) no slower than the SQL index scan",
                  f"p50 {_fmt(gt, 2)} ms vs SQL {_fmt(sqlt, 2)} ms",
@@ -147,6 +149,17 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
     rows.append((f"≤ 100 bytes of Redis per (user, day) at {_fmt(g('memory', 'entries'))} entries",
                  f"{_fmt(b)} bytes", None if b is None else b <= 100))
     return rows + _past_targets(g) + _social_targets(g)
+
+
+def _rank_beside_echo(rank: dict, echo: dict) -> tuple[str, str, bool | None]:
+    """GetGlobalRank's RPS against the bare echo's at the same callers, same run."""
+    r = _ratio(rank.get("rps"), echo.get("rps")) if rank.get("callers") == echo.get(
+        "callers") else None
+    return (f"{RANK_BESIDE_ECHO}: ≥ 0.5x",
+            f"{_fmt(rank.get('rps'))} vs {_fmt(echo.get('rps'))} RPS at "
+            f"{rank.get('callers')} callers = {_fmt(r, 2)}x (p50 "
+            f"{_fmt(rank.get('p50_ms'), 2)} vs {_fmt(echo.get('p50_ms'), 2)} ms)",
+            None if r is None else r >= 0.5)
 
 
 def _past_targets(g) -> list[tuple[str, str, bool | None]]:
@@ -374,6 +387,8 @@ def markdown(results: dict) -> str:
                          rk[LIST_FRIENDS]))
     if ECHO_FLOOR in rk:
         out.append(_line("bare gRPC echo, 4 callers (floor of a call)", rk[ECHO_FLOOR]))
+        out.append(_line(f"{RANK_BESIDE_ECHO} ({rk[ECHO_FLOOR]['callers']})",
+                         rk.get("GetGlobalRank"), "bare gRPC echo", rk[ECHO_FLOOR]))
     if TOP_WITH_GHZ in rk:
         out.append(_line(f"{TOP_WITH_GHZ} ({rk[TOP_WITH_GHZ]['callers']} callers, tool comparison)",
                          rk[TOP_WITH_GHZ], "GetGlobalTop(100), python",

@@ -181,11 +181,22 @@ class SocialCache:
         return [generation_key(self._namespace, kind, user_id),
                 entry_key(self._namespace, kind, user_id)]
 
+    def profile_key(self, user_id: int) -> str:
+        """The Redis key of ``user_id``'s cached profile (a caller may read it with its own
+        reads and give the value to :meth:`profiles_of`)."""
+        return entry_key(self._namespace, PROFILE, user_id)
+
     def profiles(self, user_ids: Sequence[int]) -> dict[int, social_pb2.Profile | None]:
         """The cached profiles among ``user_ids`` (None: the user is known to have none);
         users not in the cache are left out."""
         with span("redis read profiles", REDIS):
-            values = mget(self._client, [entry_key(self._namespace, PROFILE, u) for u in user_ids])
+            values = mget(self._client, [self.profile_key(u) for u in user_ids])
+        return self.profiles_of(user_ids, values)
+
+    def profiles_of(
+        self, user_ids: Sequence[int], values: Sequence[bytes | None],
+    ) -> dict[int, social_pb2.Profile | None]:
+        """:meth:`profiles` from ``values``, those of the users' :meth:`profile_key`."""
         found = {user_id: decode_profile(value)
                  for user_id, value in zip(user_ids, values, strict=True) if value is not None}
         self._counts[PROFILE, "hit"].inc(len(found))

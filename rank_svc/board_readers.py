@@ -21,15 +21,17 @@ from rank_svc.board_format import BoardKeys, BoardSettings, Row, sort_key
 
 WIRE_KEY_DAYS = 8  # days whose encoded board keys a reader keeps (see _wire_board_keys)
 
-# KEYS: every board shard of a day. ARGV: the user's shard (1-based index into KEYS), the
-# user id. Returns nil without a report, else {rank, score, participants}; user ids are
-# compared as decimal strings (length first), exact for any int64.
+# KEYS: every board shard of a board, then every shard's version key, then (optional) one
+# more hash. ARGV: the user's shard (1-based index into KEYS), the user id, the shard count.
+# Returns nil without a report, else {rank, score, participants, each shard's version, and
+# with the hash its fields <user> and by:<user>} (a missing version or field is nil); user
+# ids are compared as decimal strings (length first), exact for any int64.
 _RANK_LUA = """
-local mine, user = tonumber(ARGV[1]), ARGV[2]
+local mine, user, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local own = redis.call('ZSCORE', KEYS[mine], user)
 if not own then return false end
 local rank, total = 1, 0
-for k = 1, #KEYS do
+for k = 1, n do
   rank = rank + redis.call('ZCOUNT', KEYS[k], '(' .. own, '+inf')
   total = total + redis.call('ZCARD', KEYS[k])
   if redis.call('ZCOUNT', KEYS[k], own, own) > (k == mine and 1 or 0) then
@@ -38,7 +40,13 @@ for k = 1, #KEYS do
     end
   end
 end
-return {rank, own, total}
+local found = {rank, own, total}
+for k = n + 1, 2 * n do found[#found + 1] = redis.call('GET', KEYS[k]) end
+if #KEYS > 2 * n then
+  local fields = redis.call('HMGET', KEYS[2 * n + 1], user, 'by:' .. user)
+  found[#found + 1], found[#found + 2] = fields[1], fields[2]
+end
+return found
 """
 
 
@@ -95,6 +103,15 @@ def command(name: bytes, key: bytes, wire_args: bytes, args: Sequence, count: in
     return Command((name.decode(), key.decode(), *args), wire)
 
 
+class RankRead(NamedTuple):
+    """What :meth:`BoardReader.rank_with` read."""
+
+    found: tuple[int, int, int] | None  # (rank, score, participants); None: no report
+    versions: tuple | None  # the shards' versions read with the rank (None: not read so)
+    like_fields: list | None  # the user's count and ``by:`` field (None: not asked, or no report)
+    values: list  # the values of the keys asked for, in that order
+
+
 class BoardReader(BoardKeys):
     """Reads the sharded day, week and month boards through one Redis client."""
 
@@ -104,7 +121,7 @@ class BoardReader(BoardKeys):
         """``staging`` readers read the separate board keys a rebuild fills."""
         BoardKeys.__init__(self, settings, topic, staging)
         self.client = client
-        self._rank = client.register_script(_RANK_LUA)
+        self._rank_body = bulk(_RANK_LUA.encode())  # sent with EVAL (Redis caches it)
         # A Cluster spreads shards over nodes, so multi-shard scripts cannot run there;
         # the global rank then pipelines its commands per shard instead.
         self._one_server = not isinstance(client, RedisCluster)
@@ -183,12 +200,14 @@ class BoardReader(BoardKeys):
             return pipe.execute()
 
     def _wire_board_keys(self, day: date | Window) -> list[bytes]:
-        """Every shard's board key of ``day`` as a RESP bulk string; kept for a few days,
-        since every friend ranking sends them."""
+        """Every shard's board key of ``day``, then every shard's version key, as RESP bulk
+        strings; kept for a few days, since every friend ranking and global rank sends
+        them."""
         keys = self._wire_keys.get(day)
         if keys is None:
-            keys = [bulk(self.board_key(day, shard).encode())
-                    for shard in range(self.settings.shards)]
+            shards = range(self.settings.shards)
+            keys = [bulk(self.board_key(day, shard).encode()) for shard in shards]
+            keys += [bulk(self.version_key(day, shard).encode()) for shard in shards]
             if len(self._wire_keys) >= WIRE_KEY_DAYS:
                 self._wire_keys.clear()
             self._wire_keys[day] = keys
@@ -257,14 +276,55 @@ class BoardReader(BoardKeys):
         Rank is 1 + the users with a higher score + the users with the same score and a
         lower id, summed over shards: in one script call on a single server.
         """
+        return self.rank_with(day, user_id, (), None).found
+
+    def rank_with(
+        self, day: date | Window, user_id: int, gets: Sequence[str], like_hash: str | None,
+    ) -> RankRead:
+        """:meth:`rank`, with the values of the keys ``gets`` and, given ``like_hash`` (a
+        day's like counts of the user's shard, :mod:`rank_svc.likes`), the user's fields of
+        it: on a single server all in one round trip (the ``gets`` before the script), with
+        the shards' versions the script read beside the rank. On a Cluster, whose shards
+        live on several nodes, the reads are separate and no versions are given."""
         mine = self.shard(user_id)
-        if self._one_server:
-            keys = [self.board_key(day, shard) for shard in range(self.settings.shards)]
-            found = self._rank(keys=keys, args=[mine + 1, user_id])
-            if found is None:
-                return None
-            rank, score, total = found
-            return int(rank), int(float(score)), int(total)
+        if not self._one_server:
+            values = self._gets(gets)
+            found = self._rank_by_shard(day, user_id, mine)
+            fields = None
+            if found is not None and like_hash is not None:
+                fields = self.client.hmget(like_hash, [user_id, f"by:{user_id}"])
+            return RankRead(found, None, fields, values)
+        shards = self.settings.shards
+        keys = self._wire_board_keys(day) + ([] if like_hash is None else [
+            bulk(like_hash.encode())])
+        args = [b"%d" % (mine + 1), b"%d" % user_id, b"%d" % shards]
+        wire = [b"*2\r\n$3\r\nGET\r\n" + bulk(key.encode()) for key in gets]
+        wire.append(b"*%d\r\n$4\r\nEVAL\r\n" % (len(keys) + len(args) + 3) + self._rank_body
+                    + bulk(b"%d" % len(keys)) + b"".join(keys)
+                    + b"".join(bulk(arg) for arg in args))
+        with span("redis global rank", REDIS):
+            *values, found = self._send_packed(b"".join(wire), len(wire))
+        if found is None:
+            return RankRead(None, None, None, values)
+        rank, score, total = found[:3]
+        versions = tuple(found[3:3 + shards])
+        fields = None if like_hash is None else found[3 + shards:]
+        return RankRead((int(rank), int(float(score)), int(total)), versions, fields, values)
+
+    def _gets(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of ``keys``, in one pipeline (a Cluster splits it by node)."""
+        if not keys:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.get(key)
+        return pipe.execute()
+
+    def _rank_by_shard(
+        self, day: date | Window, user_id: int, mine: int,
+    ) -> tuple[int, int, int] | None:
+        """:meth:`rank` on a Cluster: the user's score, then the counts of every shard in
+        one pipeline, then the runs of equal scores that hold other users."""
         own = self.client.zscore(self.board_key(day, mine), user_id)
         if own is None:
             return None

@@ -71,20 +71,34 @@ class PrivacySource:
 
     def view(self, viewer_id: int) -> View:
         """What ``viewer_id`` (0: nobody in particular) may not see, as it is now."""
+        keys = self.keys(viewer_id)
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(key)
+            found = pipe.execute() if keys else []
+        except REDIS_ERRORS as error:
+            raise Unavailable(f"privacy settings unreadable (Redis: {error})") from None
+        return self.view_of(viewer_id, found)
+
+    def keys(self, viewer_id: int) -> list[str]:
+        """The keys :meth:`view_of` needs the values of, read in this order (a caller may
+        read them with its own reads): the generation of the set of everyone who left,
+        then the viewer's view generation and entry (none without social_svc's cache)."""
+        if self._cache is None:
+            return []
+        opted = self._cache.privacy_keys(OPTED_OUT, EVERYONE)[:1]
+        # the generation first: the entry is never older than it
+        return opted + (self._cache.privacy_keys(VIEW, viewer_id) if viewer_id else [])
+
+    def view_of(self, viewer_id: int, found: Sequence[bytes | None]) -> View:
+        """The :class:`View` of ``viewer_id`` from ``found``, the values of :meth:`keys`;
+        what they lack is read again or asked of social_svc."""
         if self._cache is None:
             reply = self._ask(viewer_id, True)
             return View(self._opted_out(reply), frozenset(reply.hiders), b"")
-        opted_keys = self._cache.privacy_keys(OPTED_OUT, EVERYONE)
-        view_keys = self._cache.privacy_keys(VIEW, viewer_id)
-        try:
-            pipe = self._client.pipeline(transaction=False)
-            pipe.get(opted_keys[0])
-            for key in view_keys if viewer_id else ():
-                pipe.get(key)  # the generation first: the entry is never older than it
-            found = pipe.execute()
-        except REDIS_ERRORS as error:
-            raise Unavailable(f"privacy settings unreadable (Redis: {error})") from None
-        opted_out = self._current_opted_out(found[0], opted_keys)
+        opted_out = self._current_opted_out(
+            found[0], self._cache.privacy_keys(OPTED_OUT, EVERYONE))
         if not viewer_id:
             return View(opted_out, frozenset(), b"")
         generation, value = found[1:]

@@ -19,6 +19,7 @@ from rank_svc.friend_ranking import (
 )
 from rank_svc.history import History
 from rank_svc.hot_rankings import HotPage, HotRankings
+from rank_svc.left_scores import LeftScores
 from rank_svc.likes import LikeCounts, Liker, LikeReader, fill_likes
 from rank_svc.privacy_filter import PrivacySource, View
 from rank_svc.social_client import FriendSource, ProfileSource
@@ -185,6 +186,7 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
         self._live_limit = live_limit
         self._max_age_s = max_age_s
         self._tops: TopCache[_Top] = TopCache(store)
+        self._left = LeftScores(store)
 
     def _read_window(self, request) -> Window:
         """The day, week or month a read asks about; ``InvalidArgument`` naming ``period``
@@ -271,26 +273,43 @@ class RankingServicer(ranking_pb2_grpc.RankingServicer):
 
     def GetGlobalRank(self, request, context):
         """One user's place among the participants of the day, week or month they may see
-        (users who left the rankings, or who hide from them, are not counted)."""
+        (users who left the rankings, or who hide from them, are not counted).
+
+        On a single server one round trip reads what the answer needs: the privacy
+        generations and the user's view, the rank script (the rank, the participants, the
+        shards' versions and, for a day, the user's likes) and the user's profile in
+        social_svc's cache unless this process holds it. Those who left are counted from
+        their scores kept per board version (:class:`LeftScores`); only the user's own
+        hiders, if any, take one more round trip."""
         user_id = request.user_id
         _check_user(user_id)
         day = self._read_window(request)
-        view = self._privacy.view(user_id)
-        found = self._store.rank(day, user_id)
-        if found is None:
+        privacy_keys = self._privacy.keys(user_id)
+        profile_key = self._profiles.cache_key(user_id)
+        like_keys = self._likes.keys
+        read = self._store.rank_with(
+            day, user_id, privacy_keys + ([profile_key] if profile_key else []),
+            None if day.period != DAY else like_keys.counts_key(day.first,
+                                                                like_keys.shard(user_id)))
+        view = self._privacy.view_of(user_id, read.values[:len(privacy_keys)])
+        if read.found is None:
             raise NotFound(f"user {user_id} has no report for {day.label}")
-        rank, score, total = found
-        for hidden in (view.opted_out.members, view.excluded(user_id)):
-            above, present = self._hidden_counts(day, hidden, user_id, score)
-            rank, total = rank - above, total - present
+        rank, score, total = read.found
+        above, present = self._left.counts(day, view.opted_out, read.versions, user_id, score)
+        rank, total = rank - above, total - present
+        above, present = self._hidden_counts(day, view.excluded(user_id), user_id, score)
+        rank, total = rank - above, total - present
         reply = ranking_pb2.GetGlobalRankResponse(
             total_participants=total, in_rankings=user_id not in view.opted_out.ids
         )
         _set_window(reply, day)
-        profiles = self._profiles.profiles([user_id])
+        profiles = self._profiles.profile(user_id, profile_key is not None,
+                                          read.values[-1] if profile_key else None)
         fill_entries(lambda: reply.entry, day, rank, [Row(user_id, score)], profiles)
-        if day.period == DAY:
-            fill_likes(self._likes, day.first, [reply.entry], user_id)
+        if read.like_fields is not None:
+            likes = LikeReader.decode(Members([user_id], like_keys.shards), [read.like_fields],
+                                      user_id)
+            fill_likes(self._likes, day.first, [reply.entry], user_id, likes)
         return reply
 
     def GetHistory(self, request, context):

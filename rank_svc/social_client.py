@@ -250,16 +250,38 @@ class ProfileSource:
         recent = self._cache.younger_than(ids, PROFILE_TTL_S)
         wanted = [user_id for user_id in ids if user_id not in recent]
         if wanted:
-            recent |= self._read(wanted, call_deadline.wait_s(SOCIAL_TIMEOUT_S, 0.5)[0])
-        return {user_id: profile for user_id, profile in recent.items() if profile is not None}
+            recent |= self._read(wanted)
+        return _present(recent)
 
-    def _read(self, user_ids: list[int], timeout_s: float) -> dict[int, social_pb2.Profile | None]:
-        """The profiles of ``user_ids`` (None: the user has none) from social_svc's cache,
-        then social_svc; kept here. Users whose profile could not be read are left out."""
+    def cache_key(self, user_id: int) -> str | None:
+        """The key of ``user_id``'s profile in social_svc's cache, for a caller to read with
+        its own reads and give to :meth:`profile`; None when this process holds a recent
+        one, or without that cache."""
+        if self._social_cache is None or self._cache.younger_than([user_id], PROFILE_TTL_S):
+            return None
+        return self._social_cache.profile_key(user_id)
+
+    def profile(
+        self, user_id: int, read: bool, value: bytes | None,
+    ) -> dict[int, social_pb2.Profile]:
+        """:meth:`profiles` of ``user_id`` alone; ``read``: the caller read the key
+        :meth:`cache_key` named, which held ``value`` (None: not cached there)."""
+        if not read:
+            return self.profiles([user_id])
+        return _present(self._read([user_id], [value]))
+
+    def _read(
+        self, user_ids: list[int], values: Sequence[bytes | None] | None = None,
+    ) -> dict[int, social_pb2.Profile | None]:
+        """The profiles of ``user_ids`` (None: the user has none) from social_svc's cache
+        (``values``: their values there, already read; None: read here), then social_svc;
+        kept here. Users whose profile could not be read are left out."""
+        timeout_s = call_deadline.wait_s(SOCIAL_TIMEOUT_S, 0.5)[0]
         found: dict[int, social_pb2.Profile | None] = {}
         if self._social_cache is not None:
             try:
-                found = self._social_cache.profiles(user_ids)
+                found = (self._social_cache.profiles(user_ids) if values is None
+                         else self._social_cache.profiles_of(user_ids, values))
             except REDIS_ERRORS as error:  # social_svc may still answer
                 log.warning("social cache unavailable for profiles", extra={"error": str(error)})
         wanted = [user_id for user_id in user_ids if user_id not in found]
@@ -276,3 +298,8 @@ class ProfileSource:
                 found |= {user_id: fetched.get(user_id) for user_id in wanted}
         self._cache.put_many(found.items())
         return found
+
+
+def _present(found: dict[int, social_pb2.Profile | None]) -> dict[int, social_pb2.Profile]:
+    """``found`` without the users known to have no profile."""
+    return {user_id: profile for user_id, profile in found.items() if profile is not None}

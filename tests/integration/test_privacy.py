@@ -467,3 +467,60 @@ def test_a_change_shows_in_every_ranking_that_starts_after_it(path):
         gone = {user for at, user in acked if at < started}
         assert not shown & gone, (started, shown & gone)
         assert total == len(shown) <= 31 - len(gone)
+
+
+def check_global_ranks(path: WritePath, model: PrivacyModel) -> None:
+    """Every user's GetGlobalRank of the day equals the model (rank, participants,
+    in_rankings, steps), or is NOT_FOUND for a user without a report."""
+    for user in sorted(model.friends):
+        request = ranking_pb2.GetGlobalRankRequest(user_id=user, day=model.day.isoformat())
+        wanted = model.global_rank(user)
+        if wanted is None:
+            assert rpc_error(path.ranking.GetGlobalRank, request, timeout=10).code() == \
+                grpc.StatusCode.NOT_FOUND
+            continue
+        reply = path.ranking.GetGlobalRank(request, timeout=10)
+        steps = next(s for u, s, _ in model.board.ranking(model.day) if u == user)
+        assert (reply.entry.rank, reply.total_participants, reply.in_rankings,
+                reply.entry.steps) == (*wanted, user not in model.opted_out, steps), user
+
+
+def test_a_global_rank_is_one_round_trip_and_follows_every_board_change(path, monkeypatch):
+    """On a single server a GetGlobalRank reads everything in one Redis round trip once
+    its process holds the set of those who left (their scores are kept per board version):
+    and it stays exact as the board moves under that kept set, with ties across shards,
+    users who left passing others and others passing them, and a viewer's hider."""
+    rng = random.Random(29)
+    model = populate(path, rng, users=30)
+    on_board = [u for u, _, _ in model.board.ranking(model.day)]
+    for user in rng.sample(on_board, 5):
+        set_visible(path, user, False)
+        model.opted_out.add(user)
+    viewer = next(u for u in on_board if u not in model.opted_out
+                  and any(f not in model.opted_out for f in model.friends[u]))
+    hider = next(f for f in sorted(model.friends[viewer]) if f not in model.opted_out)
+    set_hidden(path, hider, viewer, True)
+    model.hides.add((hider, viewer))
+    check_global_ranks(path, model)
+
+    counted = next(u for u in on_board if u != viewer and u not in model.opted_out)
+    connection_class = path.redis.connection_pool.connection_class
+    sent = connection_class.send_packed_command
+    round_trips = []
+
+    def counting(self, command, check_health=True):
+        round_trips.append(command)
+        return sent(self, command, check_health)
+
+    monkeypatch.setattr(connection_class, "send_packed_command", counting)
+    reply = path.ranking.GetGlobalRank(
+        ranking_pb2.GetGlobalRankRequest(user_id=counted, day=model.day.isoformat()), timeout=10)
+    monkeypatch.undo()
+    assert (reply.entry.rank, reply.total_participants) == model.global_rank(counted)
+    assert len(round_trips) == 1, [repr(c)[:120] for c in round_trips]
+
+    left = sorted(model.opted_out)
+    report_more(path, model, left[:2], 99_000)  # those who left pass others
+    check_global_ranks(path, model)
+    report_more(path, model, [counted, viewer], 99_999)  # others pass them, tied
+    check_global_ranks(path, model)

@@ -1,14 +1,17 @@
 """Server interceptors: caller check, metrics and access log; domain-error mapping.
 
 Each interceptor decorates the handler's behaviour function, so the same decorators serve
-unary and streaming methods alike (:func:`decorate_handler`). gRPC asks every interceptor
-for a handler on every call; each keeps what it built per method (:class:`_Built`), so a
-call pays only for the wrappers' work, not for building them.
+unary and streaming methods alike (:func:`decorate_handler`); :func:`around` makes such a
+decorator from what a call runs inside (a context manager per call). gRPC asks every
+interceptor for a handler on every call; each keeps what it built per method
+(:class:`BuiltHandlers`), so a call pays only for the wrappers' work, not for building them.
 """
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import grpc
@@ -70,7 +73,7 @@ def decorate_handler(
     return handler
 
 
-class _Built:
+class BuiltHandlers:
     """Decorated handlers by method and inner handler, built once per method.
 
     Unknown methods (no handler) are not kept: their names come from callers.
@@ -90,29 +93,22 @@ class _Built:
         return found
 
 
-def _guarded(behavior: Behavior, streaming: bool, on_error: Callable) -> Behavior:
-    """Runs ``behavior`` (draining it when streaming) with the call's deadline recorded for
-    its waits (:mod:`common.call_deadline`), and maps any failure with ``on_error``."""
-    if streaming:
-        def run_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            token = call_deadline.enter(context.time_remaining())
-            try:
-                yield from behavior(request, context)
-            except Exception as error:  # every failure must map to a status
-                on_error(error, context)
-            finally:
-                call_deadline.leave(token)
-        return run_stream
+def around(scope: Callable[[grpc.ServicerContext], AbstractContextManager]) -> Decorator:
+    """A decorator running each call's behaviour (a stream drained to its end) inside
+    ``scope(context)``: what to do before and after a call, written once for unary and
+    streaming methods."""
+    def decorate(behavior: Behavior, streaming: bool) -> Behavior:
+        if streaming:
+            def run_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                with scope(context):
+                    yield from behavior(request, context)
+            return run_stream
 
-    def run_unary(request: Any, context: grpc.ServicerContext) -> Any:
-        token = call_deadline.enter(context.time_remaining())
-        try:
-            return behavior(request, context)
-        except Exception as error:  # every failure must map to a status
-            return on_error(error, context)
-        finally:
-            call_deadline.leave(token)
-    return run_unary
+        def run(request: Any, context: grpc.ServicerContext) -> Any:
+            with scope(context):
+                return behavior(request, context)
+        return run
+    return decorate
 
 
 class _Undecodable:
@@ -138,7 +134,7 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
     undecodable requests into ``INVALID_ARGUMENT``."""
 
     def __init__(self) -> None:
-        self._built = _Built()
+        self._built = BuiltHandlers()
 
     def intercept_service(self, continuation, handler_call_details):
         """Wraps the method's handler so domain errors abort with their code."""
@@ -159,12 +155,24 @@ def _mapping_errors(method: str, inner: grpc.RpcMethodHandler) -> grpc.RpcMethod
             log.exception("unhandled error", extra={"method": method})
         context.abort(status, message)
 
+    @contextlib.contextmanager
+    def guarded(context: grpc.ServicerContext) -> Iterator[None]:
+        """The call's deadline recorded for its waits (:mod:`common.call_deadline`), and
+        any failure mapped by ``on_error``."""
+        token = call_deadline.enter(context.time_remaining())
+        try:
+            yield
+        except Exception as error:  # every failure must map to a status
+            on_error(error, context)
+        finally:
+            call_deadline.leave(token)
+
     def reject_garbage(behavior: Behavior, streaming: bool) -> Behavior:
         def run(request: Any, context: grpc.ServicerContext) -> Any:
             if isinstance(request, _Undecodable):
                 raise InvalidArgument("request", "is not a valid protobuf message")
             return behavior(request, context)
-        return _guarded(run, streaming, on_error)
+        return around(guarded)(run, streaming)
 
     return decorate_handler(inner, reject_garbage, _tolerant)
 
@@ -192,7 +200,7 @@ class AccessInterceptor(grpc.ServerInterceptor):
         self._policy = policy or Policy()
         self._labels = labels | RESERVED_NAMES
         self._access_log = access_log
-        self._built = _Built()
+        self._built = BuiltHandlers()
 
     def intercept_service(self, continuation, handler_call_details):
         """Wraps the method's handler with the caller check and the call's record."""
@@ -209,32 +217,18 @@ class AccessInterceptor(grpc.ServerInterceptor):
         started_total = SERVER_STARTED.labels(*labels)
         record = self._recorder(method, labels)
 
-        def decorate(behavior: Behavior, streaming: bool) -> Behavior:
-            if streaming:
-                def checked_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                    started = time.perf_counter()
-                    started_total.inc()
-                    caller, refusal = admit(context)
-                    try:
-                        if refusal is not None:
-                            context.abort(*refusal)
-                        yield from behavior(request, context)
-                    finally:
-                        record(context, caller, started)
-                return checked_stream
-
-            def checked(request: Any, context: grpc.ServicerContext) -> Any:
-                started = time.perf_counter()
-                started_total.inc()
-                caller, refusal = admit(context)
-                try:
-                    if refusal is not None:
-                        context.abort(*refusal)
-                    return behavior(request, context)
-                finally:
-                    record(context, caller, started)
-            return checked
-        return decorate
+        @contextlib.contextmanager
+        def checked(context: grpc.ServicerContext) -> Iterator[None]:
+            started = time.perf_counter()
+            started_total.inc()
+            caller, refusal = admit(context)
+            try:
+                if refusal is not None:
+                    context.abort(*refusal)
+                yield
+            finally:
+                record(context, caller, started)
+        return around(checked)
 
     def _admission(self, method: str) -> Callable[[grpc.ServicerContext], Admission]:
         """A function returning a call's caller and, if the call is refused, the status

@@ -22,7 +22,7 @@ nothing while tracing is off.
 """
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from common.authz import OPEN_PREFIXES
 from common.config import ConfigError
-from common.interceptors import Behavior, _Built, decorate_handler
+from common.interceptors import BuiltHandlers, Decorator, around, decorate_handler
 from common.settings import default, read
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -124,7 +124,7 @@ class ServerTracing(grpc.ServerInterceptor):
     traced: probes would start a trace every few seconds."""
 
     def __init__(self) -> None:
-        self._built = _Built()
+        self._built = BuiltHandlers()
 
     def intercept_service(self, continuation, handler_call_details):
         """Wraps the method's handler in its span."""
@@ -142,7 +142,7 @@ def server_interceptors() -> list[grpc.ServerInterceptor]:
     return [ServerTracing()] if _tracer is not None else []
 
 
-def _server_spans(method: str) -> Callable[[Behavior, bool], Behavior]:
+def _server_spans(method: str) -> Decorator:
     name = method.removeprefix("/")
     service, _, rpc = name.rpartition("/")
     attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": rpc}
@@ -161,19 +161,7 @@ def _server_spans(method: str) -> Callable[[Behavior, bool], Behavior]:
                 yield
             finally:
                 _end_with_code(current, context.code())
-
-    def decorate(behavior: Behavior, streaming: bool) -> Behavior:
-        if streaming:
-            def traced_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                with call_span(context):
-                    yield from behavior(request, context)
-            return traced_stream
-
-        def traced(request: Any, context: grpc.ServicerContext) -> Any:
-            with call_span(context):
-                return behavior(request, context)
-        return traced
-    return decorate
+    return around(call_span)
 
 
 def _end_with_code(current: trace.Span, code: grpc.StatusCode | None) -> None:

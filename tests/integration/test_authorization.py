@@ -19,14 +19,7 @@ from prometheus_client import REGISTRY
 
 from common.authz import INTERNAL_METHODS, Policy
 from common.channels import ChannelSettings, create_channel
-from common.kafka_clients import KafkaSettings
 from common.logs import JsonFormatter
-from common.redis_clients import RedisSettings, create_redis
-from ingest_svc.config import IngestConfig
-from ingest_svc.producer import ReportProducer
-from ingest_svc.server import build_server as build_ingest
-from rank_svc.config import RankConfig
-from rank_svc.server import build_server as build_rank
 from stepboard.v1 import (
     ingest_pb2,
     ingest_pb2_grpc,
@@ -37,6 +30,7 @@ from stepboard.v1 import (
 )
 from tests.deploy_render import CHART, render
 from tests.harness import service_env, today, unique
+from tests.in_process import ingest_server, rank_server
 from tests.social_support import (
     STACK_MARIADB,
     ShardDatabases,
@@ -162,26 +156,15 @@ def deployment(request, tls, tmp_path_factory):
         STEPBOARD_GRPC_PORT="0", STEPBOARD_BOARD_NAMESPACE=unique("ns"),
         **client_of_social("rank"), **secured,
     )
-    rank_config = RankConfig.from_env(rank_env)
-    redis = create_redis(RedisSettings.from_env(rank_env))
-    rank_channel = create_channel(rank_config.social_addr, rank_config.client)
-    rank = build_rank(rank_config, redis, rank_channel)
     ingest_env = service_env(
         STEPBOARD_GRPC_PORT="0", STEPBOARD_KAFKA_TOPIC=unique("never-written"),
         **client_of_social("ingest"), **secured,
     )
-    ingest_config = IngestConfig.from_env(ingest_env)
-    producer = ReportProducer(KafkaSettings.from_env(ingest_env))
-    ingest_channel = create_channel(ingest_config.social_addr, ingest_config.client)
-    ingest = build_ingest(ingest_config, producer, ingest_channel)
-    rank.server.start()
-    ingest.server.start()
-    yield Deployment(request.param, policy, tokens, tls, social, rank.port, ingest.port, app)
-    ingest.server.stop(None)
-    rank.server.stop(None)
-    for closer in (ingest_channel.close, producer.close, rank_channel.close, redis.close,
-                   social.close, databases.drop):
-        closer()
+    with rank_server(rank_env) as rank, ingest_server(ingest_env) as ingest:
+        yield Deployment(request.param, policy, tokens, tls, social, rank.port, ingest.port,
+                         app)
+    social.close()
+    databases.drop()
 
 
 def _code(call: Callable[[], object]) -> grpc.StatusCode:
@@ -341,18 +324,9 @@ def test_a_component_refused_by_social_fails_its_call_unavailable_naming_why(
         **social_client_env(deployment.tls, deployment.social.built.port,
                             tmp_path / "client.token"),
     )
-    config = RankConfig.from_env(env)
-    redis = create_redis(RedisSettings.from_env(env))
-    channel = create_channel(config.social_addr, config.client)
-    rank = build_rank(config, redis, channel)
-    rank.server.start()
-    try:
-        stub = ranking_pb2_grpc.RankingStub(grpc.insecure_channel(f"localhost:{rank.port}"))
-        error = _error(lambda: stub.GetFriendRanking(ranking_pb2.GetFriendRankingRequest(
-            user_id=fresh_user_base(), day=today().isoformat()), timeout=10))
-        assert error.code() == grpc.StatusCode.UNAVAILABLE
-        assert "PERMISSION_DENIED" in error.details()
-    finally:
-        rank.server.stop(None)
-        channel.close()
-        redis.close()
+    with rank_server(env) as rank, grpc.insecure_channel(f"localhost:{rank.port}") as channel:
+        error = _error(lambda: ranking_pb2_grpc.RankingStub(channel).GetFriendRanking(
+            ranking_pb2.GetFriendRankingRequest(user_id=fresh_user_base(),
+                                                day=today().isoformat()), timeout=10))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "PERMISSION_DENIED" in error.details()

@@ -13,11 +13,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.channels import ChannelSettings, create_channel
-from common.redis_clients import RedisSettings, create_redis
-from rank_svc.config import RankConfig
-from rank_svc.server import build_server as build_rank
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
 from tests.harness import service_env, today, unique
+from tests.in_process import rank_server
 from tests.social_support import STACK_MARIADB, ShardDatabases, SocialServer, fresh_user_base
 from tests.stack import ROOT
 
@@ -68,15 +66,8 @@ def servers(tls):
         STEPBOARD_CLIENT_TOKEN_FILE=str(tls / "rank.token"),
         **secured(tls),
     )
-    config = RankConfig.from_env(env)
-    redis = create_redis(RedisSettings.from_env(env))
-    channel = create_channel(config.social_addr, config.client)
-    rank = build_rank(config, redis, channel)
-    rank.server.start()
-    yield social, rank
-    rank.server.stop(None)
-    channel.close()
-    redis.close()
+    with rank_server(env) as rank:
+        yield social, rank
     social.close()
     databases.drop()
 

@@ -18,13 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from common.channels import create_channel
-from common.redis_clients import RedisSettings, create_redis
 from common.server import BuiltServer
-from rank_svc.config import RankConfig
-from rank_svc.server import build_server as build_rank
 from tests.deploy_render import CHART, go_tool, render
 from tests.harness import service_env, unique
+from tests.in_process import rank_server
 from tests.stack import ROOT, SERVERS
 
 MTLS_VALUES = CHART / "ci" / "sentinel-tls-values.yaml"
@@ -48,15 +45,8 @@ def server(tls: Path) -> Iterator[BuiltServer]:
         STEPBOARD_TLS_KEY_FILE=str(tls / "server-key.pem"),
         STEPBOARD_TLS_CLIENT_CA_FILE=str(tls / "ca.pem"),
     )
-    config = RankConfig.from_env(env)
-    redis = create_redis(RedisSettings.from_env(env))
-    channel = create_channel(config.social_addr, config.client)
-    built = build_rank(config, redis, channel)
-    built.server.start()
-    yield built
-    built.server.stop(None)
-    channel.close()
-    redis.close()
+    with rank_server(env) as built:
+        yield built
 
 
 def local_probe(tls: Path, port: int) -> list[str]:

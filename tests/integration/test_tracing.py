@@ -6,6 +6,7 @@ board consumer (on a private topic) run against the stack's Kafka, Redis and Mar
 With tracing off, the same calls record no span at all.
 """
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,16 +21,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from common import tracing
-from common.channels import create_channel
 from common.kafka_clients import producer_config
-from common.redis_clients import RedisSettings, create_redis
+from common.redis_clients import create_redis
 from common.tracing import TraceSettings
-from ingest_svc.config import IngestConfig
-from ingest_svc.producer import ReportProducer
-from ingest_svc.server import build_server as build_ingest
-from rank_svc.config import ConsumerConfig, RankConfig
+from rank_svc.config import ConsumerConfig
 from rank_svc.consumer import BoardConsumer, DeadLetters
-from rank_svc.server import build_server as build_rank
 from stepboard.v1 import (
     ingest_pb2,
     ingest_pb2_grpc,
@@ -47,6 +43,7 @@ from tests.harness import (
     unique,
     wait_until,
 )
+from tests.in_process import ingest_server, rank_server
 from tests.social_support import STACK_MARIADB, ShardDatabases, SocialServer, fresh_user_base
 
 SAMPLE_ALL = TraceSettings(service_name="stepboard-test", sample_ratio=1.0)
@@ -87,20 +84,11 @@ class Deployment:
     def servers(self) -> tuple[ingest_pb2_grpc.StepIngestStub, ranking_pb2_grpc.RankingStub]:
         """New ingest and rank servers, built as their processes build them (tracing as it
         is now), and stubs to call them."""
-        rank_config = RankConfig.from_env(self.env)
-        redis = create_redis(RedisSettings.from_env(self.env))
-        rank_social = create_channel(rank_config.social_addr, rank_config.client)
-        rank = build_rank(rank_config, redis, rank_social)
-        ingest_config = IngestConfig.from_env(self.env)
-        producer = ReportProducer(ingest_config.kafka)
-        ingest_social = create_channel(ingest_config.social_addr, ingest_config.client)
-        ingest = build_ingest(ingest_config, producer, ingest_social)
-        rank.server.start()
-        ingest.server.start()
+        servers = contextlib.ExitStack()
+        ingest = servers.enter_context(ingest_server(self.env))
+        rank = servers.enter_context(rank_server(self.env))
         channels = [grpc.insecure_channel(f"127.0.0.1:{b.port}") for b in (ingest, rank)]
-        self.closers += [lambda: ingest.server.stop(None), lambda: rank.server.stop(None),
-                         producer.close, ingest_social.close, rank_social.close, redis.close,
-                         *(channel.close for channel in channels)]
+        self.closers += [servers.close, *(channel.close for channel in channels)]
         return (ingest_pb2_grpc.StepIngestStub(channels[0]),
                 ranking_pb2_grpc.RankingStub(channels[1]))
 

@@ -64,7 +64,7 @@ class TlsSettings:
         return settings
 
 
-def _read_tokens(env: Mapping[str, str]) -> dict[str, str]:
+def read_tokens(env: Mapping[str, str]) -> dict[str, str]:
     """Token → caller, from ``STEPBOARD_AUTH_TOKENS`` and ``STEPBOARD_AUTH_TOKENS_FILE``.
 
     Both hold ``caller:token`` items (comma-separated, or one per line in the file).
@@ -148,7 +148,7 @@ class ServerSettings:
             max_workers=read(env, "MAX_WORKERS"),
             grace_seconds=read(env, "GRACE_SECONDS"),
             max_message_bytes=read(env, "MAX_MESSAGE_BYTES"),
-            auth_tokens=_read_tokens(env) or None,
+            auth_tokens=read_tokens(env) or None,
             auth_policy=read_policy(read(env, "AUTH_POLICY"), read(env, "AUTH_POLICY_FILE")),
             access_log=read(env, "ACCESS_LOG"),
             tls=TlsSettings.from_env(env),

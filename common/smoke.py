@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.channels import ChannelSettings, create_channel
 from common.config import ConfigError
-from common.server import _read_tokens
+from common.server import read_tokens
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc
 
 SERVERS = ("ingest", "social", "rank")
@@ -45,7 +45,7 @@ def settings_for(
     settings = ChannelSettings.from_env(env)
     if caller is None:
         return settings
-    tokens = {name: token for token, name in _read_tokens(env).items()}
+    tokens = {name: token for token, name in read_tokens(env).items()}
     if caller not in tokens:
         raise ConfigError(f"--caller {caller}: not in STEPBOARD_AUTH_TOKENS[_FILE]")
     return dataclasses.replace(settings, token=tokens[caller])

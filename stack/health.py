@@ -1,8 +1,8 @@
 """Wait until gRPC servers on 127.0.0.1:<port> report SERVING via grpc.health.v1.
 
 Usage: health.py [--timeout SECONDS] PORT...   (exit 0 when all serve, 1 on timeout)
-Uses raw bytes rather than the health stubs: an empty HealthCheckRequest asks about the
-whole server; the reply is field 1 (status) as a varint, SERVING = 1.
+The wait is the smoke check's (:func:`common.smoke.wait_serving`), over TLS when the
+stack runs with TLS=1 (``STEPBOARD_CLIENT_TLS_*`` from the environment).
 """
 
 import argparse
@@ -10,21 +10,8 @@ import os
 import sys
 import time
 
-import grpc
-
 from common.channels import ChannelSettings, create_channel
-
-SERVING_REPLY = b"\x08\x01"
-
-
-def serving(port: int) -> bool:
-    settings = ChannelSettings.from_env(os.environ)  # TLS when the stack runs with TLS=1
-    with create_channel(f"127.0.0.1:{port}", settings) as channel:
-        check = channel.unary_unary("/grpc.health.v1.Health/Check")
-        try:
-            return check(b"", timeout=2) == SERVING_REPLY
-        except grpc.RpcError:
-            return False
+from common.smoke import SmokeFailure, wait_serving
 
 
 def main() -> int:
@@ -33,15 +20,14 @@ def main() -> int:
     parser.add_argument("ports", type=int, nargs="+")
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
-    pending = list(args.ports)
-    while pending:
-        pending = [p for p in pending if not serving(p)]
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            print(f"not SERVING after {args.timeout:.0f}s: ports {pending}", file=sys.stderr)
-            return 1
-        time.sleep(0.5)
+    settings = ChannelSettings.from_env(os.environ)
+    for port in args.ports:
+        with create_channel(f"127.0.0.1:{port}", settings) as channel:
+            try:
+                wait_serving(f"port {port}", channel, deadline)
+            except SmokeFailure as failure:
+                print(f"not SERVING after {args.timeout:.0f}s: {failure}", file=sys.stderr)
+                return 1
     print(f"SERVING: ports {args.ports}")
     return 0
 

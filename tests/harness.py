@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from confluent_kafka.admin import AdminClient, NewTopic
 from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.report_rules import day_start
 from stepboard.v1 import ingest_pb2
@@ -114,10 +115,22 @@ def delete_topics(bootstrap: str, names: list[str]) -> None:
         future.result(30)
 
 
-def metric(port: int, name: str) -> float | None:
-    """The value of an unlabelled metric on a process's metrics endpoint."""
+def scrape(port: int) -> str:
+    """The exposition text of a process's metrics endpoint."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        for line in reply.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return None
+        return reply.read().decode()
+
+
+def samples(port: int, name: str) -> dict[frozenset, float]:
+    """Labels (as a set of pairs) -> value of every sample named ``name`` on a process's
+    metrics endpoint."""
+    return {
+        frozenset(s.labels.items()): s.value
+        for family in text_string_to_metric_families(scrape(port))
+        for s in family.samples if s.name == name
+    }
+
+
+def metric(port: int, name: str) -> float | None:
+    """The value of an unlabelled metric on a process's metrics endpoint (None: absent)."""
+    return samples(port, name).get(frozenset())

@@ -16,19 +16,17 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from common.channels import ChannelSettings, create_channel
 from common.server import ServerSettings, build_grpc_server, drain
 from stepboard.v1 import ranking_pb2, ranking_pb2_grpc, social_pb2, social_pb2_grpc
-from tests.harness import free_port, service_env, start_process, today, wait_until
+from tests.harness import free_port, samples, service_env, start_process, today, wait_until
 from tests.processes import stop_process
 from tests.social_support import (
     STACK_MARIADB,
@@ -131,15 +129,9 @@ def rank_dialing(port: int) -> Iterator[ranking_pb2_grpc.RankingStub]:
 def served(metrics_port: int, method: str = LIST_FRIENDS) -> int:
     """How many ``method`` calls one social process answered OK, whoever called (its
     metrics endpoint)."""
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as reply:
-        text = reply.read().decode()
     return int(sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "grpc_server_handled_total"
-        and sample.labels.get("grpc_method") == method and sample.labels.get("grpc_code") == "OK"
+        value for labels, value in samples(metrics_port, "grpc_server_handled_total").items()
+        if {("grpc_method", method), ("grpc_code", "OK")} <= labels
     ))
 
 

@@ -11,7 +11,6 @@ import json
 import random
 import re
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,13 +18,12 @@ from urllib.parse import urlsplit
 import grpc
 import pytest
 from confluent_kafka import Producer
-from prometheus_client.parser import text_string_to_metric_families
 
 from common.kafka_clients import producer_config
 from stepboard.v1 import ingest_pb2, ingest_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from tests.deploy_render import CHART, render
 from tests.fault_proxy import FaultProxy
-from tests.harness import free_port, report, start_process, today, wait_until
+from tests.harness import free_port, report, samples, scrape, start_process, today, wait_until
 from tests.processes import stop_process
 from tests.stack import ROOT
 from tests.write_path import WritePath
@@ -101,11 +99,6 @@ def stack_modules() -> list[tuple[str, bool]]:
     return rows
 
 
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        return reply.read().decode()
-
-
 def family_names(text: str) -> set[str]:
     """The series names an exposition can hold: each ``# TYPE`` family's name, with its
     histogram or summary suffixes."""
@@ -113,15 +106,6 @@ def family_names(text: str) -> set[str]:
     for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE):
         names |= {name, *(name + suffix for suffix in SERIES_SUFFIXES.get(kind, ()))}
     return names
-
-
-def samples(port: int, name: str) -> dict[frozenset, float]:
-    """Labels -> value of every sample named ``name`` on a process's endpoint."""
-    return {
-        frozenset(s.labels.items()): s.value
-        for family in text_string_to_metric_families(scrape(port))
-        for s in family.samples if s.name == name
-    }
 
 
 def value(port: int, name: str, **labels: str) -> float:
